@@ -1,0 +1,139 @@
+// swift-tools-version:6.1
+//
+// vineyard-csi: a Kubernetes CSI driver that maps vineyard objects to volumes.
+//
+// Dependencies run one way:
+//   C/C++ shims (CGRPCShim)  ->  Swift wrappers (GRPCTransport)
+//   ->  domain (CSIProto, SharedMemoryStore, CSIDriver)  ->  executables (vineyard-csi, vctl)
+// Only the wrapper modules import C.
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "vineyard-csi",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vineyard-csi", targets: ["VineyardCSI"]),
+        .executable(name: "vctl", targets: ["VCtl"]),
+        .executable(name: "vineyard-csi-bench", targets: ["VineyardCSIBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // MARK: - C/C++ shims
+
+        /// libgrpc++ behind a plain C API: a generic unary server and a blocking unary client.
+        /// Linked library by library: SwiftPM's pkg-config walk of grpc++ repeats abseil
+        /// thousands of times and overflows the argument list.
+        .target(
+            name: "CGRPCShim",
+            linkerSettings: [
+                .linkedLibrary("grpc++"),
+                .linkedLibrary("grpc"),
+                .linkedLibrary("gpr"),
+            ]
+        ),
+
+        /// libfuse3's low-level API; `shim.h` defines FUSE_USE_VERSION first and wraps the
+        /// macros and variadic functions Swift cannot import.
+        .systemLibrary(
+            name: "CFUSE",
+            pkgConfig: "fuse3",
+            providers: [.apt(["libfuse3-dev"])]
+        ),
+
+        // MARK: - Swift wrappers
+
+        .target(
+            name: "GRPCTransport",
+            dependencies: ["CGRPCShim"],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "FUSEKit",
+            dependencies: ["CFUSE"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Domain
+
+        .target(
+            name: "CSIProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "SharedMemoryStore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CSIDriver",
+            dependencies: [
+                "CSIProto",
+                "GRPCTransport",
+                "SharedMemoryStore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Executables
+
+        .executableTarget(
+            name: "VineyardCSI",
+            dependencies: [
+                "CSIDriver",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "VCtl",
+            dependencies: [
+                "CSIProto",
+                "GRPCTransport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        /// Benchmarks print tables of ratios against a baseline measured in the same run.
+        .executableTarget(
+            name: "VineyardCSIBench",
+            dependencies: [
+                "CSIProto",
+                "GRPCTransport",
+                "SharedMemoryStore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tests/Benchmarks",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Tests
+
+        .testTarget(name: "GRPCTransportTests", dependencies: ["GRPCTransport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FUSEKitTests", dependencies: ["FUSEKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CSIDriverTests",
+            dependencies: ["CSIDriver", "CSIProto", "GRPCTransport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "VCtlTests", dependencies: ["VCtl"], swiftSettings: swiftSettings),
+    ],
+    cxxLanguageStandard: .cxx17
+)
