@@ -32,13 +32,15 @@ let package = Package(
 
         /// libgrpc++ behind a plain C API: a generic unary server and a blocking unary client.
         /// Linked library by library: SwiftPM's pkg-config walk of grpc++ repeats abseil
-        /// thousands of times and overflows the argument list.
+        /// thousands of times and overflows the argument list. absl_synchronization is named
+        /// because grpc++'s callback-API headers inline absl::Mutex calls into the shim's objects.
         .target(
             name: "CGRPCShim",
             linkerSettings: [
                 .linkedLibrary("grpc++"),
                 .linkedLibrary("grpc"),
                 .linkedLibrary("gpr"),
+                .linkedLibrary("absl_synchronization"),
             ]
         ),
 
@@ -75,12 +77,20 @@ let package = Package(
             name: "SharedMemoryStore",
             swiftSettings: swiftSettings
         ),
+        /// The file system of a volume: a directory tree whose files are objects in a store.
+        .target(
+            name: "VolumeFS",
+            dependencies: ["FUSEKit", "SharedMemoryStore"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CSIDriver",
             dependencies: [
                 "CSIProto",
                 "GRPCTransport",
+                "FUSEKit",
                 "SharedMemoryStore",
+                "VolumeFS",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -93,6 +103,10 @@ let package = Package(
             name: "VineyardCSI",
             dependencies: [
                 "CSIDriver",
+                "CSIProto",
+                "GRPCTransport",
+                "SharedMemoryStore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -101,6 +115,7 @@ let package = Package(
         .executableTarget(
             name: "VCtl",
             dependencies: [
+                "CSIDriver",
                 "CSIProto",
                 "GRPCTransport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -127,6 +142,7 @@ let package = Package(
 
         .testTarget(name: "GRPCTransportTests", dependencies: ["GRPCTransport"], swiftSettings: swiftSettings),
         .testTarget(name: "FUSEKitTests", dependencies: ["FUSEKit"], swiftSettings: swiftSettings),
+        .testTarget(name: "VolumeFSTests", dependencies: ["VolumeFS", "FUSEKit", "SharedMemoryStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CSIDriverTests",

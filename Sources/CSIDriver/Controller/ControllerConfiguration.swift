@@ -1,0 +1,28 @@
+/// Settings of the controller plugin.
+public struct ControllerConfiguration: Sendable {
+    /// This process's node id; always a known node for ControllerPublishVolume.
+    public var nodeID: String
+    /// Where volume records are kept (`<state-dir>/controller/volumes`).
+    public var stateDirectory: String
+    /// Capacity of one embedded store; the sum of the quotas of the volumes placed on one store
+    /// (one cluster on one node) may not exceed it.
+    public var storeCapacity: Int
+    /// Size of a volume whose request names no capacity.
+    public var defaultVolumeSize: Int
+    /// Cluster for a volume whose StorageClass names none.
+    public var defaultCluster: ClusterReference
+
+    public init(
+        nodeID: String,
+        stateDirectory: String,
+        storeCapacity: Int,
+        defaultVolumeSize: Int,
+        defaultCluster: ClusterReference
+    ) {
+        self.nodeID = nodeID
+        self.stateDirectory = stateDirectory
+        self.storeCapacity = storeCapacity
+        self.defaultVolumeSize = defaultVolumeSize
+        self.defaultCluster = defaultCluster
+    }
+}

@@ -1,0 +1,34 @@
+public import CSIProto
+public import GRPCTransport
+
+/// Reads the StorageClass parameters of a CreateVolume or GetCapacity request.
+enum StorageClassParameters {
+    static let known: Set<String> = [VolumeParameterKey.vineyardNamespace, VolumeParameterKey.vineyardName]
+
+    /// The vineyard cluster the parameters name, or `fallback` when they name none.
+    ///
+    /// - Throws: INVALID_ARGUMENT for an unknown key, only one of namespace/name, or names that
+    ///   are not valid Kubernetes names.
+    static func cluster(from parameters: [String: String], default fallback: ClusterReference) throws(RPCStatus)
+        -> ClusterReference
+    {
+        for key in parameters.keys.sorted()
+        where !known.contains(key) && !key.hasPrefix(VolumeParameterKey.kubernetesReservedPrefix) {
+            throw .invalid(
+                "unknown parameter \"\(key)\"; \(DriverInfo.name) accepts \(known.sorted().joined(separator: " and "))"
+            )
+        }
+        switch (parameters[VolumeParameterKey.vineyardNamespace], parameters[VolumeParameterKey.vineyardName]) {
+        case (nil, nil):
+            return fallback
+        case (let namespace?, let name?):
+            let cluster = ClusterReference(namespace: namespace, name: name)
+            if let problem = cluster.validationProblem { throw .invalid("parameters: \(problem)") }
+            return cluster
+        case (nil, _):
+            throw .missing("parameters[\(VolumeParameterKey.vineyardNamespace)]")
+        case (_, nil):
+            throw .missing("parameters[\(VolumeParameterKey.vineyardName)]")
+        }
+    }
+}

@@ -1,0 +1,402 @@
+import Foundation
+public import CSIProto
+public import GRPCTransport
+public import Logging
+import Synchronization
+
+/// The CSI Node service: stages a volume as one FUSE session per node, publishes it to pods'
+/// target paths by bind mounts, and reports usage and condition.
+///
+/// Every change is recorded durably before it is answered. When the plugin restarts it mounts
+/// every staged volume again and re-binds every published target (see ``recover()``).
+public final class NodeService: CSINodeService {
+    private struct State {
+        var staged: [String: StagedVolumeRecord] = [:]
+        var published: [String: PublishedTargetRecord] = [:]
+    }
+
+    private let configuration: NodeConfiguration
+    private let host: any VolumeHost
+    private let mounter: any Mounter
+    private let stagedRecords: DurableRecordStore<StagedVolumeRecord>
+    private let publishedRecords: DurableRecordStore<PublishedTargetRecord>
+    /// One lock for all node operations: they are few, and mount operations on one path must
+    /// not interleave.
+    private let state: Mutex<State>
+    private let logger: Logger
+
+    /// Loads the node's durable state.
+    ///
+    /// - Throws: ``StateError`` naming the file when the state is unreadable or corrupt.
+    public init(configuration: NodeConfiguration, host: any VolumeHost, mounter: any Mounter, logger: Logger)
+        throws(StateError)
+    {
+        let (stagedRecords, staged) = try DurableRecordStore<StagedVolumeRecord>.open(
+            directory: "\(configuration.stateDirectory)/staged")
+        let (publishedRecords, published) = try DurableRecordStore<PublishedTargetRecord>.open(
+            directory: "\(configuration.stateDirectory)/published")
+        var initial = State()
+        for record in staged { initial.staged[record.key] = record }
+        for record in published { initial.published[record.key] = record }
+        self.configuration = configuration
+        self.host = host
+        self.mounter = mounter
+        self.stagedRecords = stagedRecords
+        self.publishedRecords = publishedRecords
+        self.state = Mutex(initial)
+        self.logger = logger
+    }
+
+    /// Re-establishes every staged volume's file system and every published target after a
+    /// restart: stale mounts left by the previous process are detached first. Failures are
+    /// logged and leave the record, so a later NodeUnpublish/NodeUnstage still cleans up.
+    public func recover() {
+        state.withLock { state in
+            for record in state.staged.values.sorted(by: { $0.stagingPath < $1.stagingPath }) {
+                do {
+                    try remountSession(record.volume, at: record.stagingPath)
+                    logger.info("re-staged volume", metadata: ["volume": "\(record.volume.volumeID)", "path": "\(record.stagingPath)"])
+                } catch {
+                    logger.error("cannot re-stage volume", metadata: ["volume": "\(record.volume.volumeID)", "error": "\(error)"])
+                }
+            }
+            for record in state.published.values.sorted(by: { $0.targetPath < $1.targetPath }) {
+                do {
+                    if let stagingPath = record.stagingPath {
+                        detachStaleMount(at: record.targetPath)
+                        try mounter.bindMount(source: stagingPath, target: record.targetPath, readOnly: record.readOnly)
+                    } else {
+                        try remountSession(record.volume, at: record.targetPath)
+                    }
+                    logger.info("re-published volume", metadata: ["volume": "\(record.volume.volumeID)", "target": "\(record.targetPath)"])
+                } catch {
+                    logger.error("cannot re-publish volume", metadata: ["target": "\(record.targetPath)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    // MARK: - Identity of the node
+
+    public func nodeGetInfo(_ request: Csi_V1_NodeGetInfoRequest) async throws(RPCStatus) -> Csi_V1_NodeGetInfoResponse {
+        var response = Csi_V1_NodeGetInfoResponse()
+        response.nodeID = configuration.nodeID
+        response.maxVolumesPerNode = Int64(configuration.maxVolumes)
+        response.accessibleTopology.segments = [
+            DriverInfo.nodeTopologyKey: configuration.nodeID,
+            DriverInfo.hostnameTopologyKey: configuration.nodeID,
+        ]
+        return response
+    }
+
+    public func nodeGetCapabilities(_ request: Csi_V1_NodeGetCapabilitiesRequest) async throws(RPCStatus)
+        -> Csi_V1_NodeGetCapabilitiesResponse
+    {
+        let supported: [Csi_V1_NodeServiceCapability.RPC.TypeEnum] = [
+            .stageUnstageVolume, .getVolumeStats, .volumeCondition, .singleNodeMultiWriter,
+        ]
+        var response = Csi_V1_NodeGetCapabilitiesResponse()
+        response.capabilities = supported.map { kind in
+            var rpc = Csi_V1_NodeServiceCapability.RPC()
+            rpc.type = kind
+            var capability = Csi_V1_NodeServiceCapability()
+            capability.rpc = rpc
+            return capability
+        }
+        return response
+    }
+
+    // MARK: - Stage / unstage
+
+    public func nodeStageVolume(_ request: Csi_V1_NodeStageVolumeRequest) async throws(RPCStatus)
+        -> Csi_V1_NodeStageVolumeResponse
+    {
+        try Self.requireVolumeID(request.volumeID)
+        guard !request.stagingTargetPath.isEmpty else { throw .missing("staging_target_path") }
+        guard request.hasVolumeCapability else { throw .missing("volume_capability") }
+        try VolumeCapabilityRules.requireWellFormed(request.volumeCapability, field: "volume_capability")
+        if let reason = VolumeCapabilityRules.unsupportedReason(request.volumeCapability) { throw .invalid(reason) }
+        let stagingPath = try Self.absolutePath(request.stagingTargetPath, field: "staging_target_path")
+        let volume = try descriptor(request.volumeID, context: request.volumeContext, ephemeral: false)
+
+        try state.withLock { state throws(RPCStatus) in
+            if let existing = state.staged[volume.volumeID] {
+                guard existing.stagingPath == stagingPath else {
+                    throw .failedPrecondition("volume \(volume.volumeID) is already staged at \(existing.stagingPath)")
+                }
+                guard existing.volume.cluster == volume.cluster else {
+                    throw .alreadyExists("volume \(volume.volumeID) is staged with another vineyard cluster")
+                }
+                if host.isServing(path: stagingPath) { return }
+                try remountSession(existing.volume, at: stagingPath)  // lost its session: serve it again
+                return
+            }
+            if configuration.maxVolumes > 0 && state.staged.count >= configuration.maxVolumes {
+                throw RPCStatus(.resourceExhausted, "node \(configuration.nodeID) already stages \(configuration.maxVolumes) volumes")
+            }
+            try Self.makeDirectory(stagingPath)
+            try mountSession(volume, at: stagingPath)
+            let record = StagedVolumeRecord(volume: volume, stagingPath: stagingPath)
+            do {
+                try stagedRecords.save(record)
+            } catch {
+                try? host.unmount(path: stagingPath)
+                throw .internalError("cannot record staging of \(volume.volumeID): \(error)")
+            }
+            state.staged[volume.volumeID] = record
+        }
+        logger.info("staged volume", metadata: ["volume": "\(volume.volumeID)", "path": "\(stagingPath)"])
+        return Csi_V1_NodeStageVolumeResponse()
+    }
+
+    public func nodeUnstageVolume(_ request: Csi_V1_NodeUnstageVolumeRequest) async throws(RPCStatus)
+        -> Csi_V1_NodeUnstageVolumeResponse
+    {
+        try Self.requireVolumeID(request.volumeID)
+        guard !request.stagingTargetPath.isEmpty else { throw .missing("staging_target_path") }
+        let stagingPath = try Self.absolutePath(request.stagingTargetPath, field: "staging_target_path")
+        try state.withLock { state throws(RPCStatus) in
+            guard let record = state.staged[request.volumeID], record.stagingPath == stagingPath else {
+                // Not staged here (or already unstaged): make sure nothing of ours is left mounted.
+                if host.isServing(path: stagingPath) { try unmountSession(at: stagingPath) }
+                return
+            }
+            let users = state.published.values.filter { $0.stagingPath == stagingPath }.map(\.targetPath).sorted()
+            guard users.isEmpty else {
+                throw .failedPrecondition("volume \(request.volumeID) is still published at \(users.joined(separator: ", "))")
+            }
+            try unmountSession(at: stagingPath)
+            do { try stagedRecords.remove(key: record.key) } catch {
+                throw .internalError("cannot record unstaging of \(request.volumeID): \(error)")
+            }
+            state.staged[record.key] = nil
+        }
+        logger.info("unstaged volume", metadata: ["volume": "\(request.volumeID)", "path": "\(stagingPath)"])
+        return Csi_V1_NodeUnstageVolumeResponse()
+    }
+
+    // MARK: - Publish / unpublish
+
+    public func nodePublishVolume(_ request: Csi_V1_NodePublishVolumeRequest) async throws(RPCStatus)
+        -> Csi_V1_NodePublishVolumeResponse
+    {
+        try Self.requireVolumeID(request.volumeID)
+        guard !request.targetPath.isEmpty else { throw .missing("target_path") }
+        guard request.hasVolumeCapability else { throw .missing("volume_capability") }
+        try VolumeCapabilityRules.requireWellFormed(request.volumeCapability, field: "volume_capability")
+        if let reason = VolumeCapabilityRules.unsupportedReason(request.volumeCapability) { throw .invalid(reason) }
+        let targetPath = try Self.absolutePath(request.targetPath, field: "target_path")
+        let ephemeral = request.volumeContext[EphemeralVolume.contextKey] == "true"
+        let readOnly = request.readonly || VolumeCapabilityRules.isReadOnly(request.volumeCapability.accessMode.mode)
+        let volume = try descriptor(request.volumeID, context: request.volumeContext, ephemeral: ephemeral)
+        var stagingPath: String?
+        if !ephemeral {
+            guard !request.stagingTargetPath.isEmpty else {
+                throw RPCStatus(.failedPrecondition, "staging_target_path missing in request: stage the volume first")
+            }
+            stagingPath = try Self.absolutePath(request.stagingTargetPath, field: "staging_target_path")
+        }
+
+        try state.withLock { state throws(RPCStatus) in
+            let key = PublishedTargetRecord.key(volumeID: volume.volumeID, targetPath: targetPath)
+            if let existing = state.published[key] {
+                guard existing.readOnly == readOnly, existing.stagingPath == stagingPath else {
+                    throw .alreadyExists("volume \(volume.volumeID) is already published at \(targetPath) with other options")
+                }
+                return
+            }
+            if let other = state.published.values.first(where: { $0.targetPath == targetPath }) {
+                throw .alreadyExists("target \(targetPath) is already used by volume \(other.volume.volumeID)")
+            }
+            try Self.makeDirectory(targetPath)
+            if let stagingPath {
+                guard let staged = state.staged[volume.volumeID], staged.stagingPath == stagingPath else {
+                    throw .failedPrecondition("volume \(volume.volumeID) is not staged at \(stagingPath)")
+                }
+                do {
+                    try mounter.bindMount(source: stagingPath, target: targetPath, readOnly: readOnly)
+                } catch {
+                    throw .internalError("\(error)")
+                }
+            } else {
+                if state.published.values.contains(where: { $0.volume.volumeID == volume.volumeID }) {
+                    throw .alreadyExists("ephemeral volume \(volume.volumeID) is already published elsewhere")
+                }
+                try mountSession(volume, at: targetPath)
+            }
+            let record = PublishedTargetRecord(volume: volume, targetPath: targetPath, stagingPath: stagingPath, readOnly: readOnly)
+            do {
+                try publishedRecords.save(record)
+            } catch {
+                try? mounter.unmount(targetPath, lazy: true)
+                throw .internalError("cannot record publication of \(volume.volumeID): \(error)")
+            }
+            state.published[key] = record
+        }
+        logger.info("published volume", metadata: ["volume": "\(volume.volumeID)", "target": "\(targetPath)", "readonly": "\(readOnly)"])
+        return Csi_V1_NodePublishVolumeResponse()
+    }
+
+    public func nodeUnpublishVolume(_ request: Csi_V1_NodeUnpublishVolumeRequest) async throws(RPCStatus)
+        -> Csi_V1_NodeUnpublishVolumeResponse
+    {
+        try Self.requireVolumeID(request.volumeID)
+        guard !request.targetPath.isEmpty else { throw .missing("target_path") }
+        let targetPath = try Self.absolutePath(request.targetPath, field: "target_path")
+        try state.withLock { state throws(RPCStatus) in
+            let key = PublishedTargetRecord.key(volumeID: request.volumeID, targetPath: targetPath)
+            let record = state.published[key]
+            if let record, record.stagingPath == nil {
+                try unmountSession(at: targetPath)
+                do { try host.purge(record.volume) } catch {
+                    logger.error("cannot purge ephemeral volume", metadata: ["volume": "\(request.volumeID)", "error": "\(error)"])
+                }
+            } else {
+                // Lazy: a pod's volume must come off even when busy or when its server is gone.
+                while mounter.mount(at: targetPath) != nil {
+                    do { try mounter.unmount(targetPath, lazy: true) } catch { throw .internalError("\(error)") }
+                }
+            }
+            Self.removeDirectory(targetPath)
+            if let record {
+                do { try publishedRecords.remove(key: record.key) } catch {
+                    throw .internalError("cannot record unpublication of \(request.volumeID): \(error)")
+                }
+                state.published[key] = nil
+            }
+        }
+        logger.info("unpublished volume", metadata: ["volume": "\(request.volumeID)", "target": "\(targetPath)"])
+        return Csi_V1_NodeUnpublishVolumeResponse()
+    }
+
+    // MARK: - Stats
+
+    public func nodeGetVolumeStats(_ request: Csi_V1_NodeGetVolumeStatsRequest) async throws(RPCStatus)
+        -> Csi_V1_NodeGetVolumeStatsResponse
+    {
+        try Self.requireVolumeID(request.volumeID)
+        guard !request.volumePath.isEmpty else { throw .missing("volume_path") }
+        let path = try Self.absolutePath(request.volumePath, field: "volume_path")
+        let (volume, servingPath) = try state.withLock { state throws(RPCStatus) -> (VolumeDescriptor, String) in
+            if let staged = state.staged[request.volumeID], staged.stagingPath == path { return (staged.volume, path) }
+            if let published = state.published.values.first(where: { $0.volume.volumeID == request.volumeID && $0.targetPath == path }) {
+                return (published.volume, published.stagingPath ?? path)
+            }
+            if state.staged[request.volumeID] == nil && !state.published.values.contains(where: { $0.volume.volumeID == request.volumeID }) {
+                throw .notFound("volume \(request.volumeID) is not staged or published on node \(configuration.nodeID)")
+            }
+            throw .notFound("volume \(request.volumeID) is not available at \(path)")
+        }
+        var response = Csi_V1_NodeGetVolumeStatsResponse()
+        let alive = host.isServing(path: servingPath) && Self.answers(path)
+        response.volumeCondition.abnormal = !alive
+        response.volumeCondition.message = alive
+            ? "volume is served at \(servingPath)"
+            : "the file-system session of \(servingPath) is gone; restart the node plugin or re-stage the volume"
+        if let stats = host.statistics(of: volume) {
+            var bytes = Csi_V1_VolumeUsage()
+            bytes.unit = .bytes
+            bytes.total = Int64(stats.totalBytes)
+            bytes.used = Int64(stats.usedBytes)
+            bytes.available = Int64(stats.availableBytes)
+            var inodes = Csi_V1_VolumeUsage()
+            inodes.unit = .inodes
+            inodes.total = Int64(stats.totalInodes)
+            inodes.used = Int64(stats.usedInodes)
+            inodes.available = Int64(stats.availableInodes)
+            response.usage = [bytes, inodes]
+        }
+        return response
+    }
+
+    // MARK: - Helpers
+
+    private func descriptor(_ volumeID: String, context: [String: String], ephemeral: Bool) throws(RPCStatus)
+        -> VolumeDescriptor
+    {
+        let cluster: ClusterReference
+        switch (context[VolumeParameterKey.vineyardNamespace], context[VolumeParameterKey.vineyardName]) {
+        case (let namespace?, let name?):
+            cluster = ClusterReference(namespace: namespace, name: name)
+            if let problem = cluster.validationProblem { throw .invalid("volume_context: \(problem)") }
+        case (nil, nil):
+            cluster = configuration.defaultCluster
+        default:
+            throw .invalid(
+                "volume_context names only one of \(VolumeParameterKey.vineyardNamespace) and \(VolumeParameterKey.vineyardName)")
+        }
+        let capacity = context[VolumeParameterKey.capacity].flatMap { Int($0) } ?? 0
+        return VolumeDescriptor(volumeID: volumeID, cluster: cluster, capacityBytes: capacity, ephemeral: ephemeral)
+    }
+
+    private func mountSession(_ volume: VolumeDescriptor, at path: String) throws(RPCStatus) {
+        do {
+            try host.mount(volume, at: path)
+        } catch {
+            switch error.kind {
+            case .unavailable: throw RPCStatus(.failedPrecondition, error.message)
+            case .resourceExhausted: throw RPCStatus(.resourceExhausted, error.message)
+            case .failed: throw RPCStatus(.internalError, error.message)
+            }
+        }
+    }
+
+    private func remountSession(_ volume: VolumeDescriptor, at path: String) throws(RPCStatus) {
+        detachStaleMount(at: path)
+        try mountSession(volume, at: path)
+    }
+
+    private func unmountSession(at path: String) throws(RPCStatus) {
+        do { try host.unmount(path: path) } catch { throw .internalError(error.message) }
+    }
+
+    /// Detaches whatever is mounted at `path` (a dead FUSE mount answers ENOTCONN to everything).
+    private func detachStaleMount(at path: String) {
+        while mounter.mount(at: path) != nil {
+            if (try? mounter.unmount(path, lazy: true)) == nil { break }
+        }
+    }
+
+    /// Checks `volume_id` is present and safe to use in a file name.
+    static func requireVolumeID(_ volumeID: String) throws(RPCStatus) {
+        guard !volumeID.isEmpty else { throw .missing("volume_id") }
+        let allowed = volumeID.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2D || byte == 0x5F || byte == 0x2E
+        }
+        guard allowed, !volumeID.hasPrefix("."), volumeID.utf8.count <= 128 else {
+            throw .invalid("volume_id \"\(volumeID)\" must be 1-128 letters, digits, '-', '_' or '.', not starting with '.'")
+        }
+    }
+
+    static func absolutePath(_ path: String, field: String) throws(RPCStatus) -> String {
+        guard path.hasPrefix("/") else { throw .invalid("\(field) \"\(path)\" is not an absolute path") }
+        guard !path.utf8.contains(0) else { throw .invalid("\(field) contains a NUL byte") }
+        let standardized = (path as NSString).standardizingPath
+        return standardized.isEmpty ? "/" : standardized
+    }
+
+    private static func makeDirectory(_ path: String) throws(RPCStatus) {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw .internalError("cannot create \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Removes an empty directory the CO asked us to use; a non-empty one is left alone.
+    private static func removeDirectory(_ path: String) {
+        _ = rmdir(path)
+    }
+
+    /// Whether `path` answers a stat (a FUSE mount whose server died answers ENOTCONN).
+    private static func answers(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+}
+
+/// Kubernetes' marker for CSI ephemeral inline volumes.
+enum EphemeralVolume {
+    static let contextKey = "csi.storage.k8s.io/ephemeral"
+}

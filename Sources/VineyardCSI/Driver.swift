@@ -1,0 +1,124 @@
+import CSIDriver
+import Dispatch
+import Foundation
+import GRPCTransport
+import Logging
+import SharedMemoryStore
+
+/// Wires the configured plugins to the gRPC server and runs them until SIGTERM or SIGINT.
+final class Driver: Sendable {
+    private let server: UnaryServer
+    private let router: CSIRouter
+    private let host: FUSEVolumeHost?
+    private let localVolume: LocalVolume?
+    private let logger: Logger
+    private let gracePeriod: Duration
+
+    init(options: DriverOptions, logger: Logger) throws {
+        let stateDirectory = options.stateDir
+        let defaultCluster = ClusterReference(parsing: options.defaultCluster)!
+        let controller = try options.mode.runsController
+            ? ControllerService(
+                configuration: ControllerConfiguration(
+                    nodeID: options.nodeid,
+                    stateDirectory: "\(stateDirectory)/controller",
+                    storeCapacity: options.parsedStoreSize!,
+                    defaultVolumeSize: options.parsedDefaultVolumeSize!,
+                    defaultCluster: defaultCluster
+                ),
+                logger: logger
+            ) : nil
+        var host: FUSEVolumeHost?
+        var node: NodeService?
+        if options.mode.runsNode {
+            let registry = StoreRegistry(
+                rootDirectory: options.storeDir,
+                defaults: StoreConfiguration(directory: options.storeDir, capacity: options.parsedStoreSize!)
+            )
+            let fuse = FUSEVolumeHost(registry: registry, logger: logger)
+            node = try NodeService(
+                configuration: NodeConfiguration(
+                    nodeID: options.nodeid,
+                    stateDirectory: "\(stateDirectory)/node",
+                    maxVolumes: options.maxVolumes,
+                    defaultCluster: defaultCluster
+                ),
+                host: fuse,
+                mounter: LinuxMounter(),
+                logger: logger
+            )
+            host = fuse
+        }
+        node?.recover()
+        let identity = IdentityService(isReady: { [host] in host?.isReady ?? true })
+        let router = CSIRouter(identity: identity, controller: controller, node: node, logger: logger, verbose: options.verbose)
+        let endpoint = try Endpoint(parsing: options.endpoint)
+        self.server = try UnaryServer(endpoint: endpoint, socketMode: options.parsedSocketMode!, handler: router)
+        self.router = router
+        self.host = host
+        self.localVolume = options.localVolume.map {
+            LocalVolume(router: router, nodeID: options.nodeid, stateDirectory: stateDirectory, target: $0)
+        }
+        self.logger = logger
+        self.gracePeriod = .seconds(options.shutdownGracePeriod)
+        logger.info(
+            "serving CSI",
+            metadata: [
+                "driver": "\(DriverInfo.name)", "version": "\(DriverInfo.version)", "endpoint": "\(endpoint)",
+                "mode": "\(options.mode.rawValue)", "node": "\(options.nodeid)",
+            ]
+        )
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets in-flight calls finish, unmounts what this
+    /// process serves and removes the socket.
+    func serveUntilSignalled() async throws {
+        if let localVolume {
+            do {
+                try await localVolume.publish()
+            } catch {
+                await stopServing()
+                throw error
+            }
+            logger.info("local volume ready", metadata: ["path": "\(localVolume.target)"])
+        }
+        let stopRequested = AsyncStream<Int32>.makeStream()
+        let signals = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stopRequested.continuation.yield(number) }
+            source.resume()
+            return source
+        }
+        for await number in stopRequested.stream {
+            logger.info("shutting down", metadata: ["signal": "\(number)"])
+            break
+        }
+        signals.forEach { $0.cancel() }
+        if let localVolume {
+            do { try await localVolume.unpublish() } catch {
+                logger.error("cannot unpublish the local volume", metadata: ["error": "\(error)"])
+            }
+        }
+        await stopServing()
+        logger.info("stopped")
+    }
+
+    /// Lets in-flight calls finish, removes the socket, and unmounts what this process serves.
+    private func stopServing() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread { [server, gracePeriod] in
+                server.shutdown(gracePeriod: gracePeriod)
+                server.wait()
+                continuation.resume()
+            }.start()
+        }
+        host?.unmountAll()
+    }
+}
+
+enum FileHandleOutput {
+    static func standardError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import CSIDriver
+import Foundation
+import GRPCTransport
+
+/// Which CSI plugins this process runs.
+enum PluginMode: String, ExpressibleByArgument, CaseIterable {
+    /// Controller and node in one process: local mode, tests and single-node clusters.
+    case all
+    /// The controller plugin only (the controller Deployment).
+    case controller
+    /// The node plugin only (the node DaemonSet).
+    case node
+
+    var runsController: Bool { self != .node }
+    var runsNode: Bool { self != .controller }
+}
+
+/// The command-line flags of `vineyard-csi`, named like vineyard's own CSI driver's.
+struct DriverOptions: ParsableArguments {
+    @Option(help: "CSI endpoint to serve: unix:///path/to/csi.sock or tcp://host:port.")
+    var endpoint: String = "unix:///csi/csi.sock"
+
+    @Option(help: "This node's id, reported to Kubernetes by NodeGetInfo (default: the host name).")
+    var nodeid: String = ProcessInfo.processInfo.hostName
+
+    @Option(help: "Directory for the driver's durable state (volumes, node mounts); must survive restarts.")
+    var stateDir: String = "/var/lib/vineyard-csi"
+
+    @Option(help: "Which plugins to run: all, controller or node.")
+    var mode: PluginMode = .all
+
+    @Option(help: "Size of each embedded vineyard store (one per vineyard cluster on a node), e.g. 4Gi.")
+    var storeSize: String = "4Gi"
+
+    @Option(help: "Tmpfs directory holding the embedded stores' shared memory; must survive driver restarts.")
+    var storeDir: String = "/dev/shm/vineyard-csi"
+
+    @Option(help: "Size of a volume whose claim requests no capacity, e.g. 1Gi.")
+    var defaultVolumeSize: String = "1Gi"
+
+    @Option(help: "Vineyard cluster (namespace/name) for volumes whose StorageClass names none.")
+    var defaultCluster: String = "vineyard-system/vineyardd-sample"
+
+    @Option(help: "Maximum number of volumes on this node, reported by NodeGetInfo (0 = no limit).")
+    var maxVolumes: Int = 0
+
+    @Option(help: "Permission bits of the unix socket, in octal.")
+    var socketMode: String = "0660"
+
+    @Option(help: "Seconds in-flight calls get to finish after SIGTERM or SIGINT.")
+    var shutdownGracePeriod: Int = 10
+
+    @Option(help: ArgumentHelp(
+        "Local mode: publish a volume named 'local' at this directory, without Kubernetes.",
+        discussion: "The driver creates, stages and publishes the volume through its own CSI services at start, and unpublishes and unstages it on SIGINT/SIGTERM; the files stay in the store for the next run."))
+    var localVolume: String?
+
+    @Flag(help: "Log every CSI call and response (secret fields redacted).")
+    var verbose = false
+
+    func validate() throws {
+        do { _ = try Endpoint(parsing: endpoint) } catch {
+            throw ValidationError("--endpoint \(endpoint): \(error)")
+        }
+        if nodeid.isEmpty { throw ValidationError("--nodeid must not be empty") }
+        if parsedStoreSize == nil || parsedStoreSize == 0 {
+            throw ValidationError("--store-size \(storeSize) is not a positive size such as 4Gi or 512Mi")
+        }
+        guard let volumeSize = parsedDefaultVolumeSize, volumeSize > 0 else {
+            throw ValidationError("--default-volume-size \(defaultVolumeSize) is not a positive size such as 1Gi")
+        }
+        if let storeSize = parsedStoreSize, volumeSize > storeSize {
+            throw ValidationError("--default-volume-size \(defaultVolumeSize) exceeds --store-size \(self.storeSize)")
+        }
+        if ClusterReference(parsing: defaultCluster) == nil {
+            throw ValidationError("--default-cluster \(defaultCluster) is not namespace/name with Kubernetes names")
+        }
+        if maxVolumes < 0 { throw ValidationError("--max-volumes must not be negative") }
+        guard let permissions = parsedSocketMode, permissions <= 0o777 else {
+            throw ValidationError("--socket-mode \(socketMode) is not an octal permission such as 0660")
+        }
+        if localVolume != nil && self.mode != .all {
+            throw ValidationError("--local-volume needs --mode all (it uses the controller and the node plugin)")
+        }
+        if shutdownGracePeriod < 0 { throw ValidationError("--shutdown-grace-period must not be negative") }
+    }
+
+    var parsedStoreSize: Int? { ByteCount.parse(storeSize) }
+    var parsedDefaultVolumeSize: Int? { ByteCount.parse(defaultVolumeSize) }
+    var parsedSocketMode: UInt32? { UInt32(socketMode, radix: 8) }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import CSIDriver
+import Logging
+
+/// `vineyard-csi`: the CSI driver for vineyard volumes.
+@main
+struct VineyardCSI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vineyard-csi",
+        abstract: "Kubernetes CSI driver (\(DriverInfo.name)) whose volumes hold vineyard objects in shared memory.",
+        version: DriverInfo.version
+    )
+
+    @OptionGroup var options: DriverOptions
+
+    func run() async throws {
+        let level: Logger.Level = options.verbose ? .debug : .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let driver: Driver
+        do {
+            driver = try Driver(options: options, logger: Logger(label: "vineyard-csi"))
+        } catch {
+            // Startup errors (corrupt state, endpoint in use) name what is wrong; no usage text.
+            FileHandleOutput.standardError("vineyard-csi: \(error)")
+            throw ExitCode.failure
+        }
+        do { try await driver.serveUntilSignalled() } catch {
+            FileHandleOutput.standardError("vineyard-csi: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}

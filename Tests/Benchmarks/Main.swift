@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `vineyard-csi-bench`: benchmarks that print ratios against baselines measured in the same run.
+@main
+struct VineyardCSIBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vineyard-csi-bench",
+        abstract: "Benchmarks of vineyard-csi; each prints a table against a baseline measured in the same run.",
+        subcommands: [CSILatencyBenchmark.self, StoreBenchmark.self]
+    )
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command (README "Run the tests"; CI runs it through .ci/run).
+# On a fresh Debian 12 machine it installs everything it needs, builds, and runs:
+#   1. the Swift unit and integration tests (swift test), real sockets, real FUSE, real shm;
+#   2. the end-to-end suite (pytest): the real binaries driven by an independent Python client.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+echo "==> swift build"
+swift build --quiet
+echo "==> swift test"
+set +e
+swift test 2>&1 | tee .build/swift-test.log
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+    echo "swift test failed (exit $status); full log in .build/swift-test.log"
+    exit "$status"
+fi
+
+echo "==> end-to-end tests (pytest)"
+VINEYARD_CSI_BIN_DIR="$(swift build --show-bin-path)" .venv/bin/python -m pytest -q Tests/e2e "$@"
