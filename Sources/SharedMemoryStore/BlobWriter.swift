@@ -1,0 +1,248 @@
+// vineyard-csi: SharedMemoryStore
+// BlobWriter.swift: writing an unsealed blob.
+
+import Glibc
+
+/// The writer of one unsealed blob.
+///
+/// A blob grows while it is written: `append(_:)` adds at the end; `write(at:_:)`
+/// writes anywhere, and writing past the end fills the gap with zeros; ``truncate(to:)``
+/// shortens or zero-extends. Bytes go straight into the shared arena. Nothing is visible to
+/// readers until ``ObjectStore/seal(_:meta:name:)``; after that the writer rejects changes with
+/// ``StoreError/alreadySealed``.
+///
+/// **Growth.** The writer reserves capacity ahead of its size. When a write needs more, it first
+/// tries to extend the reservation in place; otherwise it reserves about twice as much
+/// elsewhere (at least the needed size; at most 1 GiB more), copies the bytes written so far
+/// and frees the old range. Declaring ``ObjectStore/createBlob(expectedSize:)`` avoids moves.
+/// A move changes ``location``, so hand a location to another process only for a blob whose
+/// size is fixed within its reservation (as vineyard's `create_buffer` does).
+///
+/// **Threads.** A writer is `Sendable`; its operations are serialized by its own lock, which
+/// is held during the copy.
+///
+/// **Lifetime.** Dropping the last reference to an unsealed writer (or calling ``discard()``,
+/// or ``ObjectStore/delete(_:)`` with its identifier) frees its memory. The store never logs
+/// unsealed blobs, so a crash discards them too.
+public final class BlobWriter: Sendable {
+    enum Status: Sendable {
+        case open, sealed, discarded
+    }
+
+    struct State: Sendable {
+        var extent: Extent?
+        var size: Int
+        var status: Status
+
+        var capacity: Int { extent?.length ?? 0 }
+
+        func checkOpen() throws(StoreError) {
+            switch status {
+            case .open: return
+            case .sealed: throw StoreError.alreadySealed
+            case .discarded: throw StoreError.writerDiscarded
+            }
+        }
+    }
+
+    /// The blob's identifier (bit 63 set), assigned at creation and kept when sealed.
+    public let id: ObjectID
+    let store: ObjectStore
+    let state: Locked<State>
+
+    init(store: ObjectStore, id: ObjectID, extent: Extent?) {
+        self.store = store
+        self.id = id
+        self.state = Locked(State(extent: extent, size: 0, status: .open))
+    }
+
+    deinit {
+        let (status, extent) = state.withLock { ($0.status, $0.extent) }
+        if status == .open { store.discardPending(id, extent: extent) }
+    }
+
+    // MARK: - Properties
+
+    /// Bytes written so far (the highest written offset, or the truncated size).
+    public var size: Int { state.withLock { $0.size } }
+
+    /// Bytes reserved; writes below this never move the blob.
+    public var capacity: Int { state.withLock { $0.capacity } }
+
+    /// Whether the blob was sealed.
+    public var isSealed: Bool { state.withLock { $0.status == .sealed } }
+
+    /// Where the blob's bytes currently are: offset of the reservation and the current size.
+    /// For an empty reservation the offset is 0.
+    public var location: BlobLocation {
+        state.withLock { BlobLocation(arena: 0, offset: $0.extent?.offset ?? 0, size: $0.size) }
+    }
+
+    /// The arena's descriptor (see ``ArenaInfo/fileDescriptor``).
+    public var fileDescriptor: Int32 { store.arena.fileDescriptor }
+
+    // MARK: - Writing
+
+    /// Writes bytes at an offset, growing the blob (zero-filling any gap) if needed. Writing
+    /// no bytes changes nothing, even past the end.
+    ///
+    /// - Parameters:
+    ///   - offset: where to write; may be past the end.
+    ///   - bytes: what to write.
+    /// - Throws: ``StoreError/outOfMemory(requested:available:)`` when the blob cannot grow
+    ///   (the blob is unchanged), ``StoreError/alreadySealed``, ``StoreError/writerDiscarded``,
+    ///   ``StoreError/invalidArgument(_:)`` for a negative offset.
+    public func write(at offset: Int, _ bytes: UnsafeRawBufferPointer) throws(StoreError) {
+        guard offset >= 0 else { throw .invalidArgument("negative offset \(offset)") }
+        let (end, overflow) = offset.addingReportingOverflow(bytes.count)
+        guard !overflow else { throw .invalidArgument("offset \(offset) + \(bytes.count) overflows") }
+        try state.withLock { (state) throws(StoreError) in
+            try state.checkOpen()
+            guard bytes.count > 0 else { return }  // like pwrite(2): writing nothing extends nothing
+            if end > state.capacity { try grow(&state, to: end) }
+            guard let extent = state.extent else { return }
+            let base = store.arena.pointer(at: extent.offset)
+            if offset > state.size { memset(base + state.size, 0, offset - state.size) }
+            (base + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            state.size = max(state.size, end)
+        }
+    }
+
+    /// Writes an array of bytes at an offset; see `write(at:_:)`.
+    public func write(at offset: Int, _ bytes: [UInt8]) throws(StoreError) {
+        try bytes.withBytes { (raw) throws(StoreError) in try write(at: offset, raw) }
+    }
+
+    /// Appends bytes at the end.
+    ///
+    /// - Parameter bytes: what to append.
+    /// - Throws: as `write(at:_:)`.
+    public func append(_ bytes: UnsafeRawBufferPointer) throws(StoreError) {
+        try state.withLock { (state) throws(StoreError) in
+            try state.checkOpen()
+            let offset = state.size
+            let end = offset + bytes.count
+            if end > state.capacity { try grow(&state, to: end) }
+            if let extent = state.extent, let source = bytes.baseAddress, bytes.count > 0 {
+                (store.arena.pointer(at: extent.offset) + offset).copyMemory(from: source, byteCount: bytes.count)
+            }
+            state.size = end
+        }
+    }
+
+    /// Appends an array of bytes; see `append(_:)`.
+    public func append(_ bytes: [UInt8]) throws(StoreError) {
+        try bytes.withBytes { (raw) throws(StoreError) in try append(raw) }
+    }
+
+    /// Sets the size: shortening drops bytes at the end; lengthening appends zeros (unless
+    /// `zeroFill` is false, for a caller that will overwrite every byte anyway).
+    ///
+    /// - Parameters:
+    ///   - size: the new size.
+    ///   - zeroFill: whether bytes added by lengthening are zeroed.
+    /// - Throws: as `write(at:_:)`.
+    public func truncate(to size: Int, zeroFill: Bool = true) throws(StoreError) {
+        guard size >= 0 else { throw .invalidArgument("negative size \(size)") }
+        try state.withLock { (state) throws(StoreError) in
+            try state.checkOpen()
+            if size > state.capacity { try grow(&state, to: size) }
+            if size > state.size, zeroFill, let extent = state.extent {
+                memset(store.arena.pointer(at: extent.offset) + state.size, 0, size - state.size)
+            }
+            state.size = size
+        }
+    }
+
+    /// Reserves capacity for at least `capacity` bytes without changing the size.
+    ///
+    /// - Throws: as `write(at:_:)`.
+    public func reserve(_ capacity: Int) throws(StoreError) {
+        guard capacity >= 0 else { throw .invalidArgument("negative capacity \(capacity)") }
+        try state.withLock { (state) throws(StoreError) in
+            try state.checkOpen()
+            if capacity > state.capacity { try grow(&state, to: capacity, exact: true) }
+        }
+    }
+
+    /// Gives direct access to the reserved memory (`capacity` bytes; the first `size` are the
+    /// blob) under the writer's lock, for zero-copy producers such as a `read(2)` from a socket
+    /// or a splice. Bytes written beyond `size` count only after ``truncate(to:zeroFill:)``.
+    ///
+    /// - Parameter body: receives the buffer; must not keep it.
+    /// - Returns: what `body` returns.
+    /// - Throws: ``StoreError/alreadySealed`` or ``StoreError/writerDiscarded``.
+    public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) -> R) throws(StoreError) -> R {
+        try state.withLock { (state) throws(StoreError) -> R in
+            try state.checkOpen()
+            guard let extent = state.extent else { return body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
+            return body(
+                UnsafeMutableRawBufferPointer(start: store.arena.pointer(at: extent.offset), count: extent.length))
+        }
+    }
+
+    /// Reads back the bytes written so far (`size` bytes), under the writer's lock.
+    ///
+    /// - Parameter body: receives the bytes; must not keep them.
+    /// - Returns: what `body` returns.
+    /// - Throws: ``StoreError/alreadySealed`` (read a sealed blob through an
+    ///   ``ObjectHandle``) or ``StoreError/writerDiscarded``.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) throws(StoreError) -> R {
+        try state.withLock { (state) throws(StoreError) -> R in
+            try state.checkOpen()
+            guard let extent = state.extent else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+            return body(UnsafeRawBufferPointer(start: store.arena.pointer(at: extent.offset), count: state.size))
+        }
+    }
+
+    /// Abandons the blob and frees its memory. Does nothing if it is already sealed or
+    /// discarded.
+    ///
+    /// - Returns: whether this call discarded it.
+    @discardableResult
+    public func discard() -> Bool {
+        state.withLock { state in
+            guard state.status == .open else { return false }
+            store.discardPending(id, extent: state.extent)
+            state.extent = nil
+            state.size = 0
+            state.status = .discarded
+            return true
+        }
+    }
+
+    // MARK: - Growth
+
+    /// Makes room for `needed` bytes: in place if possible, else by moving.
+    private func grow(_ state: inout State, to needed: Int, exact: Bool = false) throws(StoreError) {
+        let current = state.extent
+        let currentLength = current?.length ?? 0
+        let doubled = currentLength == 0 ? 4096 : currentLength + min(currentLength, 1 << 30)
+        let target = exact ? needed : max(needed, doubled)
+        if let current {
+            if let grown = try store.extendBacked(current, to: target) {
+                state.extent = grown
+                return
+            }
+            if target > needed, let grown = try store.extendBacked(current, to: needed) {
+                state.extent = grown
+                return
+            }
+        }
+        let moved: Extent
+        do throws(StoreError) {
+            moved = try store.allocateBacked(target)
+        } catch {
+            guard case .outOfMemory = error, target > needed else { throw error }
+            moved = try store.allocateBacked(needed)
+        }
+        if let current {
+            if state.size > 0 {
+                store.arena.pointer(at: moved.offset).copyMemory(
+                    from: store.arena.pointer(at: current.offset), byteCount: state.size)
+            }
+            store.freeExtent(current)
+        }
+        state.extent = moved
+    }
+}

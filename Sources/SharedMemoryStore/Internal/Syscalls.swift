@@ -1,0 +1,182 @@
+// vineyard-csi: SharedMemoryStore
+// Syscalls.swift: the one place that calls libc and turns errno into StoreError.
+
+import Glibc
+
+/// Thin wrappers over the system calls the store uses. Each retries on `EINTR` and throws
+/// ``StoreError/system(operation:path:errno:)`` with the failing operation and path.
+enum Sys {
+    /// Runs `body` until it does not fail with `EINTR`; throws on a `-1` result.
+    @inline(__always)
+    static func check<T: FixedWidthInteger>(_ operation: String, _ path: String, _ body: () -> T) throws(StoreError)
+        -> T
+    {
+        while true {
+            let result = body()
+            if result != -1 { return result }
+            let code = errno
+            if code == EINTR { continue }
+            throw StoreError.system(operation: operation, path: path, errno: code)
+        }
+    }
+
+    static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o600) throws(StoreError) -> Int32 {
+        try check("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    static func fileSize(_ fd: Int32, path: String) throws(StoreError) -> Int {
+        var info = stat()
+        _ = try check("fstat", path) { fstat(fd, &info) }
+        return Int(info.st_size)
+    }
+
+    static func truncate(_ fd: Int32, to size: Int, path: String) throws(StoreError) {
+        _ = try check("ftruncate", path) { ftruncate(fd, off_t(size)) }
+    }
+
+    static func fsync(_ fd: Int32, path: String) throws(StoreError) {
+        _ = try check("fsync", path) { Glibc.fsync(fd) }
+    }
+
+    static func fdatasync(_ fd: Int32, path: String) throws(StoreError) {
+        _ = try check("fdatasync", path) { Glibc.fdatasync(fd) }
+    }
+
+    /// Writes all of `bytes` at the descriptor's current position.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(StoreError) {
+        var done = 0
+        while done < bytes.count {
+            let written = try check("write", path) { Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done) }
+            done += written
+        }
+    }
+
+    /// Reads the whole file.
+    static func readAll(_ fd: Int32, path: String) throws(StoreError) -> [UInt8] {
+        let size = try fileSize(fd, path: path)
+        var bytes = [UInt8](repeating: 0, count: size)
+        var done = 0
+        var failure: Int32 = 0
+        bytes.withUnsafeMutableBytes { raw in
+            while done < size {
+                let count = pread(fd, raw.baseAddress! + done, size - done, off_t(done))
+                if count == -1 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                if count == 0 { return }
+                done += count
+            }
+        }
+        if failure != 0 { throw StoreError.system(operation: "pread", path: path, errno: failure) }
+        if done < size { bytes.removeLast(size - done) }
+        return bytes
+    }
+
+    static func rename(_ from: String, _ to: String) throws(StoreError) {
+        _ = try check("rename", from) { Glibc.rename(from, to) }
+    }
+
+    /// Removes a file; a missing file is not an error.
+    static func unlinkIfPresent(_ path: String) throws(StoreError) {
+        if Glibc.unlink(path) == -1 && errno != ENOENT {
+            throw StoreError.system(operation: "unlink", path: path, errno: errno)
+        }
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// Creates `path` and its missing parents with mode 0700.
+    static func makeDirectories(_ path: String) throws(StoreError) {
+        var prefix = ""
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += "/" + component
+            if mkdir(prefix, 0o700) == -1 && errno != EEXIST {
+                throw StoreError.system(operation: "mkdir", path: prefix, errno: errno)
+            }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw StoreError.system(operation: "mkdir", path: path, errno: ENOTDIR)
+        }
+    }
+
+    /// `fsync` of a directory, so a rename inside it is durable.
+    static func syncDirectory(_ path: String) throws(StoreError) {
+        let fd = try open(path, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        try fsync(fd, path: path)
+    }
+
+    /// Takes an exclusive, non-blocking `flock` on a lock file; the kernel drops it when the
+    /// process dies, so a crashed driver never leaves a stale lock.
+    static func lockFile(_ path: String) throws(StoreError) -> Int32 {
+        let fd = try open(path, O_RDWR | O_CREAT)
+        while flock(fd, LOCK_EX | LOCK_NB) == -1 {
+            let code = errno
+            if code == EINTR { continue }
+            close(fd)
+            if code == EWOULDBLOCK { throw StoreError.storeLocked(path: path) }
+            throw StoreError.system(operation: "flock", path: path, errno: code)
+        }
+        return fd
+    }
+
+    /// `posix_fallocate(3)`: allocate backing pages for a range without changing the size
+    /// (on tmpfs this is the `fallocate(2)` system call). Returns the error number, 0 on success.
+    static func allocate(_ fd: Int32, offset: Int, length: Int) -> Int32 {
+        while true {
+            let result = posix_fallocate(fd, off_t(offset), off_t(length))
+            if result != EINTR { return result }
+        }
+    }
+
+    /// `MADV_REMOVE`: frees the backing pages of a range of a shared tmpfs mapping (the same as
+    /// punching a hole in the file); the range reads as zeros afterwards.
+    static let madviseRemove: Int32 = 9
+
+    /// `MADV_POPULATE_WRITE` (Linux 5.14): fault a range in for writing without touching data.
+    static let madvisePopulateWrite: Int32 = 23
+
+    /// The page size.
+    static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    /// The host's current boot identifier, or an empty string if it cannot be read.
+    static func currentBootID() -> String {
+        let path = "/proc/sys/kernel/random/boot_id"
+        guard let fd = try? open(path, O_RDONLY) else { return "" }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 64) }
+        guard count > 0 else { return "" }
+        return String(decoding: buffer[0..<count], as: UTF8.self).trimmingWhitespace()
+    }
+}
+
+extension String {
+    /// The string without leading and trailing ASCII whitespace.
+    func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// `withUnsafeBytes` with a typed error (the standard one only rethrows `any Error`).
+    func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = withUnsafeBytes { raw in
+            do throws(E) { return .success(try body(raw)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+}

@@ -1,0 +1,167 @@
+// vineyard-csi: SharedMemoryStore
+// ObjectStore+Blobs.swift: creating, growing and sealing blobs.
+
+extension ObjectStore {
+    /// Starts a new, unsealed blob.
+    ///
+    /// The blob gets its identifier (bit 63 set) now, so a socket server can report it before
+    /// the client writes. It is invisible to ``object(_:)``, names and listings until
+    /// ``seal(_:meta:name:)``; dropping the writer unsealed frees its memory.
+    ///
+    /// - Parameter expectedSize: bytes to reserve up front. Writes within the reservation
+    ///   never move the blob, so its ``BlobWriter/location`` can be handed to another process.
+    ///   Writing past it grows the blob (see ``BlobWriter``).
+    /// - Returns: the writer.
+    /// - Throws: ``StoreError/outOfMemory(requested:available:)`` if the reservation does not
+    ///   fit; ``StoreError/invalidArgument(_:)`` for a negative size.
+    public func createBlob(expectedSize: Int = 0) throws(StoreError) -> BlobWriter {
+        guard expectedSize >= 0 else { throw .invalidArgument("expectedSize must not be negative") }
+        let extent: Extent? = expectedSize > 0 ? try allocateBacked(expectedSize) : nil
+        do throws(StoreError) {
+            return try state.withLock { (state) throws(StoreError) -> BlobWriter in
+                guard !state.isClosed else { throw StoreError.storeClosed }
+                let writer = BlobWriter(store: self, id: state.ids.next(blob: true), extent: extent)
+                state.pending[writer.id] = PendingWriter(writer)
+                return writer
+            }
+        } catch {
+            if let extent { freeExtent(extent) }
+            throw error
+        }
+    }
+
+    /// Seals a blob: it becomes immutable and, in one atomic step, visible to readers (and bound
+    /// to `name`, if given).
+    ///
+    /// Unused reserved memory beyond the blob's size returns to the free list.
+    ///
+    /// - Parameters:
+    ///   - writer: an unsealed writer of this store.
+    ///   - meta: the object's metadata; `nil` means vineyard's blob metadata
+    ///     (``ObjectMeta/blob(size:instanceID:)``). Its ``ObjectMeta/id`` is set to the blob's.
+    ///   - name: a name to bind to the sealed blob in the same step, replacing any previous
+    ///     binding of that name.
+    /// - Returns: the blob's identifier (the writer's ``BlobWriter/id``).
+    /// - Throws: ``StoreError/alreadySealed``, ``StoreError/writerDiscarded``,
+    ///   ``StoreError/invalidName(_:)``, ``StoreError/storeClosed``, or a failure to write the
+    ///   log (in which case the writer stays open and nothing changed).
+    @discardableResult
+    public func seal(_ writer: BlobWriter, meta: ObjectMeta? = nil, name: String? = nil) throws(StoreError) -> ObjectID
+    {
+        guard writer.store === self else { throw .invalidArgument("the writer belongs to another store") }
+        let key = try name.map { (name) throws(StoreError) in try ObjectStore.validatedName(name) }
+        return try writer.state.withLock { (writerState) throws(StoreError) -> ObjectID in
+            try writerState.checkOpen()
+            let id = writer.id
+            let size = writerState.size
+            var meta = meta ?? ObjectMeta.blob(size: size, instanceID: configuration.instanceID)
+            meta.id = id
+            let metaJSON = meta.json.serializedBytes()
+            let location = BlobLocation(arena: 0, offset: size > 0 ? writerState.extent!.offset : 0, size: size)
+            if configuration.syncMode == .hostCrash && size > 0 {
+                // On a disk-backed directory the bytes must be stable before the record is.
+                try arena.flush(Extent(offset: location.offset, length: size))
+            }
+            try state.withLock { (state) throws(StoreError) in
+                var operations: [LogOp] = [.putObject(id: id, location: size > 0 ? location : nil, meta: metaJSON)]
+                if let key { operations.append(.putName(key.string, id)) }
+                try appendLocked(&state, operations)
+                var extent: Extent?
+                if let reserved = writerState.extent {
+                    let kept = state.allocator.shrink(reserved, to: size)
+                    extent = kept.length > 0 ? kept : nil
+                }
+                state.pending[id] = nil
+                state.objects[id] = ObjectRecord(meta: meta, metaJSON: metaJSON, location: location, extent: extent)
+                if let key { state.bind(key, to: id) }
+                compactIfNeededLocked(&state)
+            }
+            writerState.extent = nil
+            writerState.status = .sealed
+            return id
+        }
+    }
+
+    // MARK: - Memory for writers
+
+    /// Allocates `size` bytes and makes sure all of it is backed and mapped before returning.
+    func allocateBacked(_ size: Int) throws(StoreError) -> Extent {
+        let (placement, backOutsideLock) = try state.withLock {
+            (state) throws(StoreError) -> (ArenaAllocator.Placement, Bool) in
+            guard !state.isClosed else { throw StoreError.storeClosed }
+            guard let placement = state.allocator.allocate(size) else {
+                throw StoreError.outOfMemory(requested: size, available: state.allocator.bytesFree)
+            }
+            return (placement, try backLocked(&state, placement.extent, coldParts: placement.coldParts))
+        }
+        if backOutsideLock {
+            try backOutside(placement.extent, coldParts: placement.coldParts, requested: size)
+        }
+        return placement.extent
+    }
+
+    /// Grows an allocation in place if the following bytes are free, backing the new part.
+    /// On failure the extension is undone (the original allocation is untouched).
+    func extendBacked(_ extent: Extent, to length: Int) throws(StoreError) -> Extent? {
+        let result = try state.withLock { (state) throws(StoreError) -> (Extent, [Extent], Bool)? in
+            guard !state.isClosed else { throw StoreError.storeClosed }
+            guard let (grown, cold) = state.allocator.extend(extent, to: length) else { return nil }
+            let added = Extent(offset: extent.end, length: grown.length - extent.length)
+            return (grown, cold, try backLocked(&state, added, coldParts: cold))
+        }
+        guard let (grown, cold, backOutsideLock) = result else { return nil }
+        if backOutsideLock {
+            let added = Extent(offset: extent.end, length: grown.length - extent.length)
+            try backOutside(added, coldParts: cold, requested: length)
+        }
+        return grown
+    }
+
+    /// Returns an allocation of a writer.
+    func freeExtent(_ extent: Extent) {
+        state.withLock { $0.allocator.free(extent, warm: true) }
+    }
+
+    /// Backs the cold parts of a fresh allocation. Small allocations are backed here, under the
+    /// lock, a whole aligned chunk at a time (so neighbours allocated later are warm); large
+    /// ones are left to the caller to back outside the lock (returns `true`), since nobody else
+    /// can touch an allocation before it is returned. On failure `extent` is freed again.
+    private func backLocked(_ state: inout StoreState, _ extent: Extent, coldParts: [Extent]) throws(StoreError) -> Bool
+    {
+        guard !coldParts.isEmpty else { return false }
+        if extent.length >= ObjectStore.backingChunk { return true }
+        let chunk = ObjectStore.backingChunk
+        let start = extent.offset / chunk * chunk
+        let end = min(state.allocator.capacity, ArenaAllocator.roundUp(extent.end, to: chunk))
+        do throws(StoreError) {
+            try arena.back(Extent(offset: start, length: end - start))
+        } catch {
+            state.allocator.free(extent, warm: false)
+            throw StoreError.outOfMemory(requested: extent.length, available: state.allocator.bytesFree)
+        }
+        state.allocator.markWarm(start..<end)
+        return false
+    }
+
+    /// Backs cold parts outside the lock; on failure frees `extent` again.
+    private func backOutside(_ extent: Extent, coldParts: [Extent], requested: Int) throws(StoreError) {
+        do throws(StoreError) {
+            for part in coldParts { try arena.back(part) }
+        } catch {
+            let available = state.withLock { (state) -> Int in
+                state.allocator.free(extent, warm: false)
+                return state.allocator.bytesFree
+            }
+            if case .outOfMemory = error { throw StoreError.outOfMemory(requested: requested, available: available) }
+            throw error
+        }
+    }
+
+    /// Discards an unsealed blob's allocation (writer side).
+    func discardPending(_ id: ObjectID, extent: Extent?) {
+        state.withLock { state in
+            state.pending[id] = nil
+            if let extent { state.allocator.free(extent, warm: true) }
+        }
+    }
+}

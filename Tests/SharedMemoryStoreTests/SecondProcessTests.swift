@@ -1,0 +1,63 @@
+// vineyard-csi: SharedMemoryStoreTests
+// SecondProcessTests.swift: another process maps blob memory through the descriptor.
+//
+// The arena descriptor becomes the child's standard input (inherited, as SCM_RIGHTS would hand
+// it over), and a Python child maps it with mmap — no path is involved.
+
+import Foundation
+import Glibc
+import Testing
+
+@testable import SharedMemoryStore
+
+@Suite(.enabled(if: python3 != nil, "needs python3")) struct SecondProcessTests {
+    @Test func anotherProcessReadsASealedBlobThroughTheDescriptor() throws {
+        try withStore { store, _ in
+            try put(store, [1, 2, 3])  // so the blob under test is not at offset 0
+            let bytes = pattern(seed: 42, count: 300_000)
+            let id = try put(store, bytes)
+            let handle = try #require(store.object(id))
+            // Map the whole arena from offset 0, as vineyard clients do, and read at the offset.
+            let script = """
+                import mmap, os, sys
+                offset, size, arena = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+                m = mmap.mmap(0, arena, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=0)
+                sys.stderr.write(str(os.fstat(0).st_ino))
+                sys.stdout.buffer.write(m[offset:offset + size])
+                """
+            let result = try runProcess(
+                python3!, ["-c", script, "\(handle.fileOffset)", "\(handle.size)", "\(store.arenaInfo.size)"],
+                stdinFD: handle.fileDescriptor)
+            #expect(result.status == 0, "\(result.error)")
+            #expect(result.output == bytes)
+            var info = stat()
+            #expect(fstat(handle.fileDescriptor, &info) == 0)
+            #expect(result.error == "\(info.st_ino)")
+        }
+    }
+
+    @Test func anotherProcessFillsAnUnsealedBlob() throws {
+        try withStore { store, _ in
+            // vineyard's create_buffer: a fixed-size reservation the client writes through its map.
+            let size = 100_000
+            let writer = try store.createBlob(expectedSize: size)
+            try writer.truncate(to: size, zeroFill: false)
+            let location = writer.location
+            let script = """
+                import mmap, sys
+                offset, size = int(sys.argv[1]), int(sys.argv[2])
+                base = offset - offset % mmap.ALLOCATIONGRANULARITY
+                m = mmap.mmap(0, offset - base + size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE, offset=base)
+                m[offset - base:offset - base + size] = bytes((i * 7 + 3) % 256 for i in range(size))
+                m.flush()
+                """
+            let result = try runProcess(
+                python3!, ["-c", script, "\(location.offset)", "\(size)"], stdinFD: writer.fileDescriptor)
+            #expect(result.status == 0, "\(result.error)")
+            let id = try store.seal(writer)
+            let handle = try #require(store.object(id))
+            let expected: [UInt8] = (0..<size).map { (index: Int) -> UInt8 in UInt8((index * 7 + 3) % 256) }
+            #expect(contents(handle) == expected)
+        }
+    }
+}
