@@ -311,3 +311,18 @@ def test_stale_socket_is_replaced(workdir):
             assert Clients(channel).identity.Probe(csi_pb2.ProbeRequest()).ready.value
     finally:
         driver.stop()
+
+
+def test_verbose_log_shows_calls_but_never_secrets(workdir):
+    driver = Driver(workdir, extra_args=["--verbose"]).start()
+    try:
+        with driver.channel() as channel:
+            from conftest import Clients
+            csi = Clients(channel)
+            create(csi, "pvc-secret", secrets={"password": "hunter2-never-logged"})
+    finally:
+        driver.stop()
+    log = driver.read_log()
+    assert "CreateVolume" in log and "pvc-secret" in log
+    assert "password" in log and "***stripped***" in log
+    assert "hunter2-never-logged" not in log

@@ -81,8 +81,12 @@ public final class FUSEVolumeHost: VolumeHost {
             umount2(path, Int32(MNT_DETACH))
             served.session.requestExit()
         }
-        if served.finished.wait(timeout: .now() + 30) == .timedOut {
-            logger.error("FUSE session loop did not stop within 30 s", metadata: ["path": "\(path)"])
+        // Pods holding files open keep a lazily detached mount alive; abort the connection so
+        // the loop returns and those files answer ENOTCONN instead of hanging.
+        if served.finished.wait(timeout: .now() + 10) == .timedOut {
+            logger.error("FUSE session loop did not stop within 10 s; aborting the connection", metadata: ["path": "\(path)"])
+            try? served.session.abortConnection()
+            _ = served.finished.wait(timeout: .now() + 10)
         }
     }
 
