@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // MARK: - C/C++ shims
@@ -149,7 +150,13 @@ let package = Package(
             dependencies: ["CSIDriver", "CSIProto", "GRPCTransport"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "VCtlTests", dependencies: ["VCtl"], swiftSettings: swiftSettings),
+        /// Yams parses what `vctl deploy csidriver` renders, so the tests read the manifests with
+        /// a YAML parser that vctl itself does not use.
+        .testTarget(
+            name: "VCtlTests",
+            dependencies: ["VCtl", "CSIDriver", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
     ],
     cxxLanguageStandard: .cxx17
 )

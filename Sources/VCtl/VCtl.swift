@@ -6,6 +6,6 @@ struct VCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vctl",
         abstract: "Command-line tool for the vineyard CSI driver.",
-        subcommands: [CSICommand.self]
+        subcommands: [CSICommand.self, DeployCommand.self, DeleteCommand.self]
     )
 }

@@ -35,7 +35,10 @@ import Testing
             _ method: String, _ request: some SwiftProtobuf.Message, as: Response.Type = Response.self
         ) async throws -> Result<Response, RPCStatus> {
             let result = await router.handle(UnaryRequest(method: method, payload: try request.serializedBytes(), deadline: nil))
-            return try result.map { try Response(serializedBytes: $0) }
+            switch result {
+            case .success(let bytes): return .success(try Response(serializedBytes: bytes))
+            case .failure(let status): return .failure(status)
+            }
         }
 
         func create(_ name: String, size: Int64 = 0, parameters: [String: String] = [:]) async throws

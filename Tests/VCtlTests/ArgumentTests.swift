@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSIProto
 import Testing
 
 @testable import VCtl

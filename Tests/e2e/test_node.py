@@ -289,3 +289,24 @@ def test_pandas_and_numpy_round_trips(node):
     np.testing.assert_array_equal(mapped, array)
     memmap = np.memmap(train / "y.npy", dtype=np.uint8, mode="r")
     assert memmap.size == os.path.getsize(prepare / "y.npy")
+
+
+def test_mount_flags_apply_to_the_pod_mount(node, workdir):
+    volume = node.create("pvc-flags")
+    staging = node.stage(volume)
+    target = workdir / "pods" / "flags" / "vineyard"
+    capability = mount_capability(Mode.SINGLE_NODE_MULTI_WRITER)
+    capability.mount.mount_flags.extend(["noexec", "nosuid"])
+    request = csi_pb2.NodePublishVolumeRequest(
+        volume_id=volume.volume_id, staging_target_path=str(staging), target_path=str(target),
+        volume_capability=capability, volume_context=volume.volume_context)
+    node.node.NodePublishVolume(request)
+    try:
+        with open("/proc/self/mountinfo") as table:
+            options = next(line.split()[5] for line in table if line.split()[4] == str(target))
+        assert "noexec" in options.split(",") and "nosuid" in options.split(",")
+    finally:
+        node.node.NodeUnpublishVolume(csi_pb2.NodeUnpublishVolumeRequest(volume_id=volume.volume_id, target_path=str(target)))
+    request.volume_capability.mount.mount_flags[:] = ["discard"]
+    details = expect_code(grpc.StatusCode.INVALID_ARGUMENT, node.node.NodePublishVolume, request)
+    assert "discard" in details

@@ -3,12 +3,52 @@ import Glibc
 /// Mount-table operations the node plugin needs, behind a protocol so the logic can be tested
 /// where mounting is impossible.
 public protocol Mounter: Sendable {
-    /// Bind-mounts `source` on `target`, then remounts it read-only when asked.
-    func bindMount(source: String, target: String, readOnly: Bool) throws(MountError)
+    /// Bind-mounts `source` on `target`, then remounts it with `flags` (read-only and the
+    /// like) when any are asked for.
+    func bindMount(source: String, target: String, flags: BindMountFlags) throws(MountError)
     /// Unmounts `target`; `lazy` detaches it even while busy or when its server is gone.
     func unmount(_ target: String, lazy: Bool) throws(MountError)
     /// The mount whose mount point is exactly `path`, if any.
     func mount(at path: String) -> MountEntry?
+}
+
+/// Per-mount flags a bind mount can carry: read-only and the volume capability's `mount_flags`.
+public struct BindMountFlags: OptionSet, Sendable, CustomStringConvertible {
+    public var rawValue: UInt
+    public init(rawValue: UInt) { self.rawValue = rawValue }
+
+    public static let readOnly = BindMountFlags(rawValue: UInt(MS_RDONLY))
+    public static let noSetUID = BindMountFlags(rawValue: UInt(MS_NOSUID))
+    public static let noDevices = BindMountFlags(rawValue: UInt(MS_NODEV))
+    public static let noExecute = BindMountFlags(rawValue: UInt(MS_NOEXEC))
+    public static let noAccessTime = BindMountFlags(rawValue: UInt(MS_NOATIME))
+    public static let relativeAccessTime = BindMountFlags(rawValue: UInt(MS_RELATIME))
+
+    /// `mount_flags` spellings, as mount(8) writes them.
+    static let byName: [String: BindMountFlags] = [
+        "ro": .readOnly, "nosuid": .noSetUID, "nodev": .noDevices, "noexec": .noExecute,
+        "noatime": .noAccessTime, "relatime": .relativeAccessTime,
+    ]
+    /// Flags that are the default and need nothing.
+    static let defaults: Set<String> = ["rw", "suid", "dev", "exec", "bind", "defaults"]
+
+    /// Parses a capability's `mount_flags`; nil names the first flag a bind mount cannot carry.
+    static func parse(_ names: [String]) -> Result<BindMountFlags, UnsupportedMountFlag> {
+        var flags: BindMountFlags = []
+        for name in names where !defaults.contains(name) {
+            guard let flag = byName[name] else { return .failure(UnsupportedMountFlag(name: name)) }
+            flags.insert(flag)
+        }
+        return .success(flags)
+    }
+
+    public var description: String {
+        Self.byName.filter { contains($0.value) }.keys.sorted().joined(separator: ",")
+    }
+}
+
+struct UnsupportedMountFlag: Error {
+    var name: String
 }
 
 /// One line of `/proc/self/mountinfo`.
@@ -34,15 +74,14 @@ public struct MountError: Error, CustomStringConvertible, Sendable {
 public struct LinuxMounter: Mounter {
     public init() {}
 
-    public func bindMount(source: String, target: String, readOnly: Bool) throws(MountError) {
+    public func bindMount(source: String, target: String, flags: BindMountFlags) throws(MountError) {
         guard Glibc.mount(source, target, nil, UInt(MS_BIND), nil) == 0 else {
             throw MountError(operation: "bind-mount \(source) on", path: target, errno: errno)
         }
-        guard readOnly else { return }
-        // A bind mount takes the source's flags; read-only needs a second, remount call.
-        let flags = UInt(MS_BIND) | UInt(MS_REMOUNT) | UInt(MS_RDONLY)
-        guard Glibc.mount(source, target, nil, flags, nil) == 0 else {
-            let failure = MountError(operation: "remount read-only", path: target, errno: errno)
+        guard !flags.isEmpty else { return }
+        // A bind mount takes the source's flags; per-mount flags need a second, remount call.
+        guard Glibc.mount(source, target, nil, UInt(MS_BIND) | UInt(MS_REMOUNT) | flags.rawValue, nil) == 0 else {
+            let failure = MountError(operation: "remount with \(flags)", path: target, errno: errno)
             umount2(target, Int32(MNT_DETACH))
             throw failure
         }

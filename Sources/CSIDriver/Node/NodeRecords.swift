@@ -13,6 +13,14 @@ struct PublishedTargetRecord: DurableRecord, Equatable {
     /// nil for ephemeral volumes, which are served at the target directly.
     var stagingPath: String?
     var readOnly: Bool
+    /// The capability's `mount_flags`, applied to the bind mount (re-applied after a restart).
+    var mountFlags: [String] = []
+
+    var bindFlags: BindMountFlags {
+        var flags = (try? BindMountFlags.parse(mountFlags).get()) ?? []
+        if readOnly { flags.insert(.readOnly) }
+        return flags
+    }
 
     /// One file per target; the path hashed so the key is a safe file name.
     var key: String { Self.key(volumeID: volume.volumeID, targetPath: targetPath) }

@@ -64,7 +64,7 @@ public final class NodeService: CSINodeService {
                 do {
                     if let stagingPath = record.stagingPath {
                         detachStaleMount(at: record.targetPath)
-                        try mounter.bindMount(source: stagingPath, target: record.targetPath, readOnly: record.readOnly)
+                        try mounter.bindMount(source: stagingPath, target: record.targetPath, flags: record.bindFlags)
                     } else {
                         try remountSession(record.volume, at: record.targetPath)
                     }
@@ -189,6 +189,10 @@ public final class NodeService: CSINodeService {
         let ephemeral = request.volumeContext[EphemeralVolume.contextKey] == "true"
         let readOnly = request.readonly || VolumeCapabilityRules.isReadOnly(request.volumeCapability.accessMode.mode)
         let volume = try descriptor(request.volumeID, context: request.volumeContext, ephemeral: ephemeral)
+        let mountFlags = request.volumeCapability.mount.mountFlags
+        if case .failure(let unsupported) = BindMountFlags.parse(mountFlags) {
+            throw .invalid("mount flag \"\(unsupported.name)\" is not supported; supported: \(BindMountFlags.byName.keys.sorted().joined(separator: ", "))")
+        }
         var stagingPath: String?
         if !ephemeral {
             guard !request.stagingTargetPath.isEmpty else {
@@ -200,7 +204,7 @@ public final class NodeService: CSINodeService {
         try state.withLock { state throws(RPCStatus) in
             let key = PublishedTargetRecord.key(volumeID: volume.volumeID, targetPath: targetPath)
             if let existing = state.published[key] {
-                guard existing.readOnly == readOnly, existing.stagingPath == stagingPath else {
+                guard existing.readOnly == readOnly, existing.stagingPath == stagingPath, existing.mountFlags == mountFlags else {
                     throw .alreadyExists("volume \(volume.volumeID) is already published at \(targetPath) with other options")
                 }
                 return
@@ -208,13 +212,15 @@ public final class NodeService: CSINodeService {
             if let other = state.published.values.first(where: { $0.targetPath == targetPath }) {
                 throw .alreadyExists("target \(targetPath) is already used by volume \(other.volume.volumeID)")
             }
+            let record = PublishedTargetRecord(
+                volume: volume, targetPath: targetPath, stagingPath: stagingPath, readOnly: readOnly, mountFlags: mountFlags)
             try Self.makeDirectory(targetPath)
             if let stagingPath {
                 guard let staged = state.staged[volume.volumeID], staged.stagingPath == stagingPath else {
                     throw .failedPrecondition("volume \(volume.volumeID) is not staged at \(stagingPath)")
                 }
                 do {
-                    try mounter.bindMount(source: stagingPath, target: targetPath, readOnly: readOnly)
+                    try mounter.bindMount(source: stagingPath, target: targetPath, flags: record.bindFlags)
                 } catch {
                     throw .internalError("\(error)")
                 }
@@ -224,7 +230,6 @@ public final class NodeService: CSINodeService {
                 }
                 try mountSession(volume, at: targetPath)
             }
-            let record = PublishedTargetRecord(volume: volume, targetPath: targetPath, stagingPath: stagingPath, readOnly: readOnly)
             do {
                 try publishedRecords.save(record)
             } catch {

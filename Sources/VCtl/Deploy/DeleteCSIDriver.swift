@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+
+extension DeleteCommand {
+    /// `vctl delete csidriver`: delete what `vctl deploy csidriver` created, by rendering the
+    /// same manifests and handing them to `kubectl delete`.
+    struct CSIDriverCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "csidriver",
+            abstract: "Delete the vineyard CSI driver that vctl deploy csidriver installed.",
+            discussion: """
+                Pass the --clusters, --name, --namespace and --storageClassName the driver was deployed \
+                with: the objects are found by name (`kubectl delete --ignore-not-found -f -`). The \
+                namespace is kept, since it may hold the vineyard clusters; persistent volumes of the \
+                driver are not touched.
+                """
+        )
+
+        @OptionGroup var installation: InstallationOptions
+        @OptionGroup var kubectl: KubectlOptions
+
+        func run() throws {
+            let installation = try installation.installation()
+            let manifests = CSIDriverManifests.deletable(installation)
+            let keptNamespace = """
+                namespace \(installation.namespace) is kept: it may hold vineyard clusters \
+                (`kubectl delete namespace \(installation.namespace)` removes it)
+
+                """
+            if kubectl.dryRun {
+                if kubectl.output == .yaml {
+                    print(manifests.yamlStream, terminator: "")
+                } else {
+                    manifests.forEach { print("would delete \(Self.describe($0))") }
+                }
+                FileHandle.standardError.write(Data(keptNamespace.utf8))
+                return
+            }
+            let client = try kubectl.kubectl()
+            if kubectl.output == .yaml { print(manifests.yamlStream, terminator: "") }
+            try client.run(
+                ["delete", "--ignore-not-found", "-f", "-"], input: manifests.yamlStream,
+                outputToStandardError: kubectl.output == .yaml
+            )
+            FileHandle.standardError.write(Data(keptNamespace.utf8))
+        }
+
+        /// `kind/name`, with the namespace of a namespaced object.
+        static func describe(_ manifest: Manifest) -> String {
+            manifest.namespace.map { "\(manifest.reference) -n \($0)" } ?? manifest.reference
+        }
+    }
+}

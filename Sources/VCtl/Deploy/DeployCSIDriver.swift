@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+
+extension DeployCommand {
+    /// `vctl deploy csidriver`: render the driver's manifests and `kubectl apply` them.
+    struct CSIDriverCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "csidriver",
+            abstract: "Deploy the vineyard CSI driver: CSIDriver, RBAC, controller, node plugin and StorageClasses.",
+            discussion: """
+                The manifests are applied with `kubectl apply -f -` (kubectl must be on PATH and reach a \
+                cluster). --dry-run or -o yaml prints them; --render-to writes them as a kustomize \
+                directory, which is how deploy/ in the repository is produced.
+
+                Example:
+                  vctl deploy csidriver --clusters vineyard-system/vineyardd-sample,default/vineyardd-sample
+                """
+        )
+
+        @OptionGroup var installation: InstallationOptions
+        @OptionGroup var driver: DriverImageOptions
+        @OptionGroup var kubectl: KubectlOptions
+
+        @Option(
+            name: .customLong("render-to"),
+            help: ArgumentHelp(
+                "Write the manifests and a kustomization.yaml into this directory instead of applying them.",
+                valueName: "directory"
+            )
+        )
+        var renderTo: String?
+
+        func validate() throws {
+            if let renderTo, renderTo.isEmpty { throw ValidationError("--render-to must name a directory") }
+        }
+
+        /// The installation the flags describe.
+        func resolvedInstallation() throws -> CSIDriverInstallation {
+            driver.apply(to: try installation.installation())
+        }
+
+        func run() throws {
+            let installation = try resolvedInstallation()
+            if let renderTo {
+                try Self.write(CSIDriverManifests.files(installation), to: renderTo)
+                if kubectl.output == .yaml { print(CSIDriverManifests.render(installation).yamlStream, terminator: "") }
+                return
+            }
+            let printsManifests = kubectl.dryRun || kubectl.output == .yaml
+            // Find kubectl before printing anything: a missing kubectl fails the command whole.
+            let client = kubectl.dryRun ? nil : try kubectl.kubectl()
+            let stream = CSIDriverManifests.render(installation).yamlStream
+            if printsManifests { print(stream, terminator: "") }
+            try client?.run(["apply", "-f", "-"], input: stream, outputToStandardError: printsManifests)
+        }
+
+        /// Writes each file into `directory`, creating it if needed; other files there are kept.
+        static func write(_ files: [(name: String, contents: String)], to directory: String) throws {
+            let url = URL(fileURLWithPath: directory, isDirectory: true)
+            do {
+                try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+                for file in files {
+                    try Data(file.contents.utf8).write(to: url.appendingPathComponent(file.name), options: .atomic)
+                }
+            } catch {
+                throw RenderError(directory: directory, reason: error.localizedDescription)
+            }
+            for file in files { print("wrote \(url.appendingPathComponent(file.name).path)") }
+        }
+    }
+}
+
+/// `--render-to` could not write its files.
+struct RenderError: Error, CustomStringConvertible {
+    var directory: String
+    var reason: String
+
+    var description: String { "cannot write the manifests to \(directory): \(reason)" }
+}

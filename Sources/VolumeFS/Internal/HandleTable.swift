@@ -1,0 +1,86 @@
+//
+// vineyard-csi: VolumeFS
+//
+// HandleTable.swift: open file and directory handles.
+
+import SharedMemoryStore
+import Synchronization
+
+/// Open handles by number, in shards so that concurrent opens, reads and releases of
+/// different files rarely meet on one lock.
+final class HandleTable<Value: AnyObject & Sendable>: Sendable {
+    private static var shardCount: Int { 16 }
+    private let shards: [Locked<[UInt64: Value]>]
+    private let next = Atomic<UInt64>(1)
+
+    init() {
+        shards = (0..<Self.shardCount).map { _ in Locked([:]) }
+    }
+
+    /// A fresh handle number (never 0, never reused).
+    func makeHandle() -> UInt64 {
+        next.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    func insert(_ value: Value, as handle: UInt64) {
+        shard(handle).withLock { $0[handle] = value }
+    }
+
+    func get(_ handle: UInt64) -> Value? {
+        shard(handle).withLock { $0[handle] }
+    }
+
+    func remove(_ handle: UInt64) -> Value? {
+        shard(handle).withLock { $0.removeValue(forKey: handle) }
+    }
+
+    /// Every handle still open.
+    var handles: [UInt64] {
+        shards.flatMap { shard in shard.withLock { Array($0.keys) } }
+    }
+
+    private func shard(_ handle: UInt64) -> Locked<[UInt64: Value]> {
+        shards[Int(handle % UInt64(Self.shardCount))]
+    }
+}
+
+/// An open regular file.
+final class OpenFile: Sendable {
+    let node: Node
+    let writable: Bool
+
+    init(node: Node, writable: Bool) {
+        self.node = node
+        self.writable = writable
+    }
+}
+
+/// An open directory and its listing so far.
+///
+/// The listing is fetched from the store page by page, each page continuing after the last
+/// entry of the previous one, and appended to `entries`. The readdir offset of an entry is its
+/// position in that array (plus "." and ".."), so offsets stay valid however the directory
+/// changes while it is read: every entry is returned at most once, and entries that exist
+/// during the whole listing are returned exactly once.
+final class DirectoryHandle: Sendable {
+    let node: Node
+    let listing = Locked(DirectoryListing())
+
+    init(node: Node) {
+        self.node = node
+    }
+}
+
+struct DirectoryListing {
+    struct Entry: Sendable {
+        var name: FileName
+        var kind: NodeKind
+    }
+
+    var entries: [Entry] = []
+    /// Files of this mount still being written (not in the store yet), listed first.
+    var pendingNames: Set<FileName> = []
+    /// The last store entry fetched.
+    var cursor: DirectoryEntry?
+    var exhausted = false
+}

@@ -1,0 +1,168 @@
+//
+// vineyard-csi: VolumeFS
+//
+// NodeMetadata.swift: POSIX attributes kept in the metadata of a volume's objects.
+
+import FUSEKit
+import SharedMemoryStore
+
+/// What a name of the volume stands for.
+enum NodeKind: Sendable, Hashable {
+    case file
+    case directory
+    case symbolicLink
+
+    var fileType: FileType {
+        switch self {
+        case .file: return .regular
+        case .directory: return .directory
+        case .symbolicLink: return .symbolicLink
+        }
+    }
+}
+
+/// Owner, permissions and times of a node, stored as fields of its object's metadata:
+/// `posix_mode` (permission bits, `0o7777`), `posix_uid`, `posix_gid`, and `posix_atime`,
+/// `posix_mtime`, `posix_ctime` as `[seconds, nanoseconds]`.
+struct PosixAttributes: Sendable, Hashable {
+    var permissions: UInt32
+    var uid: UInt32
+    var gid: UInt32
+    var accessTime: Timespec
+    var modificationTime: Timespec
+    var changeTime: Timespec
+
+    init(permissions: UInt32, uid: UInt32, gid: UInt32, time: Timespec) {
+        self.permissions = permissions & 0o7777
+        self.uid = uid
+        self.gid = gid
+        self.accessTime = time
+        self.modificationTime = time
+        self.changeTime = time
+    }
+
+    /// Reads the fields of `meta`; missing ones (objects written by vineyard clients) take
+    /// `defaultPermissions`, root ownership and the epoch.
+    init(meta: ObjectMeta, defaultPermissions: UInt32) {
+        let fields = meta.fields
+        self.permissions = fields[Keys.mode]?.uint64Value.map { UInt32(truncatingIfNeeded: $0) & 0o7777 }
+            ?? defaultPermissions
+        self.uid = fields[Keys.uid]?.uint64Value.map { UInt32(truncatingIfNeeded: $0) } ?? 0
+        self.gid = fields[Keys.gid]?.uint64Value.map { UInt32(truncatingIfNeeded: $0) } ?? 0
+        self.accessTime = Self.time(fields[Keys.accessTime])
+        self.modificationTime = Self.time(fields[Keys.modificationTime])
+        self.changeTime = Self.time(fields[Keys.changeTime])
+    }
+
+    /// Writes the attributes into metadata fields.
+    func encode(into fields: inout [String: JSONValue]) {
+        fields[Keys.mode] = JSONValue(integer: Int(permissions))
+        fields[Keys.uid] = JSONValue(integer: Int(uid))
+        fields[Keys.gid] = JSONValue(integer: Int(gid))
+        fields[Keys.accessTime] = Self.json(accessTime)
+        fields[Keys.modificationTime] = Self.json(modificationTime)
+        fields[Keys.changeTime] = Self.json(changeTime)
+    }
+
+    /// Applies chmod/chown/utimens changes (not the size); the change time becomes `now`
+    /// unless the request sets it.
+    mutating func apply(_ changes: SetAttributes, now: Timespec) {
+        if let mode = changes.mode { permissions = mode & 0o7777 }
+        if let uid = changes.uid { self.uid = uid }
+        if let gid = changes.gid { self.gid = gid }
+        switch changes.accessTime {
+        case .now: accessTime = now
+        case .time(let time): accessTime = time
+        case nil: break
+        }
+        switch changes.modificationTime {
+        case .now: modificationTime = now
+        case .time(let time): modificationTime = time
+        case nil: break
+        }
+        changeTime = changes.changeTime ?? now
+    }
+
+    enum Keys {
+        static let mode = "posix_mode"
+        static let uid = "posix_uid"
+        static let gid = "posix_gid"
+        static let accessTime = "posix_atime"
+        static let modificationTime = "posix_mtime"
+        static let changeTime = "posix_ctime"
+    }
+
+    private static func time(_ value: JSONValue?) -> Timespec {
+        guard let parts = value?.arrayValue, parts.count == 2, let seconds = parts[0].int64Value,
+            let nanoseconds = parts[1].int64Value, (0..<1_000_000_000).contains(nanoseconds)
+        else { return .zero }
+        return Timespec(seconds: seconds, nanoseconds: nanoseconds)
+    }
+
+    private static func json(_ time: Timespec) -> JSONValue {
+        .array([.int(time.seconds), .int(time.nanoseconds)])
+    }
+}
+
+/// Builds and reads the metadata of the volume's objects.
+enum NodeMetadata {
+    /// Files are vineyard blobs: vineyard's own blob metadata (`vineyard::Blob`, `nbytes`,
+    /// `length`), so vineyard clients can read them, plus the POSIX fields and the volume.
+    static let fileTypename = "vineyard::Blob"
+    /// Directory markers: metadata objects without bytes.
+    static let directoryTypename = "vineyard-csi::Directory"
+    /// Symbolic links: metadata objects without bytes; the target is the `target` field.
+    static let symbolicLinkTypename = "vineyard-csi::SymbolicLink"
+    /// The field naming the volume an object was written for (finds orphans when purging).
+    static let volumeKey = "vcsi_volume"
+    static let targetKey = "target"
+
+    /// Permissions of files that carry none (written by vineyard clients).
+    static let defaultFilePermissions: UInt32 = 0o644
+    /// Permissions of directories that carry none: the root of a new volume, and directories
+    /// that exist only because names below them do. 0777 (no sticky bit) so that pods running
+    /// as any user can write; a mode set later (chmod, an fsGroup policy) is kept.
+    static let defaultDirectoryPermissions: UInt32 = 0o777
+
+    static func file(size: Int, attributes: PosixAttributes, volumeID: String, instanceID: UInt64) -> ObjectMeta {
+        var meta = ObjectMeta.blob(size: size, instanceID: instanceID)
+        meta.isTransient = false
+        attributes.encode(into: &meta.fields)
+        meta.fields[volumeKey] = .string(volumeID)
+        return meta
+    }
+
+    static func directory(attributes: PosixAttributes, volumeID: String, instanceID: UInt64) -> ObjectMeta {
+        var meta = ObjectMeta(typename: directoryTypename, instanceID: instanceID, isTransient: false)
+        attributes.encode(into: &meta.fields)
+        meta.fields[volumeKey] = .string(volumeID)
+        return meta
+    }
+
+    static func symbolicLink(
+        target: String, attributes: PosixAttributes, volumeID: String, instanceID: UInt64
+    ) -> ObjectMeta {
+        var meta = ObjectMeta(typename: symbolicLinkTypename, instanceID: instanceID, isTransient: false)
+        attributes.encode(into: &meta.fields)
+        meta.fields[volumeKey] = .string(volumeID)
+        meta.fields[targetKey] = .string(target)
+        return meta
+    }
+
+    /// What an object found at a file name is: blobs are files, symbolic-link objects are
+    /// links, directory markers are not files (`nil`), any other vineyard object reads as an
+    /// empty file.
+    static func kind(of id: ObjectID, typename: String) -> NodeKind? {
+        if id.isBlob { return .file }
+        switch typename {
+        case symbolicLinkTypename: return .symbolicLink
+        case directoryTypename: return nil
+        default: return .file
+        }
+    }
+
+    /// The byte size a file object reports.
+    static func size(of id: ObjectID, meta: ObjectMeta) -> Int {
+        id.isBlob ? meta.nbytes : 0
+    }
+}

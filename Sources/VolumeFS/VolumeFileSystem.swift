@@ -1,0 +1,376 @@
+//
+// vineyard-csi: VolumeFS
+//
+// VolumeFileSystem.swift: a volume's directory tree served over FUSE from an object store.
+
+import FUSEKit
+import Glibc
+import SharedMemoryStore
+
+/// The file system of one volume: a directory tree whose regular files are vineyard objects
+/// (sealed blobs) in an ``ObjectStore``.
+///
+/// ## Naming
+/// Every name of the volume lives under `"<volumeID>/"`, so volumes sharing a store never see
+/// each other. A file `a/b.pkl` is the blob named `"<volumeID>/a/b.pkl"`; a directory `a/c` is a
+/// metadata object (`vineyard-csi::Directory`) named `"<volumeID>/a/c/"`, and the root is
+/// `"<volumeID>/"`. Names with further names below them are directories even without a marker,
+/// so trees written by vineyard clients show up too. Owner, permissions and times are fields
+/// of each object's metadata (``NodeMetadata``).
+///
+/// ## Versions
+/// Opening a file for writing does not change it: the first write (or truncation) starts a
+/// new version, an unsealed blob holding a copy of the old bytes (none after `O_TRUNC`). All
+/// handles of the inode share that version, and reads and `stat` in this mount see it. When
+/// no writable handle has unflushed changes any more — normally at the last `close(2)` — the
+/// blob is sealed and bound to the file's name in one atomic step, replacing the previous
+/// version, which is then deleted. Other mounts (and vineyard clients) therefore only ever
+/// see complete versions. A version whose write failed for lack of space is discarded at
+/// close, which reports the error; if the driver dies, unsealed versions vanish with it and
+/// the previous ones stay.
+///
+/// ## Reads
+/// Reads reply straight from the shared mapping (``ReadReply/buffer(_:keepAlive:)`` with the
+/// object's ``ObjectHandle`` as the keep-alive), so a file deleted or replaced while open
+/// keeps its bytes. Opens keep the page cache when it still holds the current object.
+///
+/// ## Consistency with other mounts
+/// Lookups and attributes consult the store, so changes made elsewhere appear within the
+/// one-second attribute and entry timeouts. Renaming a directory moves every name below it
+/// one by one under an exclusive lock of this mount; a crash in the middle leaves both
+/// directories with part of the tree, never a lost file.
+public final class VolumeFileSystem: FileSystem {
+    /// The volume served.
+    public let volumeID: String
+    /// Most bytes the volume's files may hold; 0 for no limit other than the store's.
+    public let quotaBytes: Int
+    /// Whether every change is refused with `EROFS`.
+    public let readOnly: Bool
+
+    let store: ObjectStore
+    let naming: VolumeNaming
+    let accounting: VolumeAccounting
+    let table: Locked<InodeTable>
+    /// Held shared by every operation that turns paths into store names, exclusively by
+    /// directory renames (which change the names of a whole subtree).
+    let namespace = ReadWriteLock()
+    let files = HandleTable<OpenFile>()
+    let directories = HandleTable<DirectoryHandle>()
+    /// Inode numbers are never reused in a session; the generation tells sessions apart.
+    let generation: UInt64
+    let instanceID: UInt64
+
+    /// Seconds the kernel may cache names and attributes.
+    static let cacheTimeout = 1.0
+    /// `st_blksize`: the I/O size programs (stdio, cp) use for buffers.
+    static let preferredIOSize: UInt32 = 128 << 10
+    /// The longest path component.
+    static let maximumComponentLength = 255
+    /// The longest volume ID.
+    static let maximumVolumeIDLength = 1024
+    /// Inode number reported by readdir for entries the kernel has not looked up.
+    static let unknownInode = InodeNumber(rawValue: 0xFFFF_FFFF)
+
+    // MARK: - Creating
+
+    /// Opens the file system of a volume, creating the volume's root directory if missing.
+    ///
+    /// - Parameters:
+    ///   - store: the store holding the volume.
+    ///   - volumeID: the volume; its names are `"<volumeID>/…"`.
+    ///   - quotaBytes: most bytes the volume's files may hold (0: only the store's capacity
+    ///     limits it). Writes beyond it fail with `ENOSPC`.
+    ///   - readOnly: refuse every change with `EROFS` (mount with
+    ///     ``recommendedMountOptions(volumeID:readOnly:)`` too, so the kernel refuses first).
+    /// - Throws: ``VolumeFSError`` with ``VolumeFSError/Code/invalidVolumeID``,
+    ///   ``VolumeFSError/Code/invalidQuota``, or ``VolumeFSError/Code/store`` when the root
+    ///   cannot be created.
+    public init(store: ObjectStore, volumeID: String, quotaBytes: Int, readOnly: Bool) throws(VolumeFSError) {
+        try Self.validate(volumeID: volumeID)
+        guard quotaBytes >= 0 else {
+            throw VolumeFSError(code: .invalidQuota, message: "quota \(quotaBytes) is negative")
+        }
+        let naming = VolumeNaming(volumeID: volumeID)
+        let instanceID = store.configuration.instanceID
+        if !readOnly && store.name(naming.rootPrefix) == nil {
+            let attributes = PosixAttributes(
+                permissions: NodeMetadata.defaultDirectoryPermissions, uid: 0, gid: 0, time: .now)
+            let meta = NodeMetadata.directory(attributes: attributes, volumeID: volumeID, instanceID: instanceID)
+            do {
+                try store.createObject(meta, name: naming.rootPrefix)
+            } catch {
+                throw VolumeFSError(
+                    code: .store, message: "cannot create the root of volume \(volumeID)", storeError: error)
+            }
+        }
+        self.volumeID = volumeID
+        self.quotaBytes = quotaBytes
+        self.readOnly = readOnly
+        self.store = store
+        self.naming = naming
+        self.instanceID = instanceID
+        self.accounting = VolumeAccounting.shared(store: store, naming: naming)
+        self.table = Locked(InodeTable(root: Node(inode: .root, kind: .directory, parent: nil, name: FileName(""))))
+        let now = Timespec.now
+        self.generation = UInt64(bitPattern: now.seconds &* 1_000_000_000 &+ now.nanoseconds)
+    }
+
+    /// The file system's current view of the volume's usage (shared with other file systems
+    /// of the same volume in this process).
+    public var usage: VolumeUsage {
+        accounting.usage
+    }
+
+    /// Inodes the kernel currently references (and the root), for diagnostics.
+    public var inodeCount: Int {
+        table.withLock { $0.count }
+    }
+
+    // MARK: - Volume-level operations
+
+    /// What a volume holds. O(1) while a file system of the volume is alive in this process,
+    /// otherwise a scan of the volume's names (O(n)).
+    ///
+    /// - Parameters:
+    ///   - store: the store holding the volume.
+    ///   - volumeID: the volume.
+    /// - Returns: bytes in files, files, and directories (not counting the root).
+    public static func usage(store: ObjectStore, volumeID: String) -> VolumeUsage {
+        if let live = VolumeAccounting.live(store: store, volumeID: volumeID) { return live.usage }
+        return VolumeAccounting.scan(store: store, naming: VolumeNaming(volumeID: volumeID))
+    }
+
+    /// Deletes every object and name of a volume: everything named `"<volumeID>/…"`, and
+    /// objects written for the volume that lost their name in a crash. Unmount first.
+    ///
+    /// - Parameters:
+    ///   - store: the store holding the volume.
+    ///   - volumeID: the volume.
+    /// - Throws: ``VolumeFSError`` with ``VolumeFSError/Code/invalidVolumeID``, or
+    ///   ``VolumeFSError/Code/store`` for the first deletion that failed (the others are
+    ///   still attempted).
+    public static func purge(store: ObjectStore, volumeID: String) throws(VolumeFSError) {
+        try validate(volumeID: volumeID)
+        let naming = VolumeNaming(volumeID: volumeID)
+        var failure: StoreError?
+        func delete(_ id: ObjectID) {
+            do {
+                try store.delete(id)
+            } catch {
+                if case .notFound = error { return }  // bound to several names, already gone
+                if failure == nil { failure = error }
+            }
+        }
+        for (_, id) in store.names(withPrefix: naming.rootPrefix) {
+            delete(id)
+        }
+        let orphans = store.objects { $0.fields[NodeMetadata.volumeKey]?.stringValue == volumeID }
+        for meta in orphans {
+            if let id = meta.id { delete(id) }
+        }
+        VolumeAccounting.live(store: store, volumeID: volumeID)?.reset(
+            to: VolumeAccounting.scan(store: store, naming: naming))
+        if let failure {
+            throw VolumeFSError(code: .store, message: "cannot delete all objects of volume \(volumeID)", storeError: failure)
+        }
+    }
+
+    /// Mount options for serving a volume: fsname `vineyard:<volumeID>`, type
+    /// `fuse.vineyard`, `allow_other` (pods run as other users), `default_permissions` (the
+    /// kernel checks modes), 1 MiB writes and read-ahead, atomic `O_TRUNC` (a truncating
+    /// open starts the new version directly), readdirplus when the kernel sees fit, and `ro`
+    /// for read-only volumes.
+    ///
+    /// - Parameters:
+    ///   - volumeID: the volume.
+    ///   - readOnly: mount read-only.
+    /// - Returns: the options.
+    public static func recommendedMountOptions(volumeID: String, readOnly: Bool) -> MountOptions {
+        var capabilities = FUSECapabilities.defaults
+        capabilities.formUnion([.atomicOpenTruncate, .readDirectoryPlus, .readDirectoryPlusAuto])
+        return MountOptions(
+            fsName: "vineyard:" + volumeID,
+            subtype: "vineyard",
+            allowOther: true,
+            defaultPermissions: true,
+            readOnly: readOnly,
+            maxWrite: 1 << 20,
+            readAheadKilobytes: 1024,
+            capabilities: capabilities
+        )
+    }
+
+    static func validate(volumeID: String) throws(VolumeFSError) {
+        let bytes = volumeID.utf8
+        guard !bytes.isEmpty, bytes.count <= maximumVolumeIDLength, volumeID != ".", volumeID != "..",
+            !bytes.contains(UInt8(ascii: "/")), !bytes.contains(0)
+        else {
+            throw VolumeFSError(
+                code: .invalidVolumeID,
+                message: "volume ID \(volumeID.debugDescription) must be 1-\(maximumVolumeIDLength) bytes without '/' or NUL")
+        }
+    }
+
+    // MARK: - Lifecycle
+
+    /// Publishes what is still being written: the kernel drops pending RELEASE requests at
+    /// unmount, so versions whose descriptors were closed would otherwise be lost.
+    public func destroy() {
+        for handle in files.handles {
+            release(inode: .root, handle: handle, flags: OpenFlags(rawValue: 0))
+        }
+        for handle in directories.handles {
+            _ = directories.remove(handle)
+        }
+    }
+
+    // MARK: - Shared helpers
+
+    /// What a path of the volume names in the store.
+    enum Resolved {
+        case file(ObjectID, ObjectMeta)
+        case symbolicLink(ObjectID, ObjectMeta)
+        /// A directory; the marker object is absent for a directory that exists only because
+        /// names below it do.
+        case directory(ObjectID?, ObjectMeta?)
+
+        var kind: NodeKind {
+            switch self {
+            case .file: return .file
+            case .symbolicLink: return .symbolicLink
+            case .directory: return .directory
+            }
+        }
+    }
+
+    /// Looks a path up in the store: a file or link name first, then a directory marker,
+    /// then names below it. O(log n).
+    func resolve(_ path: String) -> Resolved? {
+        if !path.isEmpty, let id = store.name(naming.objectName(path)), let meta = store.meta(id) {
+            switch NodeMetadata.kind(of: id, typename: meta.typename) {
+            case .file: return .file(id, meta)
+            case .symbolicLink: return .symbolicLink(id, meta)
+            case .directory, nil: break
+            }
+        }
+        let directory = naming.directoryName(path)
+        if let id = store.name(directory) {
+            return .directory(id, store.meta(id))
+        }
+        if path.isEmpty || !store.names(withPrefix: directory, limit: 1).isEmpty {
+            return .directory(nil, nil)
+        }
+        return nil
+    }
+
+    /// The node of an inode number.
+    func node(_ inode: InodeNumber) throws(Errno) -> Node {
+        guard let node = table.withLock({ $0.node(inode) }) else { throw .noEntry }
+        return node
+    }
+
+    /// The node of a directory inode.
+    func directoryNode(_ inode: InodeNumber) throws(Errno) -> Node {
+        let node = try node(inode)
+        guard node.kind == .directory else { throw .notDirectory }
+        return node
+    }
+
+    /// The path of an attached node; `ENOENT` if it was removed.
+    func path(of node: Node) throws(Errno) -> String {
+        guard let path = table.withLock({ $0.path(of: node) }) else { throw .noEntry }
+        return path
+    }
+
+    /// Checks a name from the kernel (or a caller): not empty, no `/` or NUL, at most 255
+    /// bytes; `.` and `..` only where `allowDots`.
+    static func validatedName(_ name: String, allowDots: Bool = false) throws(Errno) -> FileName {
+        let bytes = name.utf8
+        guard !bytes.isEmpty, !bytes.contains(UInt8(ascii: "/")), !bytes.contains(0) else { throw .invalid }
+        guard bytes.count <= maximumComponentLength else { throw .nameTooLong }
+        if !allowDots && (name == "." || name == "..") { throw .invalid }
+        return FileName(name)
+    }
+
+    /// `ENAMETOOLONG` when a store name would exceed the store's limit.
+    static func checkLength(_ storeName: String) throws(Errno) {
+        guard VolumeNaming.fits(storeName) else { throw .nameTooLong }
+    }
+
+    /// The errno for a store failure (`ENOSPC` when out of memory, …).
+    static func errno(_ error: StoreError) -> Errno {
+        switch error {
+        case .storeClosed: return .io
+        default: return Errno(rawValue: error.errno)
+        }
+    }
+
+    /// Attributes in FUSE's form.
+    func attributes(
+        of node: Node, posix: PosixAttributes, size: Int, linkCount: UInt32
+    ) -> FileAttributes {
+        FileAttributes(
+            inode: node.inode,
+            mode: node.kind.fileType.mode(permissions: posix.permissions),
+            linkCount: linkCount,
+            uid: posix.uid,
+            gid: posix.gid,
+            size: UInt64(max(0, size)),
+            blockSize: Self.preferredIOSize,
+            accessTime: posix.accessTime,
+            modificationTime: posix.modificationTime,
+            changeTime: posix.changeTime
+        )
+    }
+
+    /// Attributes of a resolved store entry for `node`.
+    func attributes(of node: Node, resolved: Resolved) -> FileAttributes {
+        switch resolved {
+        case .file(let id, let meta):
+            let posix = PosixAttributes(meta: meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
+            return attributes(of: node, posix: posix, size: NodeMetadata.size(of: id, meta: meta), linkCount: 1)
+        case .symbolicLink(_, let meta):
+            let posix = PosixAttributes(meta: meta, defaultPermissions: 0o777)
+            let target = meta.fields[NodeMetadata.targetKey]?.stringValue ?? ""
+            return attributes(of: node, posix: posix, size: target.utf8.count, linkCount: 1)
+        case .directory(_, let meta):
+            let posix = meta.map {
+                PosixAttributes(meta: $0, defaultPermissions: NodeMetadata.defaultDirectoryPermissions)
+            } ?? PosixAttributes(permissions: NodeMetadata.defaultDirectoryPermissions, uid: 0, gid: 0, time: .zero)
+            return attributes(of: node, posix: posix, size: 0, linkCount: 2)
+        }
+    }
+
+    /// Attributes of a file with a version being written.
+    func attributes(of node: Node, writer: PendingVersion, attached: Bool) -> FileAttributes {
+        attributes(of: node, posix: writer.attributes, size: writer.size, linkCount: attached ? 1 : 0)
+    }
+
+    func entry(_ attributes: FileAttributes) -> EntryReply {
+        EntryReply(
+            attributes: attributes, generation: generation, entryTimeout: Self.cacheTimeout,
+            attributeTimeout: Self.cacheTimeout)
+    }
+
+    /// The attributes of the directory at `path`, which must still exist in the store (another
+    /// mount may have removed it): `nil` for a directory without a marker object.
+    ///
+    /// - Throws: `ENOENT` when there is no directory at `path`.
+    func existingDirectory(_ path: String) throws(Errno) -> PosixAttributes? {
+        guard case .directory(_, let meta) = resolve(path) else { throw .noEntry }
+        return meta.map { PosixAttributes(meta: $0, defaultPermissions: NodeMetadata.defaultDirectoryPermissions) }
+    }
+
+    /// Owner and mode for a new node: the caller's uid and gid, except that a set-group-ID
+    /// parent passes on its group (and, to directories, the bit itself).
+    func newAttributes(
+        parent: PosixAttributes?, mode: UInt32, kind: NodeKind, context: RequestContext, now: Timespec
+    ) -> PosixAttributes {
+        var attributes = PosixAttributes(permissions: mode, uid: context.uid, gid: context.gid, time: now)
+        if let parent, parent.permissions & UInt32(S_ISGID) != 0 {
+            attributes.gid = parent.gid
+            if kind == .directory { attributes.permissions |= UInt32(S_ISGID) }
+        }
+        return attributes
+    }
+}

@@ -1,0 +1,373 @@
+import CSIDriver
+import Foundation
+import Testing
+
+@testable import VCtl
+
+/// The manifests of `vctl deploy csidriver`, read back with Yams and checked field by field.
+@Suite struct DeployManifestTests {
+    let defaults: [ParsedObject]
+
+    init() throws {
+        defaults = try DeployFixtures.render(["--clusters", "vineyard-system/vineyardd-sample"])
+    }
+
+    // MARK: - Objects and names
+
+    @Test func rendersEveryObjectOnceWithItsNameAndNamespace() throws {
+        let found = defaults.map { "\($0.kind) \($0.namespace ?? "-") \($0.name)" }
+        #expect(
+            found == [
+                "Namespace - vineyard-system",
+                "CSIDriver - csi.vineyard.v6d.io",
+                "ServiceAccount vineyard-system vineyard-csi-driver-controller",
+                "ServiceAccount vineyard-system vineyard-csi-driver-node",
+                "ClusterRole - vineyard-csi-driver-provisioner",
+                "ClusterRoleBinding - vineyard-csi-driver-provisioner",
+                "Role vineyard-system vineyard-csi-driver-provisioner",
+                "RoleBinding vineyard-system vineyard-csi-driver-provisioner",
+                "ClusterRole - vineyard-csi-driver-attacher",
+                "ClusterRoleBinding - vineyard-csi-driver-attacher",
+                "Role vineyard-system vineyard-csi-driver-attacher",
+                "RoleBinding vineyard-system vineyard-csi-driver-attacher",
+                "StorageClass - vineyard-system.vineyardd-sample.csi",
+                "Deployment vineyard-system vineyard-csi-driver-controller",
+                "DaemonSet vineyard-system vineyard-csi-driver-node",
+            ]
+        )
+    }
+
+    @Test func nameAndNamespaceFlagsRenameEveryObjectAndReference() throws {
+        let objects = try DeployFixtures.render(["--clusters", "ml/store", "--name", "csi", "-n", "storage"])
+        for object in objects where !["Namespace", "CSIDriver", "StorageClass"].contains(object.kind) {
+            #expect(object.name.hasPrefix("csi-"), "\(object.kind) \(object.name)")
+        }
+        for object in objects where ["ServiceAccount", "Role", "RoleBinding", "Deployment", "DaemonSet"].contains(object.kind) {
+            #expect(object.namespace == "storage", "\(object.kind) \(object.name)")
+        }
+        for object in objects where ["ClusterRole", "ClusterRoleBinding", "CSIDriver", "StorageClass", "Namespace"].contains(object.kind) {
+            #expect(object.namespace == nil, "\(object.kind) \(object.name) is cluster-scoped")
+        }
+        #expect(try DeployFixtures.object(objects, kind: "Namespace").name == "storage")
+        for binding in objects where binding.kind.hasSuffix("Binding") {
+            #expect(binding["subjects", 0, "name"] as? String == "csi-controller")
+            #expect(binding["subjects", 0, "namespace"] as? String == "storage")
+        }
+        let deployment = try DeployFixtures.object(objects, kind: "Deployment")
+        #expect(deployment["spec", "template", "spec", "serviceAccountName"] as? String == "csi-controller")
+        #expect(try DeployFixtures.object(objects, kind: "DaemonSet").name == "csi-node")
+    }
+
+    @Test func everyObjectCarriesTheInstallationLabels() {
+        for object in defaults {
+            #expect(object["metadata", "labels", "app.kubernetes.io/instance"] as? String == "vineyard-csi-driver")
+            #expect(object["metadata", "labels", "app.kubernetes.io/name"] as? String == "vineyard-csi")
+        }
+    }
+
+    // MARK: - CSIDriver
+
+    @Test func csiDriverMatchesTheDriversCapabilities() throws {
+        let driver = try DeployFixtures.object(defaults, kind: "CSIDriver")
+        #expect(driver.apiVersion == "storage.k8s.io/v1")
+        #expect(driver.name == DriverInfo.name)
+        #expect(driver["spec", "attachRequired"] as? Bool == true)
+        #expect(driver["spec", "podInfoOnMount"] as? Bool == true)
+        #expect(driver["spec", "volumeLifecycleModes"] as? [String] == ["Persistent", "Ephemeral"])
+        #expect(driver["spec", "fsGroupPolicy"] as? String == "File")
+        #expect(driver["spec", "storageCapacity"] as? Bool == true)
+    }
+
+    // MARK: - StorageClasses
+
+    @Test func oneStorageClassPerClusterNamedAfterIt() throws {
+        let objects = try DeployFixtures.render(["--clusters", "a/b,c/d"])
+        let classes = objects.filter { $0.kind == "StorageClass" }
+        #expect(classes.map(\.name) == ["a.b.csi", "c.d.csi"])
+        for (storageClass, (namespace, name)) in zip(classes, [("a", "b"), ("c", "d")]) {
+            #expect(storageClass["provisioner"] as? String == "csi.vineyard.v6d.io")
+            #expect(storageClass["parameters"] as? [String: String] == [
+                "k8s.v6d.io/vineyard/namespace": namespace, "k8s.v6d.io/vineyard/name": name,
+            ])
+            #expect(storageClass["volumeBindingMode"] as? String == "WaitForFirstConsumer")
+            #expect(storageClass["allowVolumeExpansion"] as? Bool == false)
+            #expect(storageClass["reclaimPolicy"] as? String == "Delete")
+        }
+        // The first cluster is the driver's default, in both plugins.
+        for kind in ["Deployment", "DaemonSet"] {
+            let driver = try DeployFixtures.object(objects, kind: kind).container("vineyard-csi")
+            #expect(driver.argument("--default-cluster") == "a/b")
+        }
+    }
+
+    @Test func storageClassFlagsAreHonoured() throws {
+        let objects = try DeployFixtures.render([
+            "--clusters", "ml/store", "--storageClassName", "fast-memory", "--volumeBindingMode", "Immediate",
+        ])
+        let storageClass = try DeployFixtures.object(objects, kind: "StorageClass")
+        #expect(storageClass.name == "fast-memory")
+        #expect(storageClass["parameters", "k8s.v6d.io/vineyard/namespace"] as? String == "ml")
+        #expect(storageClass["volumeBindingMode"] as? String == "Immediate")
+    }
+
+    // MARK: - Pods: socket, privileges, mounts
+
+    @Test(arguments: ["Deployment", "DaemonSet"])
+    func sidecarsUseTheSocketTheDriverServes(kind: String) throws {
+        let workload = try DeployFixtures.object(defaults, kind: kind)
+        let driver = try workload.container("vineyard-csi")
+        let endpoint = try #require(driver.argument("--endpoint"))
+        #expect(endpoint.hasPrefix("unix://"))
+        let socket = String(endpoint.dropFirst("unix://".count))
+        let directory = (socket as NSString).deletingLastPathComponent
+        let socketVolume = try #require(
+            driver.volumeMounts.first { $0["mountPath"] as? String == directory }?["name"] as? String,
+            "the driver mounts nothing at \(directory)"
+        )
+        for container in workload.containers where container.name != "vineyard-csi" {
+            #expect(container.argument("--csi-address") == socket, "\(container.name)")
+            #expect(container.mountPath(of: socketVolume) == directory, "\(container.name)")
+        }
+        if kind == "Deployment" {
+            #expect(workload.volumes[socketVolume]?["emptyDir"] != nil, "the controller's socket is in an emptyDir")
+        } else {
+            // kubelet reaches the node plugin's socket on the host, where the registrar says it is.
+            let hostDirectory = try #require(ParsedObject.lookup(workload.volumes[socketVolume], ["hostPath", "path"]) as? String)
+            #expect(hostDirectory == "/var/lib/kubelet/plugins/csi.vineyard.v6d.io/")
+            let registrar = try workload.container("node-driver-registrar")
+            #expect(registrar.argument("--kubelet-registration-path") == hostDirectory + (socket as NSString).lastPathComponent)
+        }
+    }
+
+    @Test func onlyTheNodeDriverIsPrivilegedOrPropagatesMounts() throws {
+        for workload in defaults where ["Deployment", "DaemonSet"].contains(workload.kind) {
+            for container in workload.containers {
+                let isNodeDriver = workload.kind == "DaemonSet" && container.name == "vineyard-csi"
+                #expect((container["securityContext", "privileged"] as? Bool ?? false) == isNodeDriver, "\(workload.kind) \(container.name)")
+                let propagations = container.volumeMounts.compactMap { $0["mountPropagation"] as? String }
+                #expect(propagations == (isNodeDriver ? ["Bidirectional"] : []), "\(workload.kind) \(container.name)")
+            }
+        }
+        let node = try DeployFixtures.object(defaults, kind: "DaemonSet")
+        let bidirectional = try node.container("vineyard-csi").volumeMounts.first { $0["mountPropagation"] != nil }
+        #expect(bidirectional?["mountPath"] as? String == "/var/lib/kubelet")
+    }
+
+    @Test func nodeDriverMountsFuseTheStoreAndItsState() throws {
+        let node = try DeployFixtures.object(defaults, kind: "DaemonSet")
+        let driver = try node.container("vineyard-csi")
+        let expected: [(volume: String, hostPath: String, type: String)] = [
+            ("kubelet-dir", "/var/lib/kubelet", "Directory"),
+            ("fuse-device", "/dev/fuse", "CharDevice"),
+            ("store-dir", "/dev/shm/vineyard-csi", "DirectoryOrCreate"),
+            ("state-dir", "/var/lib/vineyard-csi", "DirectoryOrCreate"),
+        ]
+        for (volume, hostPath, type) in expected {
+            #expect(driver.mountPath(of: volume) == hostPath, "\(volume)")
+            #expect(ParsedObject.lookup(node.volumes[volume], ["hostPath", "path"]) as? String == hostPath)
+            #expect(ParsedObject.lookup(node.volumes[volume], ["hostPath", "type"]) as? String == type)
+        }
+        #expect(driver.argument("--store-dir") == "/dev/shm/vineyard-csi")
+        #expect(driver.argument("--state-dir") == "/var/lib/vineyard-csi")
+        #expect(driver.argument("--mode") == "node")
+        #expect(driver.argument("--nodeid") == "$(KUBE_NODE_NAME)")
+        #expect(driver["env", 0, "valueFrom", "fieldRef", "fieldPath"] as? String == "spec.nodeName")
+        #expect(try node.container("node-driver-registrar").mountPath(of: "registration-dir") == "/registration")
+        #expect(ParsedObject.lookup(node.volumes["registration-dir"], ["hostPath", "path"]) as? String == "/var/lib/kubelet/plugins_registry/")
+    }
+
+    @Test func controllerRunsTheDriverProvisionerAttacherAndLivenessProbe() throws {
+        let controller = try DeployFixtures.object(defaults, kind: "Deployment")
+        #expect(controller.containers.map(\.name) == ["vineyard-csi", "csi-provisioner", "csi-attacher", "liveness-probe"])
+        #expect(try controller.container("vineyard-csi").argument("--mode") == "controller")
+        let provisioner = try controller.container("csi-provisioner")
+        #expect(provisioner.args.contains("--feature-gates=Topology=true"))
+        #expect(provisioner.args.contains("--extra-create-metadata"))
+        #expect(provisioner.args.contains("--enable-capacity"))
+        #expect(provisioner.args.contains("--leader-election"))
+        let environment = provisioner["env"] as? [[String: Any]] ?? []
+        #expect(Set(environment.compactMap { $0["name"] as? String }) == ["NAMESPACE", "POD_NAME"])
+        #expect(try controller.container("csi-attacher").args.contains("--leader-election"))
+        let node = try DeployFixtures.object(defaults, kind: "DaemonSet")
+        #expect(node.containers.map(\.name) == ["vineyard-csi", "node-driver-registrar", "liveness-probe"])
+    }
+
+    @Test(arguments: ["Deployment", "DaemonSet"])
+    func livenessProbeChecksThePortLivenessprobeServes(kind: String) throws {
+        let workload = try DeployFixtures.object(defaults, kind: kind)
+        let port = try #require(try workload.container("liveness-probe").argument("--health-port"))
+        let driver = try workload.container("vineyard-csi")
+        #expect(driver["ports", 0, "containerPort"] as? Int == Int(port))
+        #expect(driver["livenessProbe", "httpGet", "port"] as? String == driver["ports", 0, "name"] as? String)
+    }
+
+    @Test func workloadsSelectTheirOwnPodsAndRunAsExistingAccounts() throws {
+        let accounts = Set(defaults.filter { $0.kind == "ServiceAccount" }.map(\.name))
+        for workload in defaults where ["Deployment", "DaemonSet"].contains(workload.kind) {
+            let selector = try #require(workload["spec", "selector", "matchLabels"] as? [String: String])
+            let podLabels = try #require(workload["spec", "template", "metadata", "labels"] as? [String: String])
+            for (key, value) in selector { #expect(podLabels[key] == value, "\(workload.kind) \(key)") }
+            let account = try #require(workload["spec", "template", "spec", "serviceAccountName"] as? String)
+            #expect(accounts.contains(account))
+        }
+    }
+
+    // MARK: - Resources, images, tolerations, verbosity
+
+    @Test func everyContainerHasRequestsAndLimits() {
+        for workload in defaults where ["Deployment", "DaemonSet"].contains(workload.kind) {
+            #expect(!workload.containers.isEmpty)
+            for container in workload.containers {
+                for bound in ["requests", "limits"] {
+                    for resource in ["cpu", "memory"] {
+                        #expect(container["resources", bound, resource] is String, "\(workload.kind) \(container.name) \(bound).\(resource)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func nodeMemoryLimitHoldsEveryStore() throws {
+        let one = try DeployFixtures.object(defaults, kind: "DaemonSet").container("vineyard-csi")
+        #expect(one["resources", "limits", "memory"] as? String == "4608Mi")
+        let two = try DeployFixtures.object(
+            try DeployFixtures.render(["--clusters", "a/b,c/d", "--storeSize", "1Gi"]), kind: "DaemonSet"
+        ).container("vineyard-csi")
+        #expect(two["resources", "limits", "memory"] as? String == "2560Mi")
+        #expect(two.argument("--store-size") == "1Gi")
+    }
+
+    @Test func imageAndPullPolicyFlagsAreHonoured() throws {
+        let objects = try DeployFixtures.render([
+            "--clusters", "a/b", "--image", "registry.example/vineyard-csi:dev", "--imagePullPolicy", "Always",
+            "--provisionerImage", "example/provisioner:1", "--sidecar.attacherImage", "example/attacher:2",
+            "--nodeRegistrarImage", "example/registrar:3", "--livenessProbeImage", "example/probe:4",
+            "--sidecar.imagePullPolicy", "Never",
+        ])
+        let expected = [
+            "vineyard-csi": "registry.example/vineyard-csi:dev", "csi-provisioner": "example/provisioner:1",
+            "csi-attacher": "example/attacher:2", "node-driver-registrar": "example/registrar:3",
+            "liveness-probe": "example/probe:4",
+        ]
+        for workload in objects where ["Deployment", "DaemonSet"].contains(workload.kind) {
+            for container in workload.containers {
+                #expect(container.image == expected[container.name], "\(workload.kind) \(container.name)")
+                #expect(container.imagePullPolicy == (container.name == "vineyard-csi" ? "Always" : "Never"))
+            }
+        }
+    }
+
+    @Test func defaultImagesArePinned() throws {
+        for workload in defaults where ["Deployment", "DaemonSet"].contains(workload.kind) {
+            for container in workload.containers {
+                let image = try #require(container.image)
+                #expect(!image.hasSuffix(":latest") && image.contains(":"), "\(image)")
+                #expect(container.imagePullPolicy == "IfNotPresent")
+            }
+        }
+    }
+
+    @Test func tolerationsOnlyWhenEnabledAndOnlyOnTheNodePlugin() throws {
+        for workload in defaults where ["Deployment", "DaemonSet"].contains(workload.kind) {
+            #expect(workload["spec", "template", "spec", "tolerations"] == nil)
+        }
+        let objects = try DeployFixtures.render(["--clusters", "a/b", "--enableToleration"])
+        let node = try DeployFixtures.object(objects, kind: "DaemonSet")
+        #expect(node["spec", "template", "spec", "tolerations"] as? [[String: String]] == [["operator": "Exists"]])
+        let controller = try DeployFixtures.object(objects, kind: "Deployment")
+        #expect(controller["spec", "template", "spec", "tolerations"] == nil)
+    }
+
+    @Test func verboseReachesBothDriverContainersOnly() throws {
+        for workload in defaults where ["Deployment", "DaemonSet"].contains(workload.kind) {
+            #expect(try !workload.container("vineyard-csi").args.contains("--verbose"))
+        }
+        let objects = try DeployFixtures.render(["--clusters", "a/b", "--verbose"])
+        for workload in objects where ["Deployment", "DaemonSet"].contains(workload.kind) {
+            for container in workload.containers {
+                #expect(container.args.contains("--verbose") == (container.name == "vineyard-csi"))
+            }
+        }
+    }
+
+    // MARK: - RBAC
+
+    /// `group/resource` -> verbs granted by the roles bound to the controller's account.
+    private func grants(_ kind: String, _ name: String) throws -> [String: Set<String>] {
+        let role = try DeployFixtures.object(defaults, kind: kind, name: name)
+        var result: [String: Set<String>] = [:]
+        for case let rule as [String: Any] in role["rules"] as? [Any] ?? [] {
+            for group in rule["apiGroups"] as? [String] ?? [] {
+                for resource in rule["resources"] as? [String] ?? [] {
+                    result["\(group)/\(resource)", default: []].formUnion(rule["verbs"] as? [String] ?? [])
+                }
+            }
+        }
+        return result
+    }
+
+    @Test func provisionerMayDoWhatTopologyAndCapacityNeedAndNoMore() throws {
+        let cluster = try grants("ClusterRole", "vineyard-csi-driver-provisioner")
+        #expect(cluster == [
+            "/persistentvolumes": ["get", "list", "watch", "create", "patch", "delete"],
+            "/persistentvolumeclaims": ["get", "list", "watch", "update"],
+            "storage.k8s.io/storageclasses": ["get", "list", "watch"],
+            "/events": ["list", "watch", "create", "update", "patch"],
+            "/nodes": ["get", "list", "watch"],
+            "storage.k8s.io/csinodes": ["get", "list", "watch"],
+            "storage.k8s.io/volumeattachments": ["get", "list", "watch"],
+        ])
+        let namespaced = try grants("Role", "vineyard-csi-driver-provisioner")
+        #expect(namespaced["coordination.k8s.io/leases"]?.isSuperset(of: ["get", "create", "update"]) == true)
+        #expect(namespaced["storage.k8s.io/csistoragecapacities"]?.contains("create") == true)
+        #expect(namespaced["/pods"] == ["get"])
+        #expect(namespaced["apps/replicasets"] == ["get"])
+    }
+
+    @Test func attacherMayPatchAttachmentsAndVolumes() throws {
+        let cluster = try grants("ClusterRole", "vineyard-csi-driver-attacher")
+        #expect(cluster == [
+            "/persistentvolumes": ["get", "list", "watch", "patch"],
+            "storage.k8s.io/csinodes": ["get", "list", "watch"],
+            "storage.k8s.io/volumeattachments": ["get", "list", "watch", "patch"],
+            "storage.k8s.io/volumeattachments/status": ["patch"],
+        ])
+        #expect(try grants("Role", "vineyard-csi-driver-attacher").keys.sorted() == ["coordination.k8s.io/leases"])
+    }
+
+    @Test func bindingsPointAtExistingRolesAndOnlyTheControllerIsBound() throws {
+        for binding in defaults where binding.kind.hasSuffix("Binding") {
+            let roleKind = try #require(binding["roleRef", "kind"] as? String)
+            let roleName = try #require(binding["roleRef", "name"] as? String)
+            let role = try DeployFixtures.object(defaults, kind: roleKind, name: roleName)
+            #expect(role.namespace == binding.namespace)
+            #expect(binding["subjects", 0, "kind"] as? String == "ServiceAccount")
+            #expect(binding["subjects", 0, "name"] as? String == "vineyard-csi-driver-controller")
+        }
+        let node = try DeployFixtures.object(defaults, kind: "ServiceAccount", name: "vineyard-csi-driver-node")
+        #expect(node["automountServiceAccountToken"] as? Bool == false)
+        let daemonSet = try DeployFixtures.object(defaults, kind: "DaemonSet")
+        #expect(daemonSet["spec", "template", "spec", "automountServiceAccountToken"] as? Bool == false)
+    }
+
+    // MARK: - Order, deletion, files
+
+    @Test func deleteRemovesEverythingButTheNamespaceWorkloadsFirst() throws {
+        let installation = try DeployFixtures.installation(["--clusters", "a/b,c/d"])
+        let applied = CSIDriverManifests.render(installation)
+        let deleted = CSIDriverManifests.deletable(installation)
+        #expect(applied.first?.kind == "Namespace")
+        #expect(deleted.map(\.reference) == applied.dropFirst().reversed().map(\.reference))
+        #expect(deleted.prefix(2).map(\.kind) == ["DaemonSet", "Deployment"])
+    }
+
+    @Test func kustomizationListsEveryRenderedFile() throws {
+        let files = CSIDriverManifests.files(try DeployFixtures.installation(["--clusters", "a/b"]))
+        let kustomization = try #require(files.first { $0.name == "kustomization.yaml" })
+        let parsed = try #require(try DeployFixtures.parse(kustomization.contents).first)
+        #expect(parsed["resources"] as? [String] == files.map(\.name).filter { $0 != "kustomization.yaml" })
+        for file in files where file.name != "kustomization.yaml" {
+            #expect(try !DeployFixtures.parse(file.contents).isEmpty, "\(file.name)")
+        }
+    }
+}
