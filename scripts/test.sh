@@ -20,5 +20,8 @@ if [ "$status" -ne 0 ]; then
     exit "$status"
 fi
 
+echo "==> deploy/ manifests, vctl deploy rendering and pipeline examples"
+bash scripts/validate-deploy.sh
+
 echo "==> end-to-end tests (pytest)"
 VINEYARD_CSI_BIN_DIR="$(swift build --show-bin-path)" .venv/bin/python -m pytest -q Tests/e2e "$@"

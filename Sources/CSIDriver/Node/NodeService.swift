@@ -281,7 +281,9 @@ public final class NodeService: CSINodeService {
     {
         try Self.requireVolumeID(request.volumeID)
         guard !request.volumePath.isEmpty else { throw .missing("volume_path") }
-        let path = try Self.absolutePath(request.volumePath, field: "volume_path")
+        // Any path that is not one of the volume's paths, relative ones included, is NOT_FOUND:
+        // the spec asks for that code when the volume is not at the given path.
+        let path = (try? Self.absolutePath(request.volumePath, field: "volume_path")) ?? request.volumePath
         let (volume, servingPath) = try state.withLock { state throws(RPCStatus) -> (VolumeDescriptor, String) in
             if let staged = state.staged[request.volumeID], staged.stagingPath == path { return (staged.volume, path) }
             if let published = state.published.values.first(where: { $0.volume.volumeID == request.volumeID && $0.targetPath == path }) {
