@@ -4,9 +4,11 @@
 // VolumeFileSystem+Files.swift: creating, opening, reading, writing and publishing files.
 
 import FUSEKit
+import Glibc
 import SharedMemoryStore
 
 extension VolumeFileSystem {
+    static let spliceExperiment = getenv("VOLUMEFS_SPLICE") != nil
     // MARK: - Create and open
 
     public func create(
@@ -54,11 +56,13 @@ extension VolumeFileSystem {
                 node.file.writer = PendingVersion(
                     blob: blob, baseline: 0, size: 0, attributes: attributes, cacheCoherent: true, failure: nil)
                 node.file.openCount += 1
-                node.file.writableCount += 1
+                if flags.isWritable { node.file.writableCount += 1 }
                 return self.attributes(of: node, writer: node.file.writer!, attached: true)
             }
-            files.insert(OpenFile(node: node, writable: true), as: handle)
-            return CreateReply(entry: entry(fileAttributes), open: OpenReply(handle: handle, keepCache: true))
+            let file = OpenFile(node: node, flags: flags)
+            files.insert(file, as: handle)
+            return CreateReply(
+                entry: entry(fileAttributes), open: OpenReply(handle: handle, keepCache: true, directIO: file.directIO))
         }
     }
 
@@ -109,8 +113,9 @@ extension VolumeFileSystem {
                 node.file.cachedObjectID = currentID
                 return keep
             }
-            files.insert(OpenFile(node: node, writable: writable), as: handle)
-            return OpenReply(handle: handle, keepCache: keepCache, noFlush: !writable)
+            let file = OpenFile(node: node, flags: flags)
+            files.insert(file, as: handle)
+            return OpenReply(handle: handle, keepCache: keepCache, directIO: file.directIO, noFlush: !writable)
         } catch {
             table.withLock { $0.closed(node) }
             throw error
@@ -142,6 +147,9 @@ extension VolumeFileSystem {
         let start = Int(clamping: offset)
         guard start < bytes.count else { return .empty }
         let end = start + min(size, bytes.count - start)
+        if Self.spliceExperiment {
+            return .fileDescriptor(fd: object.fileDescriptor, offset: object.fileOffset + start, length: end - start, keepAlive: object)
+        }
         return .buffer(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), keepAlive: object)
     }
 
@@ -180,6 +188,8 @@ extension VolumeFileSystem {
                 writer.size += growth
                 writer.attributes.modificationTime = now
                 writer.attributes.changeTime = now
+                // Bytes written past the page cache leave any cached pages of the inode stale.
+                if file.directIO { writer.cacheCoherent = false }
                 node.file.writer = writer
                 node.file.dirtyHandles[handle] = context.pid
                 return data.count
@@ -189,7 +199,7 @@ extension VolumeFileSystem {
 
     /// Publishes the version being written once no writable handle has unflushed changes,
     /// so that the writer's `close(2)` returns with the new version visible to every mount;
-    /// reports a failed write (the version is then discarded). See ``FileState/dirtyHandles``
+    /// reports a failed write (the version is then discarded). See `FileState.dirtyHandles`
     /// for FLUSH requests that do not come from the writer.
     public func flush(inode: InodeNumber, handle: UInt64, lockOwner: UInt64, context: RequestContext) throws(Errno) {
         guard let file = files.get(handle), file.writable else { return }

@@ -21,13 +21,16 @@ import SharedMemoryStore
 /// ## Versions
 /// Opening a file for writing does not change it: the first write (or truncation) starts a
 /// new version, an unsealed blob holding a copy of the old bytes (none after `O_TRUNC`). All
-/// handles of the inode share that version, and reads and `stat` in this mount see it. When
-/// no writable handle has unflushed changes any more — normally at the last `close(2)` — the
+/// handles of the inode share that version, and reads and `stat` in this mount see it. The
 /// blob is sealed and bound to the file's name in one atomic step, replacing the previous
-/// version, which is then deleted. Other mounts (and vineyard clients) therefore only ever
-/// see complete versions. A version whose write failed for lack of space is discarded at
-/// close, which reports the error; if the driver dies, unsealed versions vanish with it and
-/// the previous ones stay.
+/// version (which is then deleted), when the writer closes its descriptor — the FLUSH of the
+/// thread that wrote last, with no other handle holding unflushed writes — or otherwise at
+/// the RELEASE of the last handle. A descriptor copy closed
+/// elsewhere (a forked child's close-on-exec, the original after `dup2` in `cmd > file`) does
+/// not publish a partial version. Other mounts (and vineyard clients) therefore only ever see
+/// complete versions. A version whose write failed for lack of space is discarded at close,
+/// which reports the error; if the driver dies, unsealed versions vanish with it and the
+/// previous ones stay. `fsync` does not publish.
 ///
 /// ## Reads
 /// Reads reply straight from the shared mapping (``ReadReply/buffer(_:keepAlive:)`` with the
@@ -35,8 +38,10 @@ import SharedMemoryStore
 /// keeps its bytes. Opens keep the page cache when it still holds the current object.
 ///
 /// ## Consistency with other mounts
-/// Lookups and attributes consult the store, so changes made elsewhere appear within the
-/// one-second attribute and entry timeouts. Renaming a directory moves every name below it
+/// Lookups and attributes consult the store, and opens serve the object current at open, so
+/// a file closed in one mount is visible to opens in every other mount; a kernel that cached
+/// the previous attributes may report the old size for up to the one-second attribute
+/// timeout. Renaming a directory moves every name below it
 /// one by one under an exclusive lock of this mount; a crash in the middle leaves both
 /// directories with part of the tree, never a lost file.
 public final class VolumeFileSystem: FileSystem {

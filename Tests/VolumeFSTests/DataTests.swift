@@ -187,6 +187,21 @@ struct DataTests {
             #expect(close(appender) == 0)
             #expect(mismatch(try Sys.readFile(path), expected + Array("tail".utf8)) == nil)
 
+            // Two writable descriptors share one version, published when both are closed.
+            let base = try #require(store.store.name("vol-1/cow.bin"))
+            let first = Sys.open(path, O_RDWR)
+            let second = Sys.open(path, O_RDWR)
+            try #require(first >= 0 && second >= 0)
+            try Sys.pwriteAll(first, [0xA1][...], at: 0)
+            try Sys.pwriteAll(second, [0xB2][...], at: 1)
+            #expect(try Sys.preadAll(first, count: 2, at: 0) == [0xA1, 0xB2])
+            #expect(close(first) == 0)
+            #expect(store.store.name("vol-1/cow.bin") == base)
+            #expect(close(second) == 0)
+            #expect(store.store.name("vol-1/cow.bin") != base)
+            expected.replaceSubrange(0..<2, with: [0xA1, 0xB2])
+            #expect(mismatch(try Sys.readFile(path), expected + Array("tail".utf8)) == nil)
+
             // Opening for writing without writing publishes nothing new.
             let idle = try #require(store.store.name("vol-1/cow.bin"))
             let untouched = Sys.open(path, O_RDWR)

@@ -8,6 +8,7 @@ import FUSEKit
 import Foundation
 import Glibc
 import SharedMemoryStore
+import Synchronization
 import Testing
 import VolumeFS
 
@@ -48,6 +49,15 @@ struct NamespaceTests {
             #expect(Sys.unlink(mount.url("a/pending")) == 0)
             #expect(Sys.rmdir(mount.url("a")) == 0)
             #expect(try Sys.listDirectory(mount.path) == [])
+
+            // No hard links; fsync succeeds.
+            try Sys.writeFile(mount.url("linked"), [1])
+            #expect(Glibc.link(mount.url("linked"), mount.url("hard")) == -1 && errno == EPERM)
+            let synced = Sys.open(mount.url("linked"), O_WRONLY)
+            try #require(synced >= 0)
+            #expect(fsync(synced) == 0 && fdatasync(synced) == 0)
+            #expect(close(synced) == 0)
+            #expect(Sys.unlink(mount.url("linked")) == 0)
 
             // A new volume's root: mode 0777, owned by root.
             let root = try Sys.status(mount.path)
@@ -273,6 +283,47 @@ struct NamespaceTests {
             }
             #expect(failure == ENAMETOOLONG)
             #expect(depth == 12)
+        }
+    }
+
+    @Test("concurrent creates, writes, reads, renames, unlinks and listings in one directory")
+    func concurrency() throws {
+        try withVolume { store, mount in
+            #expect(Sys.mkdir(mount.url("shared")) == 0)
+            let failures = Mutex<[String]>([])
+            let workers = 4
+            let rounds = 150
+            DispatchQueue.concurrentPerform(iterations: workers + 1) { worker in
+                func fail(_ message: String) { failures.withLock { $0.append("worker \(worker): \(message)") } }
+                if worker == workers {
+                    // A lister racing with everyone else.
+                    for _ in 0..<40 {
+                        guard let names = try? Sys.listDirectory(mount.url("shared")) else { return fail("list") }
+                        if names.count != Set(names).count { fail("duplicate names in a listing") }
+                    }
+                    return
+                }
+                var random = SeededGenerator(seed: UInt64(worker) + 100)
+                for round in 0..<rounds {
+                    let name = mount.url("shared/w\(worker)-\(round)")
+                    let data = Sys.randomBytes(Int.random(in: 0...70_000, using: &random), using: &random)
+                    do {
+                        try Sys.writeFile(name + ".tmp", data)
+                        guard Sys.rename(name + ".tmp", name) == 0 else { return fail("rename \(round)") }
+                        if let mismatch = mismatch(try Sys.readFile(name), data) { fail("read \(round): \(mismatch)") }
+                        if round % 3 == 0 && Sys.unlink(name) != 0 { fail("unlink \(round)") }
+                    } catch {
+                        fail("round \(round): \(error)")
+                    }
+                }
+            }
+            #expect(failures.withLock { $0 } == [])
+            let expected = workers * (rounds - (rounds + 2) / 3)
+            let listed = try Sys.listDirectory(mount.url("shared"))
+            #expect(listed.count == expected)
+            waitForPublication(store.store)
+            #expect(store.store.names(withPrefix: "vol-1/shared/").count == expected + 1)
+            #expect(store.store.usage.unsealedCount == 0)
         }
     }
 

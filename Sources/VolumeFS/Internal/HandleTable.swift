@@ -3,6 +3,7 @@
 //
 // HandleTable.swift: open file and directory handles.
 
+import FUSEKit
 import SharedMemoryStore
 import Synchronization
 
@@ -48,10 +49,14 @@ final class HandleTable<Value: AnyObject & Sendable>: Sendable {
 final class OpenFile: Sendable {
     let node: Node
     let writable: Bool
+    /// Opened write-only, so served with `direct_io`: writes skip the page cache (one copy
+    /// fewer). Such a descriptor can neither read nor be mapped, so nothing is lost.
+    let directIO: Bool
 
-    init(node: Node, writable: Bool) {
+    init(node: Node, flags: OpenFlags) {
         self.node = node
-        self.writable = writable
+        self.writable = flags.isWritable
+        self.directIO = flags.accessMode == .writeOnly
     }
 }
 
