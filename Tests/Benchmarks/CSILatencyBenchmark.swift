@@ -88,7 +88,7 @@ struct LatencyRow {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let callsPerSecond = name == "Probe" ? Double(samples.count) / seconds : Double(samples.count * 2) / seconds
         return String(
-            format: "%-20@ %6d %11.3f %10.3f %10.3f %9.0f", name as NSString, samples.count, percentile(0.5),
+            format: "%@ %6d %11.3f %10.3f %10.3f %9.0f", name.padding(toLength: 20, withPad: " ", startingAt: 0), samples.count, percentile(0.5),
             percentile(0.99), sorted.last.map(milliseconds) ?? 0, callsPerSecond)
     }
 
