@@ -98,9 +98,20 @@ extension VolumeFileSystem {
             }
         case .directory, .symbolicLink:
             let path = try path(of: node)
-            guard let resolved = resolve(path), resolved.kind == node.kind else { throw .noEntry }
+            guard let resolved = resolve(path), resolved.kind == node.kind else { throw staleLocked(node) }
             return attributes(of: node, resolved: resolved)
         }
+    }
+
+    /// An attached node whose path no longer names it in the store (removed or replaced
+    /// through another mount) is detached, and the request answered with `ESTALE`: the kernel
+    /// then repeats the path walk with a fresh LOOKUP (an `open(O_CREAT)` then creates the
+    /// file) instead of failing on the dentry it cached.
+    func staleLocked(_ node: Node) -> Errno {
+        table.withLock { table in
+            if !node.isPending { table.detach(node) }
+        }
+        return .stale
     }
 
     /// A file's attributes: its pending version's, else the store's; a file removed while
@@ -119,7 +130,7 @@ extension VolumeFileSystem {
             let posix = PosixAttributes(meta: current.meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
             return attributes(of: node, posix: posix, size: current.size, linkCount: 0)
         }
-        throw .noEntry
+        throw path == nil ? .noEntry : staleLocked(node)
     }
 
     /// Serves an open file from object `id` from now on, when it was replaced elsewhere.

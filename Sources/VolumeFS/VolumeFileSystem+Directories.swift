@@ -11,7 +11,8 @@ extension VolumeFileSystem {
     /// Store entries fetched per page while listing.
     static var listingPageSize: Int { 512 }
 
-    public func openDirectory(inode: InodeNumber, flags: OpenFlags, context: RequestContext) throws(Errno) -> OpenReply {
+    public func openDirectory(inode: InodeNumber, flags: OpenFlags, context: RequestContext) throws(Errno) -> OpenReply
+    {
         let node = try directoryNode(inode)
         let handle = directories.makeHandle()
         table.withLock { $0.opened(node) }
@@ -57,13 +58,12 @@ extension VolumeFileSystem {
         guard offset >= 0 else { throw .invalid }
         // An entry with attributes takes at least 152 bytes.
         let items = try listing(directory, from: Int(offset), count: buffer.capacity / 152 + 1)
+        let parentInode = table.withLock { _ in directory.node.parent?.inode ?? .root }
         for (index, item) in items.enumerated() {
             let nextOffset = offset + Int64(index) + 1
             if item.name.string == "." || item.name.string == ".." {
                 // The kernel takes neither the attributes nor a lookup count from these.
-                let inode = item.name.string == "." ? directory.node.inode : table.withLock { _ in
-                    directory.node.parent?.inode ?? .root
-                }
+                let inode = item.name.string == "." ? directory.node.inode : parentInode
                 let attributes = FileAttributes(inode: inode, mode: FileType.directory.mode(permissions: 0o755))
                 let entry = EntryReply(
                     attributes: attributes, generation: generation, entryTimeout: 0, attributeTimeout: 0)

@@ -4,11 +4,9 @@
 // VolumeFileSystem+Files.swift: creating, opening, reading, writing and publishing files.
 
 import FUSEKit
-import Glibc
 import SharedMemoryStore
 
 extension VolumeFileSystem {
-    static let spliceExperiment = getenv("VOLUMEFS_SPLICE") != nil
     // MARK: - Create and open
 
     public func create(
@@ -93,8 +91,10 @@ extension VolumeFileSystem {
                     let path = table.withLock { $0.path(of: node) }
                     if let path, let object = store.object(named: naming.objectName(path)) {
                         if object.id != node.file.current?.id { node.file.current = object }
-                    } else if path != nil || node.file.current == nil {
-                        throw .noEntry  // removed through another mount
+                    } else if path != nil {
+                        throw staleLocked(node)  // removed through another mount
+                    } else if node.file.current == nil {
+                        throw .noEntry
                     }
                 }
                 if writable && flags.contains(.truncate) {
@@ -147,9 +147,6 @@ extension VolumeFileSystem {
         let start = Int(clamping: offset)
         guard start < bytes.count else { return .empty }
         let end = start + min(size, bytes.count - start)
-        if Self.spliceExperiment {
-            return .fileDescriptor(fd: object.fileDescriptor, offset: object.fileOffset + start, length: end - start, keepAlive: object)
-        }
         return .buffer(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), keepAlive: object)
     }
 
@@ -263,9 +260,10 @@ extension VolumeFileSystem {
         } catch {
             throw Self.errno(error)
         }
-        let attributes = base.map {
-            PosixAttributes(meta: $0.meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
-        } ?? PosixAttributes(permissions: NodeMetadata.defaultFilePermissions, uid: 0, gid: 0, time: .now)
+        let attributes =
+            base.map {
+                PosixAttributes(meta: $0.meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
+            } ?? PosixAttributes(permissions: NodeMetadata.defaultFilePermissions, uid: 0, gid: 0, time: .now)
         accounting.adjust(bytes: kept - baseSize)
         node.file.writer = PendingVersion(
             blob: blob, baseline: baseSize, size: kept, attributes: attributes,

@@ -269,7 +269,8 @@ extension VolumeFileSystem {
         let names = store.names(withPrefix: sourcePrefix)
         let sourceLength = sourcePrefix.utf8.count
         let targetLength = targetPrefix.utf8.count
-        for (storeName, _) in names where storeName.utf8.count - sourceLength + targetLength > StoreLimits.maximumNameLength {
+        for (storeName, _) in names
+        where storeName.utf8.count - sourceLength + targetLength > StoreLimits.maximumNameLength {
             throw .nameTooLong
         }
         // Children first, the marker (sorted first) last, so that an interrupted rename leaves

@@ -65,8 +65,14 @@ public final class VolumeFileSystem: FileSystem {
     let generation: UInt64
     let instanceID: UInt64
 
-    /// Seconds the kernel may cache names and attributes.
+    /// Seconds the kernel may cache attributes (sizes, modes): how stale a change made through
+    /// another mount may look.
     static let cacheTimeout = 1.0
+    /// Seconds the kernel may cache a name → inode entry. Longer than the attribute timeout:
+    /// inodes stand for paths and every open and getattr checks the store, so a stale entry
+    /// (the file was removed or replaced elsewhere) still answers correctly, and re-opening a
+    /// file costs no LOOKUP round trip. Negative entries are never cached.
+    static let entryTimeout = 10.0
     /// `st_blksize`: the I/O size programs (stdio, cp) use for buffers.
     static let preferredIOSize: UInt32 = 128 << 10
     /// The longest path component.
@@ -176,7 +182,8 @@ public final class VolumeFileSystem: FileSystem {
         VolumeAccounting.live(store: store, volumeID: volumeID)?.reset(
             to: VolumeAccounting.scan(store: store, naming: naming))
         if let failure {
-            throw VolumeFSError(code: .store, message: "cannot delete all objects of volume \(volumeID)", storeError: failure)
+            throw VolumeFSError(
+                code: .store, message: "cannot delete all objects of volume \(volumeID)", storeError: failure)
         }
     }
 
@@ -212,7 +219,9 @@ public final class VolumeFileSystem: FileSystem {
         else {
             throw VolumeFSError(
                 code: .invalidVolumeID,
-                message: "volume ID \(volumeID.debugDescription) must be 1-\(maximumVolumeIDLength) bytes without '/' or NUL")
+                message:
+                    "volume ID \(volumeID.debugDescription) must be 1-\(maximumVolumeIDLength) bytes without '/' or NUL"
+            )
         }
     }
 
@@ -339,9 +348,10 @@ public final class VolumeFileSystem: FileSystem {
             let target = meta.fields[NodeMetadata.targetKey]?.stringValue ?? ""
             return attributes(of: node, posix: posix, size: target.utf8.count, linkCount: 1)
         case .directory(_, let meta):
-            let posix = meta.map {
-                PosixAttributes(meta: $0, defaultPermissions: NodeMetadata.defaultDirectoryPermissions)
-            } ?? PosixAttributes(permissions: NodeMetadata.defaultDirectoryPermissions, uid: 0, gid: 0, time: .zero)
+            let posix =
+                meta.map {
+                    PosixAttributes(meta: $0, defaultPermissions: NodeMetadata.defaultDirectoryPermissions)
+                } ?? PosixAttributes(permissions: NodeMetadata.defaultDirectoryPermissions, uid: 0, gid: 0, time: .zero)
             return attributes(of: node, posix: posix, size: 0, linkCount: 2)
         }
     }
@@ -353,7 +363,7 @@ public final class VolumeFileSystem: FileSystem {
 
     func entry(_ attributes: FileAttributes) -> EntryReply {
         EntryReply(
-            attributes: attributes, generation: generation, entryTimeout: Self.cacheTimeout,
+            attributes: attributes, generation: generation, entryTimeout: Self.entryTimeout,
             attributeTimeout: Self.cacheTimeout)
     }
 

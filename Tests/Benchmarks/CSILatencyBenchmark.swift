@@ -3,6 +3,7 @@ import CSIProto
 import Foundation
 import GRPCTransport
 import SwiftProtobuf
+import Synchronization
 
 /// `vineyard-csi-bench csi`: latency and throughput of CSI calls over a running driver's socket.
 ///
@@ -21,6 +22,9 @@ struct CSILatencyBenchmark: ParsableCommand {
 
     @Option(help: "Probe calls to time.")
     var probes = 10_000
+
+    @Option(help: "Threads issuing Probe calls at once over the same connection, for the concurrent row.")
+    var concurrency = 8
 
     func run() throws {
         let client = try UnaryClient(endpoint: try Endpoint(parsing: endpoint))
@@ -63,11 +67,28 @@ struct CSILatencyBenchmark: ParsableCommand {
         }
         let probesElapsed = clock.now - probesStart
 
-        print("CSI call latency over \(endpoint) (one connection, sequential calls)")
+        // The same number of Probe calls again, issued by several threads over the one channel:
+        // kubelet and the sidecars call concurrently, and gRPC multiplexes them on one connection.
+        let perThread = probes / concurrency
+        let latencies = Mutex<[Duration]>([])
+        let concurrentStart = clock.now
+        DispatchQueue.concurrentPerform(iterations: concurrency) { _ in
+            var local: [Duration] = []
+            for _ in 0..<perThread {
+                let started = clock.now
+                _ = try? client.call("/csi.v1.Identity/Probe", probeBytes)
+                local.append(clock.now - started)
+            }
+            latencies.withLock { $0 += local }
+        }
+        let concurrentElapsed = clock.now - concurrentStart
+
+        print("CSI call latency over \(endpoint) (one connection)")
         print(LatencyRow.header)
         print(LatencyRow(name: "CreateVolume", samples: create, elapsed: pairsElapsed).line)
         print(LatencyRow(name: "DeleteVolume", samples: delete, elapsed: pairsElapsed).line)
         print(LatencyRow(name: "Probe", samples: probe, elapsed: probesElapsed).line)
+        print(LatencyRow(name: "Probe x\(concurrency) threads", samples: latencies.withLock { $0 }, elapsed: concurrentElapsed).line)
         print("calls/s for Create/Delete counts both calls of each pair over the pairs' wall time.")
     }
 }
@@ -86,7 +107,7 @@ struct LatencyRow {
             sorted.isEmpty ? 0 : milliseconds(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let callsPerSecond = name == "Probe" ? Double(samples.count) / seconds : Double(samples.count * 2) / seconds
+        let callsPerSecond = name.hasPrefix("Probe") ? Double(samples.count) / seconds : Double(samples.count * 2) / seconds
         return String(
             format: "%@ %6d %11.3f %10.3f %10.3f %9.0f", name.padding(toLength: 20, withPad: " ", startingAt: 0), samples.count, percentile(0.5),
             percentile(0.99), sorted.last.map(milliseconds) ?? 0, callsPerSecond)

@@ -63,7 +63,8 @@ struct APITests {
             parent: .root, name: name, mode: 0o644, flags: OpenFlags(rawValue: O_WRONLY | O_CREAT), context: context)
         let handle = created.open.handle
         let written = try bytes.withUnsafeBytes { buffer throws(Errno) in
-            try fs.write(inode: created.entry.attributes.inode, handle: handle, offset: 0, data: buffer, context: context)
+            try fs.write(
+                inode: created.entry.attributes.inode, handle: handle, offset: 0, data: buffer, context: context)
         }
         #expect(written == bytes.count)
         try fs.flush(inode: created.entry.attributes.inode, handle: handle, lockOwner: 0, context: context)
@@ -94,7 +95,9 @@ struct APITests {
         #expect(attributes.mode == S_IFREG | 0o644)
         #expect(try readAll(fs, inode) == Array("alpha".utf8))
         let open = try fs.open(inode: inode, flags: OpenFlags(rawValue: O_RDONLY), context: context)
-        if case .buffer(_, let keepAlive) = try fs.read(inode: inode, handle: open.handle, offset: 1, size: 2, context: context) {
+        if case .buffer(_, let keepAlive) = try fs.read(
+            inode: inode, handle: open.handle, offset: 1, size: 2, context: context)
+        {
             #expect(keepAlive is ObjectHandle, "reads must reply from the store's memory")
         } else {
             Issue.record("expected a zero-copy buffer reply")
@@ -123,7 +126,9 @@ struct APITests {
         #expect(store.store.name("direct/d/b.txt") != nil)
         #expect(throws: Errno.notEmpty) { try fs.removeDirectory(parent: .root, name: "d", context: context) }
         #expect(throws: Errno.invalid) {
-            try fs.rename(parent: directory.attributes.inode, name: "b.txt", newParent: .root, newName: "c", flags: .exchange, context: context)
+            try fs.rename(
+                parent: directory.attributes.inode, name: "b.txt", newParent: .root, newName: "c", flags: .exchange,
+                context: context)
         }
         try fs.unlink(parent: directory.attributes.inode, name: "b.txt", context: context)
         try fs.removeDirectory(parent: .root, name: "d", context: context)
@@ -152,7 +157,9 @@ struct APITests {
             _ = try createFile(other, "keep", [9])
         }
         // No file system alive: a scan.
-        #expect(VolumeFileSystem.usage(store: store.store, volumeID: "p") == VolumeUsage(bytes: 3000, files: 2, directories: 1))
+        #expect(
+            VolumeFileSystem.usage(store: store.store, volumeID: "p")
+                == VolumeUsage(bytes: 3000, files: 2, directories: 1))
         // An orphan (a sealed version whose name was never bound, as after a crash).
         let writer = try store.store.createBlob(expectedSize: 10)
         try writer.append([1, 2, 3])
@@ -163,7 +170,9 @@ struct APITests {
         try VolumeFileSystem.purge(store: store.store, volumeID: "p")
         #expect(store.store.names(withPrefix: "p/").isEmpty)
         #expect(!store.store.isSealed(orphan))
-        #expect(VolumeFileSystem.usage(store: store.store, volumeID: "p") == VolumeUsage(bytes: 0, files: 0, directories: 0))
+        #expect(
+            VolumeFileSystem.usage(store: store.store, volumeID: "p") == VolumeUsage(bytes: 0, files: 0, directories: 0)
+        )
         #expect(store.store.name("other/keep") != nil)
         #expect(throws: VolumeFSError.self) { try VolumeFileSystem.purge(store: store.store, volumeID: "a/b") }
     }

@@ -27,7 +27,9 @@ struct BenchmarkTests {
         let result = try Sys.run("/usr/bin/dd", arguments)
         #expect(result.status == 0, "\(result.errorText)")
         // "1073741824 bytes (1.1 GB, 1.0 GiB) copied, 0.51 s, 2.1 GB/s"
-        guard let line = result.errorText.split(separator: "\n").first(where: { $0.contains("copied") }) else { return 0 }
+        guard let line = result.errorText.split(separator: "\n").first(where: { $0.contains("copied") }) else {
+            return 0
+        }
         let fields = line.split(separator: ",")
         let bytes = Double(line.split(separator: " ").first ?? "") ?? 0
         let seconds = fields.count >= 3 ? Double(fields[fields.count - 2].split(separator: " ").first ?? "") ?? 0 : 0
@@ -64,7 +66,9 @@ struct BenchmarkTests {
         func rate(_ value: Double) -> String { String(format: "%.0f MB/s", value / 1e6) }
         print("dd bs=1M \(Self.megabytes) MiB  /dev/shm: write \(rate(shm.write)), read \(rate(shm.read))")
         print("dd bs=1M \(Self.megabytes) MiB  volume:   write \(rate(volume.write)), read \(rate(volume.read))")
-        print(String(format: "dd ratio volume/shm: write %.2f, read %.2f", volume.write / shm.write, volume.read / shm.read))
+        print(
+            String(
+                format: "dd ratio volume/shm: write %.2f, read %.2f", volume.write / shm.write, volume.read / shm.read))
 
         // Per-operation latency: each miss here is one FUSE round trip.
         let latency = """

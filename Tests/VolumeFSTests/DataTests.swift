@@ -60,7 +60,9 @@ struct DataTests {
                 let length = Int.random(in: 1...(700 << 10), using: &random)
                 let offset = Int.random(in: 0...(expected.count - 1), using: &random)
                 let got = try Sys.preadAll(reader, count: length, at: offset)
-                #expect(mismatch(got, expected[offset..<min(offset + length, expected.count)]) == nil, "read \(length) at \(offset)")
+                #expect(
+                    mismatch(got, expected[offset..<min(offset + length, expected.count)]) == nil,
+                    "read \(length) at \(offset)")
             }
             #expect(mismatch(try Sys.readFile(path), expected) == nil)
             let cat = try Sys.run("/bin/cat", [path])
@@ -260,7 +262,9 @@ struct DataTests {
         let store = try TestStore()
         defer { store.tearDown() }
         var random = SeededGenerator(seed: 5)
-        let files = (0..<20).map { index in ("dir\(index % 3)/file-\(index)", Sys.randomBytes(index * 5000, using: &random)) }
+        let files = (0..<20).map { index in
+            ("dir\(index % 3)/file-\(index)", Sys.randomBytes(index * 5000, using: &random))
+        }
         do {
             let mount = try TestMount(store: store.store, volumeID: "durable")
             defer { mount.tearDown() }
@@ -281,7 +285,8 @@ struct DataTests {
         try check("remount")
         try store.reopen()
         try check("reopened store")
-        #expect(VolumeFileSystem.usage(store: store.store, volumeID: "durable")
-            == VolumeUsage(bytes: files.reduce(0) { $0 + $1.1.count }, files: 20, directories: 4))
+        #expect(
+            VolumeFileSystem.usage(store: store.store, volumeID: "durable")
+                == VolumeUsage(bytes: files.reduce(0) { $0 + $1.1.count }, files: 20, directories: 4))
     }
 }

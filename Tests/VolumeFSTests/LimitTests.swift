@@ -59,7 +59,8 @@ struct LimitTests {
             #expect(mismatch(try Sys.readFile(mount.url("keep.bin")), keep) == nil)
 
             // A rewrite that cannot fit leaves the old version.
-            let rewrite = try Sys.run("/usr/bin/dd", ["if=/dev/zero", "of=\(mount.url("keep.bin"))", "bs=1M", "count=64"])
+            let rewrite = try Sys.run(
+                "/usr/bin/dd", ["if=/dev/zero", "of=\(mount.url("keep.bin"))", "bs=1M", "count=64"])
             #expect(rewrite.status != 0)
             #expect(rewrite.errorText.contains("No space left on device"))
             #expect(mismatch(try Sys.readFile(mount.url("keep.bin")), keep) == nil)
@@ -89,7 +90,9 @@ struct LimitTests {
             #expect(truncate(mount.url("three"), 5 << 20) == -1 && errno == ENOSPC)
             #expect(try Sys.status(mount.url("three")).st_size == (7 << 20) / 2)
             #expect(Sys.unlink(mount.url("three")) == 0)
-            #expect(VolumeFileSystem.usage(store: store.store, volumeID: "vol-1") == VolumeUsage(bytes: 0, files: 0, directories: 0))
+            #expect(
+                VolumeFileSystem.usage(store: store.store, volumeID: "vol-1")
+                    == VolumeUsage(bytes: 0, files: 0, directories: 0))
             try Sys.writeFile(mount.url("full"), [UInt8](repeating: 1, count: 4 << 20))
         }
     }

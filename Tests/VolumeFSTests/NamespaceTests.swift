@@ -238,7 +238,9 @@ struct NamespaceTests {
         #expect(dir.st_mode == S_IFDIR | 0o2755)
         #expect(dir.st_uid == 42 && dir.st_gid == 43)
         #expect(try Sys.linkStatus(mount.url("link")).st_mode & S_IFMT == S_IFLNK)
-        #expect(try Sys.readFile(mount.url("link")) == [UInt8](repeating: 0xAB, count: 10) + [UInt8](repeating: 0, count: 40))
+        #expect(
+            try Sys.readFile(mount.url("link")) == [UInt8](repeating: 0xAB, count: 10)
+                + [UInt8](repeating: 0, count: 40))
     }
 
     @Test("volumes sharing a store never see each other's files, even when one ID prefixes the other")
@@ -252,8 +254,12 @@ struct NamespaceTests {
             #expect(Sys.statErrno(mounts[0].url("only-in-vol-2")) == ENOENT)
             #expect(Sys.statErrno(mounts[0].url("dir")) == ENOENT)
             #expect(store.store.names(withPrefix: "vol/").map(\.0).sorted() == ["vol/", "vol/only-in-vol"])
-            #expect(VolumeFileSystem.usage(store: store.store, volumeID: "vol") == VolumeUsage(bytes: 1, files: 1, directories: 0))
-            #expect(VolumeFileSystem.usage(store: store.store, volumeID: "vol-2") == VolumeUsage(bytes: 1, files: 1, directories: 1))
+            #expect(
+                VolumeFileSystem.usage(store: store.store, volumeID: "vol")
+                    == VolumeUsage(bytes: 1, files: 1, directories: 0))
+            #expect(
+                VolumeFileSystem.usage(store: store.store, volumeID: "vol-2")
+                    == VolumeUsage(bytes: 1, files: 1, directories: 1))
         }
     }
 
@@ -324,6 +330,44 @@ struct NamespaceTests {
             waitForPublication(store.store)
             #expect(store.store.names(withPrefix: "vol-1/shared/").count == expected + 1)
             #expect(store.store.usage.unsealedCount == 0)
+        }
+    }
+
+    @Test("names removed, replaced or re-created through another mount, while this kernel caches them")
+    func staleEntries() throws {
+        try withVolumes(["vol", "vol"]) { _, mounts in
+            let (a, b) = (mounts[0], mounts[1])
+            try Sys.writeFile(a.url("gone"), [1])
+            try Sys.writeFile(a.url("again"), [1])
+            #expect(Sys.mkdir(a.url("dir")) == 0)
+            try Sys.writeFile(a.url("dir/inner"), [1])
+            for name in ["gone", "again", "dir", "dir/inner"] { _ = try Sys.status(a.url(name)) }  // cached in a
+
+            #expect(Sys.unlink(b.url("gone")) == 0)
+            #expect(Sys.unlink(b.url("again")) == 0)
+            #expect(Sys.unlink(b.url("dir/inner")) == 0)
+            #expect(Sys.rmdir(b.url("dir")) == 0)
+            usleep(1_100_000)  // a's cached attributes expire; its cached names do not yet
+
+            #expect(Sys.statErrno(a.url("gone")) == ENOENT)
+            #expect(Sys.open(a.url("gone"), O_RDONLY) == -ENOENT)
+            // O_CREAT over a name a still caches creates the file.
+            let fd = Sys.open(a.url("again"), O_WRONLY | O_CREAT)
+            try #require(fd >= 0, "open(O_CREAT): \(Errno(rawValue: -fd))")
+            try Sys.pwriteAll(fd, [2, 2][...], at: 0)
+            #expect(close(fd) == 0)
+            #expect(try Sys.readFile(b.url("again")) == [2, 2])
+            #expect(Sys.statErrno(a.url("dir")) == ENOENT)
+            #expect(Sys.mkdir(a.url("dir")) == 0)
+            #expect(try Sys.listDirectory(a.url("dir")) == [])
+
+            // Replaced by a directory elsewhere.
+            try Sys.writeFile(a.url("shape"), [1])
+            _ = try Sys.status(a.url("shape"))
+            #expect(Sys.unlink(b.url("shape")) == 0)
+            #expect(Sys.mkdir(b.url("shape")) == 0)
+            usleep(1_100_000)
+            #expect(try Sys.status(a.url("shape")).st_mode & S_IFMT == S_IFDIR)
         }
     }
 

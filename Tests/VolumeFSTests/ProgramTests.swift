@@ -34,7 +34,8 @@ struct ProgramTests {
 
             let copy = try Sys.run("/bin/cp", ["-a", scratch.url("src"), mount.url("copied")])
             #expect(copy.status == 0, "\(copy.errorText)")
-            let diff = try Sys.run("/usr/bin/diff", ["-r", "--no-dereference", scratch.url("src"), mount.url("copied")])
+            let diff = try Sys.run(
+                "/usr/bin/diff", ["-r", "--no-dereference", scratch.url("src"), mount.url("copied")])
             #expect(diff.status == 0, "\(diff.text)\(diff.errorText)")
             let original = try Sys.status(scratch.url("src/nested/deeper/exec.sh"))
             let copied = try Sys.status(mount.url("copied/nested/deeper/exec.sh"))
@@ -49,14 +50,16 @@ struct ProgramTests {
             #expect(Sys.mkdir(mount.url("extracted")) == 0)
             let extract = try Sys.run("/bin/tar", ["-C", mount.url("extracted"), "-xpf", archive])
             #expect(extract.status == 0, "\(extract.errorText)")
-            let again = try Sys.run("/usr/bin/diff", ["-r", "--no-dereference", scratch.url("src"), mount.url("extracted")])
+            let again = try Sys.run(
+                "/usr/bin/diff", ["-r", "--no-dereference", scratch.url("src"), mount.url("extracted")])
             #expect(again.status == 0, "\(again.text)\(again.errorText)")
             #expect(try Sys.status(mount.url("extracted/small.txt")).st_mode == S_IFREG | 0o600)
 
             // mv of a directory within the volume.
             let move = try Sys.run("/bin/mv", [mount.url("extracted"), mount.url("copied/moved")])
             #expect(move.status == 0, "\(move.errorText)")
-            let third = try Sys.run("/usr/bin/diff", ["-r", "--no-dereference", scratch.url("src"), mount.url("copied/moved")])
+            let third = try Sys.run(
+                "/usr/bin/diff", ["-r", "--no-dereference", scratch.url("src"), mount.url("copied/moved")])
             #expect(third.status == 0, "\(third.text)\(third.errorText)")
         }
     }

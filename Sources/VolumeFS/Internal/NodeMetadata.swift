@@ -45,7 +45,8 @@ struct PosixAttributes: Sendable, Hashable {
     /// `defaultPermissions`, root ownership and the epoch.
     init(meta: ObjectMeta, defaultPermissions: UInt32) {
         let fields = meta.fields
-        self.permissions = fields[Keys.mode]?.uint64Value.map { UInt32(truncatingIfNeeded: $0) & 0o7777 }
+        self.permissions =
+            fields[Keys.mode]?.uint64Value.map { UInt32(truncatingIfNeeded: $0) & 0o7777 }
             ?? defaultPermissions
         self.uid = fields[Keys.uid]?.uint64Value.map { UInt32(truncatingIfNeeded: $0) } ?? 0
         self.gid = fields[Keys.gid]?.uint64Value.map { UInt32(truncatingIfNeeded: $0) } ?? 0

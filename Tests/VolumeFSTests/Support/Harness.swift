@@ -22,7 +22,8 @@ enum TestEnvironment {
     /// Detaches mounts and removes stores left by earlier test processes that died (their
     /// fsname carries the pid). Runs once per process.
     static let staleStateCleaned: Bool = {
-        for entry in MountInfo.entries() where entry.type == "fuse.\(subtype)" && entry.mountPoint.hasPrefix(mountPrefix) {
+        for entry in MountInfo.entries()
+        where entry.type == "fuse.\(subtype)" && entry.mountPoint.hasPrefix(mountPrefix) {
             guard let pid = Int32(entry.source.split(separator: "-").last ?? ""), pid != getpid(), processIsGone(pid)
             else { continue }
             MountInfo.abortConnection(minor: entry.minor)
