@@ -130,8 +130,10 @@ let package = Package(
             name: "VineyardCSIBench",
             dependencies: [
                 "CSIProto",
+                "FUSEKit",
                 "GRPCTransport",
                 "SharedMemoryStore",
+                "VolumeFS",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -2,7 +2,11 @@
 
 Prints MB/s or ops/s for each, and the ratio volume/baseline (higher is better). Both
 directories are measured in the same run, interleaved per operation, median of repeats.
+With --floor DIR (a mount of `vineyard-csi-bench fuse-floor`, a FUSE file system that keeps
+no data), the small-file operations also run there: the floor is what the kernel's FUSE round
+trips alone cost on this machine, so "vol/floor" near 1.0 means the driver adds nothing.
 Usage: bench_fs.py BASELINE_DIR VOLUME_DIR [--sizes 64M,1G,4G] [--repeats 3] [--small-files 10000]
+                   [--floor FLOOR_DIR]
 """
 
 import argparse
@@ -86,9 +90,10 @@ def main():
     parser.add_argument("--sizes", default="64M,1G,4G")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--small-files", type=int, default=10000)
+    parser.add_argument("--floor", help="mount of `vineyard-csi-bench fuse-floor` for small-file ops")
     args = parser.parse_args()
     chunk = os.urandom(CHUNK)
-    rows = []  # (operation, unit, baseline value, volume value)
+    rows = []  # (operation, unit, baseline value, volume value, floor value or None)
 
     for size_text in args.sizes.split(","):
         size = parse_size(size_text)
@@ -107,22 +112,37 @@ def main():
                 os.unlink(path)
             results[label] = [statistics.median(v) / 1e6 for v in (writes, cold, warm)]
         for index, name in enumerate(("write", "read cold", "read warm")):
-            rows.append((f"sequential {name} {size_text}", "MB/s", results["baseline"][index], results["volume"][index]))
+            rows.append((f"sequential {name} {size_text}", "MB/s", results["baseline"][index], results["volume"][index], None))
 
     if args.small_files:
-        results = {}
-        for label, directory in (("baseline", args.baseline), ("volume", args.volume)):
-            runs = [small_files(f"{directory}/small", args.small_files) for _ in range(args.repeats)]
-            results[label] = [args.small_files / statistics.median(r[i] for r in runs) for i in range(3)]
+        targets = [("baseline", args.baseline), ("volume", args.volume)]
+        if args.floor:
+            targets.append(("floor", args.floor))
+        runs = {label: [] for label, _ in targets}
+        for _ in range(args.repeats):  # interleaved, so load changes hit every target alike
+            for label, directory in targets:
+                runs[label].append(small_files(f"{directory}/small", args.small_files))
+        results = {
+            label: [args.small_files / statistics.median(r[i] for r in samples) for i in range(3)]
+            for label, samples in runs.items()
+        }
         count = args.small_files
-        rows.append((f"{count} x 4 KiB create+write+close", "ops/s", results["baseline"][0], results["volume"][0]))
-        rows.append((f"{count} x 4 KiB open+read+close", "ops/s", results["baseline"][1], results["volume"][1]))
-        rows.append((f"readdir of {count} entries", "entries/s", results["baseline"][2], results["volume"][2]))
+        names = (f"{count} x 4 KiB create+write+close", f"{count} x 4 KiB open+read+close", f"readdir of {count} entries")
+        for index, name in enumerate(names):
+            floor = results["floor"][index] if args.floor else None
+            unit = "entries/s" if index == 2 else "ops/s"
+            rows.append((name, unit, results["baseline"][index], results["volume"][index], floor))
 
     print(f"baseline: {args.baseline}   volume: {args.volume}   median of {args.repeats}")
-    print(f"{'operation':<36} {'unit':<10} {'baseline':>12} {'volume':>12} {'ratio':>7}")
-    for operation, unit, base, ours in rows:
-        print(f"{operation:<36} {unit:<10} {base:>12.0f} {ours:>12.0f} {ours / base:>7.2f}")
+    if args.floor:
+        print(f"floor: {args.floor} (FUSE file system keeping no data: the kernel round trips alone)")
+    header = f"{'operation':<36} {'unit':<10} {'baseline':>12} {'volume':>12} {'ratio':>7}"
+    print(header + (f" {'floor':>12} {'floor/base':>10} {'vol/floor':>9}" if args.floor else ""))
+    for operation, unit, base, ours, floor in rows:
+        line = f"{operation:<36} {unit:<10} {base:>12.0f} {ours:>12.0f} {ours / base:>7.2f}"
+        if floor is not None:
+            line += f" {floor:>12.0f} {floor / base:>10.2f} {ours / floor:>9.2f}"
+        print(line)
 
 
 if __name__ == "__main__":

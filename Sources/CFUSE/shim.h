@@ -1,9 +1,12 @@
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 //
 // vineyard-csi: CFUSE shim over libfuse3's low-level API.
 //
 // FUSE_USE_VERSION must be the first line: fuse_common.h checks it, and a define set anywhere
-// else (cSettings, a later line) does not reach the Swift importer.
+// else (cSettings, a later line) does not reach the Swift importer. It is 3.12 because below
+// that `fuse_session_loop_mt` binds to the 3.2 entry point, which reads the opaque 3.12
+// `fuse_loop_config` as the old public struct: the idle-thread limit then comes out as 1 and
+// libfuse starts and ends a worker thread for nearly every request.
 //
 // Everything Swift cannot import or cannot use safely goes through a `cfuse_` prefixed static
 // inline function below: function-like macros and versioned symbols (fuse_session_new,

@@ -187,12 +187,15 @@ public final class FUSESession: @unchecked Sendable {
 
     // MARK: - Serving
 
+    /// Worker threads when ``run(threads:)`` is not told otherwise (libfuse's default).
+    public static let defaultMaximumThreads = 10
+
     /// Serves requests until the file system is unmounted or the connection aborted.
     ///
     /// Blocks the calling thread (`fuse_session_loop_mt` with clone_fd per ``MountOptions/cloneFD``);
     /// requests are handled on libfuse's worker threads. Call it from a dedicated thread, not
     /// from Swift concurrency's pool.
-    /// - Parameter threads: maximum worker threads; `nil` for libfuse's default (10).
+    /// - Parameter threads: maximum worker threads; `nil` for ``defaultMaximumThreads``.
     /// - Throws: ``FUSEError`` (``FUSEError/Code/alreadyRunning``, ``FUSEError/Code/notMounted``,
     ///   or ``FUSEError/Code/loop`` when libfuse reports an error).
     public func run(threads: Int? = nil) throws(FUSEError) {
@@ -205,8 +208,13 @@ public final class FUSESession: @unchecked Sendable {
             }
             state.running = true
         }
+        // Idle workers are kept by default: Debian's libfuse 3.14.0 otherwise ends a worker after
+        // nearly every request and starts a new one (a clone3, a /dev/fuse open and a clone ioctl
+        // per request), which costs more than the request itself.
+        let maximumThreads = threads ?? Self.defaultMaximumThreads
         let result = cfuse_session_loop_mt(
-            handle, options.cloneFD ? 1 : 0, Int32(clamping: threads ?? 0), Int32(clamping: options.maxIdleThreads ?? -1))
+            handle, options.cloneFD ? 1 : 0, Int32(clamping: maximumThreads),
+            Int32(clamping: options.maxIdleThreads ?? maximumThreads))
         state.withLock { $0.running = false }
         if result < 0 {
             throw FUSEError(code: .loop, errno: Errno(rawValue: -result), message: "fuse_session_loop_mt failed")

@@ -37,7 +37,8 @@ public struct MountOptions: Hashable, Sendable {
     public var capabilities: FUSECapabilities
     /// Use one cloned /dev/fuse descriptor per worker thread.
     public var cloneFD: Bool
-    /// Worker threads kept while idle; `nil` keeps libfuse's default.
+    /// Worker threads kept while idle; `nil` keeps every worker (as many as the session's
+    /// maximum), so a burst of requests never pays for thread creation twice.
     public var maxIdleThreads: Int?
     /// Ask libfuse to move spliced pages (`FUSE_BUF_SPLICE_MOVE`) for descriptor read replies.
     public var spliceMoveReplies: Bool

@@ -6,6 +6,6 @@ struct VineyardCSIBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vineyard-csi-bench",
         abstract: "Benchmarks of vineyard-csi; each prints a table against a baseline measured in the same run.",
-        subcommands: [CSILatencyBenchmark.self, StoreBenchmark.self]
+        subcommands: [CSILatencyBenchmark.self, StoreBenchmark.self, FUSEFloorBenchmark.self]
     )
 }
