@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CSIDriverTests",
-            dependencies: ["CSIDriver", "CSIProto", "GRPCTransport"],
+            dependencies: ["CSIDriver", "CSIProto", "GRPCTransport", "SharedMemoryStore"],
             swiftSettings: swiftSettings
         ),
         /// Yams parses what `vctl deploy csidriver` renders, so the tests read the manifests with

@@ -17,6 +17,13 @@ final class Driver: Sendable {
     init(options: DriverOptions, logger: Logger) throws {
         let stateDirectory = options.stateDir
         let defaultCluster = ClusterReference(parsing: options.defaultCluster)!
+        // One registry per process: the node's volumes and the controller's snapshots and
+        // clones must see the same store of each vineyard cluster.
+        let registry = options.mode.runsNode
+            ? StoreRegistry(
+                rootDirectory: options.storeDir,
+                defaults: StoreConfiguration(directory: options.storeDir, capacity: options.parsedStoreSize!)
+            ) : nil
         let controller = try options.mode.runsController
             ? ControllerService(
                 configuration: ControllerConfiguration(
@@ -26,15 +33,12 @@ final class Driver: Sendable {
                     defaultVolumeSize: options.parsedDefaultVolumeSize!,
                     defaultCluster: defaultCluster
                 ),
+                content: registry.map { EmbeddedVolumeContent(registry: $0) },
                 logger: logger
             ) : nil
         var host: FUSEVolumeHost?
         var node: NodeService?
-        if options.mode.runsNode {
-            let registry = StoreRegistry(
-                rootDirectory: options.storeDir,
-                defaults: StoreConfiguration(directory: options.storeDir, capacity: options.parsedStoreSize!)
-            )
+        if let registry {
             let fuse = FUSEVolumeHost(registry: registry, logger: logger)
             node = try NodeService(
                 configuration: NodeConfiguration(

@@ -94,7 +94,10 @@ extension VolumeFileSystem {
                     } else if path != nil {
                         throw staleLocked(node)  // removed through another mount
                     } else if node.file.current == nil {
-                        throw .noEntry
+                        // A discarded new file (its write failed) that the kernel still has a
+                        // name for: ESTALE makes the kernel look the name up again, so an
+                        // open(O_CREAT) creates the file afresh instead of failing with ENOENT.
+                        throw .stale
                     }
                 }
                 if writable && flags.contains(.truncate) {
@@ -342,7 +345,8 @@ extension VolumeFileSystem {
             if let old = store.meta(replaced), NodeMetadata.kind(of: replaced, typename: old.typename) == .file {
                 replacedSize = NodeMetadata.size(of: replaced, meta: old)
             }
-            try? store.delete(replaced)
+            // A snapshot or clone may still name the previous version.
+            try? store.deleteIfUnnamed(replaced)
         }
         accounting.adjust(bytes: writer.baseline - replacedSize, files: replaced == nil ? 1 : 0)
         node.file.writer = nil

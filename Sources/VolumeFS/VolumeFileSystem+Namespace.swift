@@ -49,11 +49,7 @@ extension VolumeFileSystem {
             guard case .directory(let markerID, _) = resolved else { throw .notDirectory }
             try checkEmpty(path: path, node: node)
             if let markerID {
-                do throws(StoreError) {
-                    try store.delete(markerID)
-                } catch {
-                    throw Self.errno(error)
-                }
+                try unbind(naming.directoryName(path), from: markerID)
                 accounting.adjust(directories: -1)
             }
             if let node { table.withLock { $0.detach(node) } }
@@ -109,11 +105,7 @@ extension VolumeFileSystem {
             switch resolved {
             case .directory: throw .isDirectory
             case .file(let id, let meta), .symbolicLink(let id, let meta):
-                do throws(StoreError) {
-                    try store.delete(id)
-                } catch {
-                    throw Self.errno(error)
-                }
+                try unbind(naming.objectName(path), from: id)
                 let size = resolved.kind == .file ? NodeMetadata.size(of: id, meta: meta) : 0
                 accounting.adjust(bytes: -size, files: -1)
             }
@@ -217,7 +209,7 @@ extension VolumeFileSystem {
             if let meta = store.meta(replaced), NodeMetadata.kind(of: replaced, typename: meta.typename) == .file {
                 size = NodeMetadata.size(of: replaced, meta: meta)
             }
-            try? store.delete(replaced)
+            try? store.deleteIfUnnamed(replaced)  // a snapshot or clone may still name it
             accounting.adjust(bytes: -size, files: -1)
         }
         table.withLock { table in
@@ -253,11 +245,7 @@ extension VolumeFileSystem {
             if noReplace { throw .exists }
             try checkEmpty(path: targetPath, node: target)
             if let markerID {
-                do throws(StoreError) {
-                    try store.delete(markerID)
-                } catch {
-                    throw Self.errno(error)
-                }
+                try unbind(naming.directoryName(targetPath), from: markerID)
                 accounting.adjust(directories: -1)
             }
         case nil:
@@ -348,5 +336,23 @@ extension VolumeFileSystem {
         parent: InodeNumber, name: String, mode: UInt32, device: UInt64, context: RequestContext
     ) throws(Errno) -> EntryReply {
         throw readOnly ? .readOnlyFileSystem : .notPermitted
+    }
+}
+
+extension VolumeFileSystem {
+    /// Removes `name` and then the object it named, unless another name (a snapshot's or a
+    /// clone's, see ``SharedMemoryStore/ObjectStore/copyNames(withPrefix:to:)``) still refers
+    /// to it. A name already gone is not an error: the object may still need dropping.
+    func unbind(_ name: String, from id: ObjectID) throws(Errno) {
+        do throws(StoreError) {
+            do {
+                try store.deleteName(name)
+            } catch {
+                guard case .nameNotFound = error else { throw error }
+            }
+            try store.deleteIfUnnamed(id)
+        } catch {
+            throw Self.errno(error)
+        }
     }
 }

@@ -6,6 +6,7 @@
 import FUSEKit
 import Glibc
 import SharedMemoryStore
+import Synchronization
 
 /// The file system of one volume: a directory tree whose regular files are vineyard objects
 /// (sealed blobs) in an ``ObjectStore``.
@@ -48,7 +49,9 @@ public final class VolumeFileSystem: FileSystem {
     /// The volume served.
     public let volumeID: String
     /// Most bytes the volume's files may hold; 0 for no limit other than the store's.
-    public let quotaBytes: Int
+    /// Changes with ``resize(quotaBytes:)`` (volume expansion) while the volume is mounted.
+    public var quotaBytes: Int { quota.load(ordering: .relaxed) }
+    private let quota: Atomic<Int>
     /// Whether every change is refused with `EROFS`.
     public let readOnly: Bool
 
@@ -115,7 +118,7 @@ public final class VolumeFileSystem: FileSystem {
             }
         }
         self.volumeID = volumeID
-        self.quotaBytes = quotaBytes
+        self.quota = Atomic(quotaBytes)
         self.readOnly = readOnly
         self.store = store
         self.naming = naming
@@ -124,6 +127,17 @@ public final class VolumeFileSystem: FileSystem {
         self.table = Locked(InodeTable(root: Node(inode: .root, kind: .directory, parent: nil, name: FileName(""))))
         let now = Timespec.now
         self.generation = UInt64(bitPattern: now.seconds &* 1_000_000_000 &+ now.nanoseconds)
+    }
+
+    /// Sets the volume's quota (expansion); writes already made are never undone, so a smaller
+    /// quota only stops the volume from growing.
+    ///
+    /// - Throws: ``VolumeFSError/Code/invalidQuota`` for a negative quota.
+    public func resize(quotaBytes: Int) throws(VolumeFSError) {
+        guard quotaBytes >= 0 else {
+            throw VolumeFSError(code: .invalidQuota, message: "quota \(quotaBytes) is negative")
+        }
+        quota.store(quotaBytes, ordering: .relaxed)
     }
 
     /// The file system's current view of the volume's usage (shared with other file systems
@@ -172,12 +186,16 @@ public final class VolumeFileSystem: FileSystem {
                 if failure == nil { failure = error }
             }
         }
-        for (_, id) in store.names(withPrefix: naming.rootPrefix) {
-            delete(id)
+        // Objects a snapshot or clone still names stay; the rest go with the names.
+        do {
+            try store.removeNames(withPrefix: naming.rootPrefix)
+        } catch {
+            failure = error
         }
         let orphans = store.objects { $0.fields[NodeMetadata.volumeKey]?.stringValue == volumeID }
         for meta in orphans {
-            if let id = meta.id { delete(id) }
+            guard let id = meta.id, store.names(of: id).isEmpty else { continue }
+            delete(id)
         }
         VolumeAccounting.live(store: store, volumeID: volumeID)?.reset(
             to: VolumeAccounting.scan(store: store, naming: naming))

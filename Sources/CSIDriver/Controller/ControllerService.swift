@@ -10,33 +10,53 @@ import SwiftProtobuf
 /// Every change is written to durable state before it is answered, under one lock, so
 /// concurrent calls for one name yield one volume and a crash never loses an answered change.
 public final class ControllerService: CSIControllerService {
-    private struct State {
+    struct State {
         var volumes: [String: VolumeRecord] = [:]
         var volumeIDsByName: [String: String] = [:]
+        var snapshots: [String: SnapshotRecord] = [:]
+        var snapshotIDsByName: [String: String] = [:]
     }
 
-    private let configuration: ControllerConfiguration
+    let configuration: ControllerConfiguration
     private let records: DurableRecordStore<VolumeRecord>
-    private let state: Mutex<State>
-    private let logger: Logger
+    let snapshotRecords: DurableRecordStore<SnapshotRecord>
+    /// The stores' name trees, when this process runs beside them; snapshots and clones need it.
+    let content: (any VolumeContentStore)?
+    let state: Mutex<State>
+    let logger: Logger
 
     /// Loads the controller's durable state.
     ///
+    /// - Parameter content: the volumes' trees in the store, or `nil` when the controller runs
+    ///   apart from the store (it then offers no snapshots or clones).
     /// - Throws: ``StateError`` naming the file when the state is unreadable or corrupt.
-    public init(configuration: ControllerConfiguration, logger: Logger) throws(StateError) {
+    public init(
+        configuration: ControllerConfiguration, content: (any VolumeContentStore)? = nil, logger: Logger
+    ) throws(StateError) {
         let (records, loaded) = try DurableRecordStore<VolumeRecord>.open(
             directory: "\(configuration.stateDirectory)/volumes"
+        )
+        let (snapshotRecords, loadedSnapshots) = try DurableRecordStore<SnapshotRecord>.open(
+            directory: "\(configuration.stateDirectory)/snapshots"
         )
         var initial = State()
         for record in loaded {
             initial.volumes[record.id] = record
             initial.volumeIDsByName[record.name] = record.id
         }
+        for record in loadedSnapshots {
+            initial.snapshots[record.id] = record
+            initial.snapshotIDsByName[record.name] = record.id
+        }
         self.configuration = configuration
         self.records = records
+        self.snapshotRecords = snapshotRecords
+        self.content = content
         self.state = Mutex(initial)
         self.logger = logger
-        logger.info("controller state loaded", metadata: ["volumes": "\(loaded.count)"])
+        logger.info(
+            "controller state loaded",
+            metadata: ["volumes": "\(loaded.count)", "snapshots": "\(loadedSnapshots.count)"])
     }
 
     /// The volume with `id`, for tests and tools.
@@ -52,19 +72,31 @@ public final class ControllerService: CSIControllerService {
         guard !request.name.isEmpty else { throw .missing("name") }
         try VolumeCapabilityRules.requireWellFormed(request.volumeCapabilities, field: "volume_capabilities")
         try VolumeCapabilityRules.requireSupported(request.volumeCapabilities)
-        if request.hasVolumeContentSource {
-            throw .invalid("volume_content_source is not supported: this driver does not advertise CLONE_VOLUME")
-        }
+        let source = try requestedSource(request)
         let cluster = try StorageClassParameters.cluster(from: request.parameters, default: configuration.defaultCluster)
         let capacity = try CapacityRequest(request.hasCapacityRange ? request.capacityRange : nil)
-        let size = capacity.resolvedSize(defaultSize: configuration.defaultVolumeSize)
+        var size = capacity.resolvedSize(defaultSize: configuration.defaultVolumeSize)
+        if let source {
+            // A restored or cloned volume holds at least what its source could hold.
+            size = max(size, source.capacityBytes)
+            guard capacity.accepts(size) else {
+                throw RPCStatus(
+                    .outOfRange,
+                    "the \(source.description) needs \(source.capacityBytes) bytes, more than capacity_range allows")
+            }
+            guard source.cluster == cluster else {
+                throw .invalid(
+                    "the \(source.description) lives in vineyard cluster \(source.cluster), not \(cluster): objects cannot cross stores")
+            }
+        }
         guard size <= configuration.storeCapacity else {
             throw RPCStatus(
                 .outOfRange,
                 "capacity \(size) bytes exceeds the capacity of a vineyard store (\(configuration.storeCapacity) bytes)"
             )
         }
-        let node = try Self.selectNode(request.hasAccessibilityRequirements ? request.accessibilityRequirements : nil)
+        var node = try Self.selectNode(request.hasAccessibilityRequirements ? request.accessibilityRequirements : nil)
+        if let source { node = source.node }  // the shared objects are in that node's store
 
         let record = try state.withLock { state throws(RPCStatus) -> VolumeRecord in
             if let existingID = state.volumeIDsByName[request.name], let existing = state.volumes[existingID] {
@@ -76,6 +108,9 @@ public final class ControllerService: CSIControllerService {
                 }
                 guard existing.parameters == request.parameters else {
                     throw .alreadyExists("volume \"\(request.name)\" exists with different parameters")
+                }
+                guard existing.contentSource == source?.reference else {
+                    throw .alreadyExists("volume \"\(request.name)\" exists with a different volume_content_source")
                 }
                 return existing
             }
@@ -96,9 +131,16 @@ public final class ControllerService: CSIControllerService {
                 parameters: request.parameters,
                 node: node,
                 publishedNodes: [:],
-                createdAt: Date()
+                createdAt: Date(),
+                contentSource: source?.reference
             )
-            try persist(record)
+            if let source { try populate(record, from: source) }
+            do throws(RPCStatus) {
+                try persist(record)
+            } catch {
+                if source != nil { try? content?.remove(treeOf: record.id, cluster: record.cluster) }
+                throw error
+            }
             state.volumes[record.id] = record
             state.volumeIDsByName[record.name] = record.id
             return record
@@ -118,6 +160,14 @@ public final class ControllerService: CSIControllerService {
                 throw .failedPrecondition(
                     "volume \(record.id) is still published to node(s) \(record.publishedNodes.keys.sorted().joined(separator: ", "))"
                 )
+            }
+            if let content {
+                // Objects a snapshot or clone still names stay in the store.
+                do {
+                    try content.remove(treeOf: record.id, cluster: record.cluster)
+                } catch {
+                    throw .internalError("cannot delete the objects of volume \(record.id): \(error)")
+                }
             }
             do {
                 try records.remove(key: record.id)
@@ -262,10 +312,11 @@ public final class ControllerService: CSIControllerService {
     public func controllerGetCapabilities(_ request: Csi_V1_ControllerGetCapabilitiesRequest) async throws(RPCStatus)
         -> Csi_V1_ControllerGetCapabilitiesResponse
     {
-        let supported: [Csi_V1_ControllerServiceCapability.RPC.TypeEnum] = [
+        var supported: [Csi_V1_ControllerServiceCapability.RPC.TypeEnum] = [
             .createDeleteVolume, .publishUnpublishVolume, .listVolumes, .getCapacity, .publishReadonly,
-            .listVolumesPublishedNodes, .volumeCondition, .getVolume, .singleNodeMultiWriter,
+            .listVolumesPublishedNodes, .volumeCondition, .getVolume, .singleNodeMultiWriter, .expandVolume,
         ]
+        if content != nil { supported += [.createDeleteSnapshot, .listSnapshots, .cloneVolume] }
         var response = Csi_V1_ControllerGetCapabilitiesResponse()
         response.capabilities = supported.map { kind in
             var rpc = Csi_V1_ControllerServiceCapability.RPC()
@@ -293,7 +344,7 @@ public final class ControllerService: CSIControllerService {
 
     // MARK: - Helpers
 
-    private func persist(_ record: VolumeRecord) throws(RPCStatus) {
+    func persist(_ record: VolumeRecord) throws(RPCStatus) {
         do {
             try records.save(record)
         } catch {
@@ -343,6 +394,11 @@ public final class ControllerService: CSIControllerService {
             var topology = Csi_V1_Topology()
             topology.segments = [DriverInfo.nodeTopologyKey: node]
             volume.accessibleTopology = [topology]
+        }
+        switch record.contentSource {
+        case .snapshot(let id)?: volume.contentSource.snapshot.snapshotID = id
+        case .volume(let id)?: volume.contentSource.volume.volumeID = id
+        case nil: break
         }
         return volume
     }

@@ -13,12 +13,14 @@ public final class FUSEVolumeHost: VolumeHost {
     private final class ServedSession: Sendable {
         let session: FUSESession
         let volume: VolumeDescriptor
+        let fileSystem: VolumeFileSystem
         /// Signalled when the session loop returns.
         let finished = DispatchSemaphore(value: 0)
 
-        init(session: FUSESession, volume: VolumeDescriptor) {
+        init(session: FUSESession, volume: VolumeDescriptor, fileSystem: VolumeFileSystem) {
             self.session = session
             self.volume = volume
+            self.fileSystem = fileSystem
         }
     }
 
@@ -59,7 +61,7 @@ public final class FUSEVolumeHost: VolumeHost {
             let kind: VolumeHostError.Kind = error.errno == .notPermitted || error.errno == .permissionDenied ? .unavailable : .failed
             throw VolumeHostError(kind, "cannot mount volume \(volume.volumeID) at \(path): \(error)")
         }
-        let served = ServedSession(session: session, volume: volume)
+        let served = ServedSession(session: session, volume: volume, fileSystem: fileSystem)
         let logger = self.logger
         let thread = Thread {
             do { try session.run() } catch {
@@ -114,6 +116,17 @@ public final class FUSEVolumeHost: VolumeHost {
             try VolumeFileSystem.purge(store: store, volumeID: volume.volumeID)
         } catch {
             throw VolumeHostError(.failed, "cannot delete the objects of volume \(volume.volumeID): \(error)")
+        }
+    }
+
+    public func resize(_ volume: VolumeDescriptor, capacityBytes: Int) throws(VolumeHostError) {
+        let served = sessions.withLock { $0.values.filter { $0.volume.volumeID == volume.volumeID } }
+        for session in served {
+            do {
+                try session.fileSystem.resize(quotaBytes: capacityBytes)
+            } catch {
+                throw VolumeHostError(.failed, "cannot resize volume \(volume.volumeID): \(error)")
+            }
         }
     }
 

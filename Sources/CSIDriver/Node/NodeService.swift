@@ -93,7 +93,7 @@ public final class NodeService: CSINodeService {
         -> Csi_V1_NodeGetCapabilitiesResponse
     {
         let supported: [Csi_V1_NodeServiceCapability.RPC.TypeEnum] = [
-            .stageUnstageVolume, .getVolumeStats, .volumeCondition, .singleNodeMultiWriter,
+            .stageUnstageVolume, .getVolumeStats, .volumeCondition, .singleNodeMultiWriter, .expandVolume,
         ]
         var response = Csi_V1_NodeGetCapabilitiesResponse()
         response.capabilities = supported.map { kind in
@@ -313,6 +313,55 @@ public final class NodeService: CSINodeService {
             inodes.available = Int64(stats.availableInodes)
             response.usage = [bytes, inodes]
         }
+        return response
+    }
+
+    // MARK: - NodeExpandVolume
+
+    /// Applies an expanded capacity to the volume's mounted file systems (their quota) and to
+    /// the node's records, so a restart mounts it with the new quota. Nothing is resized on
+    /// disk: the store is shared memory.
+    public func nodeExpandVolume(_ request: Csi_V1_NodeExpandVolumeRequest) async throws(RPCStatus)
+        -> Csi_V1_NodeExpandVolumeResponse
+    {
+        try Self.requireVolumeID(request.volumeID)
+        guard !request.volumePath.isEmpty else { throw .missing("volume_path") }
+        if request.hasVolumeCapability {
+            try VolumeCapabilityRules.requireWellFormed(request.volumeCapability, field: "volume_capability")
+        }
+        let capacity = try CapacityRequest(request.hasCapacityRange ? request.capacityRange : nil)
+        let path = (try? Self.absolutePath(request.volumePath, field: "volume_path")) ?? request.volumePath
+        let capacityBytes = try state.withLock { state throws(RPCStatus) -> Int in
+            let staged = state.staged[request.volumeID]
+            let targets = state.published.values.filter { $0.volume.volumeID == request.volumeID }
+            guard staged?.stagingPath == path || targets.contains(where: { $0.targetPath == path }) else {
+                throw .notFound("volume \(request.volumeID) is not staged or published at \(path) on node \(configuration.nodeID)")
+            }
+            guard var volume = staged?.volume ?? targets.first?.volume else {
+                throw .notFound("volume \(request.volumeID) is not known on node \(configuration.nodeID)")
+            }
+            let wanted = capacity.resolvedSize(defaultSize: volume.capacityBytes)
+            guard wanted > volume.capacityBytes, volume.capacityBytes > 0 else { return volume.capacityBytes }
+            volume.capacityBytes = wanted
+            do {
+                try host.resize(volume, capacityBytes: wanted)
+                if var record = staged {
+                    record.volume = volume
+                    try stagedRecords.save(record)
+                    state.staged[request.volumeID] = record
+                }
+                for var target in targets {
+                    target.volume = volume
+                    try publishedRecords.save(target)
+                    state.published[target.key] = target
+                }
+            } catch {
+                throw .internalError("cannot expand volume \(request.volumeID): \(error)")
+            }
+            return wanted
+        }
+        var response = Csi_V1_NodeExpandVolumeResponse()
+        response.capacityBytes = Int64(capacityBytes)
         return response
     }
 

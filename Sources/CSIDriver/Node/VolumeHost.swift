@@ -76,4 +76,7 @@ public protocol VolumeHost: Sendable {
 
     /// Removes every object of the volume from its store (deleted or ephemeral volumes).
     func purge(_ volume: VolumeDescriptor) throws(VolumeHostError)
+
+    /// Applies a new capacity (quota) to every mounted file system of the volume (expansion).
+    func resize(_ volume: VolumeDescriptor, capacityBytes: Int) throws(VolumeHostError)
 }

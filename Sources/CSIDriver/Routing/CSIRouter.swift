@@ -40,6 +40,10 @@ public struct CSIRouter: UnaryHandler {
             add("Controller", "GetCapacity", controller.getCapacity)
             add("Controller", "ControllerGetCapabilities", controller.controllerGetCapabilities)
             add("Controller", "ControllerGetVolume", controller.controllerGetVolume)
+            add("Controller", "CreateSnapshot", controller.createSnapshot)
+            add("Controller", "DeleteSnapshot", controller.deleteSnapshot)
+            add("Controller", "ListSnapshots", controller.listSnapshots)
+            add("Controller", "ControllerExpandVolume", controller.controllerExpandVolume)
         }
         if let node {
             add("Node", "NodeStageVolume", node.nodeStageVolume)
@@ -49,6 +53,7 @@ public struct CSIRouter: UnaryHandler {
             add("Node", "NodeGetVolumeStats", node.nodeGetVolumeStats)
             add("Node", "NodeGetCapabilities", node.nodeGetCapabilities)
             add("Node", "NodeGetInfo", node.nodeGetInfo)
+            add("Node", "NodeExpandVolume", node.nodeExpandVolume)
         }
     }
 

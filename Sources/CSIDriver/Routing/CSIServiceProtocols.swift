@@ -27,6 +27,11 @@ public protocol CSIControllerService: Sendable {
         -> Csi_V1_ControllerGetCapabilitiesResponse
     func controllerGetVolume(_ request: Csi_V1_ControllerGetVolumeRequest) async throws(RPCStatus)
         -> Csi_V1_ControllerGetVolumeResponse
+    func createSnapshot(_ request: Csi_V1_CreateSnapshotRequest) async throws(RPCStatus) -> Csi_V1_CreateSnapshotResponse
+    func deleteSnapshot(_ request: Csi_V1_DeleteSnapshotRequest) async throws(RPCStatus) -> Csi_V1_DeleteSnapshotResponse
+    func listSnapshots(_ request: Csi_V1_ListSnapshotsRequest) async throws(RPCStatus) -> Csi_V1_ListSnapshotsResponse
+    func controllerExpandVolume(_ request: Csi_V1_ControllerExpandVolumeRequest) async throws(RPCStatus)
+        -> Csi_V1_ControllerExpandVolumeResponse
 }
 
 /// The CSI Node service: making a volume usable on the node that runs it.
@@ -44,4 +49,6 @@ public protocol CSINodeService: Sendable {
     func nodeGetCapabilities(_ request: Csi_V1_NodeGetCapabilitiesRequest) async throws(RPCStatus)
         -> Csi_V1_NodeGetCapabilitiesResponse
     func nodeGetInfo(_ request: Csi_V1_NodeGetInfoRequest) async throws(RPCStatus) -> Csi_V1_NodeGetInfoResponse
+    func nodeExpandVolume(_ request: Csi_V1_NodeExpandVolumeRequest) async throws(RPCStatus)
+        -> Csi_V1_NodeExpandVolumeResponse
 }

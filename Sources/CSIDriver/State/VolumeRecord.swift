@@ -15,22 +15,30 @@ public struct VolumeRecord: DurableRecord, Equatable {
     /// Nodes the volume is controller-published to, with the readonly flag of each.
     public var publishedNodes: [String: Bool]
     public var createdAt: Date
+    /// What the volume's tree started as (CreateVolume's volume_content_source), if anything.
+    public var contentSource: ContentSource?
 
     public var key: String { id }
 
     static let idPrefix = "vol-"
 
-    static func newID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let high = generator.next() as UInt64
-        let low = generator.next() as UInt64
-        return idPrefix + hex(high) + hex(low)
-    }
+    static func newID() -> String { RecordID.random(prefix: idPrefix) }
 
     /// Whether `text` has the shape of an id this driver hands out.
-    static func isWellFormedID(_ text: String) -> Bool {
-        guard text.hasPrefix(idPrefix) else { return false }
-        let digits = text.dropFirst(idPrefix.count)
+    static func isWellFormedID(_ text: String) -> Bool { RecordID.isWellFormed(text, prefix: idPrefix) }
+}
+
+/// Ids the driver hands out: a kind prefix and 128 random bits in hex. The prefixes keep the
+/// store's name trees of volumes and snapshots apart.
+enum RecordID {
+    static func random(prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return prefix + hex(generator.next() as UInt64) + hex(generator.next() as UInt64)
+    }
+
+    static func isWellFormed(_ text: String, prefix: String) -> Bool {
+        guard text.hasPrefix(prefix) else { return false }
+        let digits = text.dropFirst(prefix.count)
         return digits.count == 32 && digits.allSatisfy(\.isHexDigit)
     }
 
