@@ -35,7 +35,7 @@ final class Driver: Sendable {
                 rootDirectory: options.storeDir,
                 defaults: StoreConfiguration(directory: options.storeDir, capacity: options.parsedStoreSize!)
             )
-            let fuse = FUSEVolumeHost(registry: registry, logger: logger)
+            let fuse = FUSEVolumeHost(registry: registry, logger: logger, socketDirectory: "\(stateDirectory)/node/ipc")
             node = try NodeService(
                 configuration: NodeConfiguration(
                     nodeID: options.nodeid,
