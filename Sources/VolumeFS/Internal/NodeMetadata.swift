@@ -53,6 +53,11 @@ struct PosixAttributes: Sendable, Hashable {
         self.accessTime = Self.time(fields[Keys.accessTime])
         self.modificationTime = Self.time(fields[Keys.modificationTime])
         self.changeTime = Self.time(fields[Keys.changeTime])
+        // Objects put through the vineyard socket carry vineyard's creation time instead.
+        if fields[Keys.modificationTime] == nil, let milliseconds = fields["__timestamp"]?.int64Value, milliseconds > 0 {
+            let created = Timespec(seconds: milliseconds / 1000, nanoseconds: milliseconds % 1000 * 1_000_000)
+            (accessTime, modificationTime, changeTime) = (created, created, created)
+        }
     }
 
     /// Writes the attributes into metadata fields.
