@@ -132,13 +132,13 @@ import Testing
         let table = """
             44 27 0:40 / /tmp/stage rw,nosuid - fuse.vineyard vineyard:vol-1 rw,user_id=0
             45 44 254:0 /x/s.sock /tmp/stage/vineyard.sock rw - ext4 /dev/vda rw
-            46 27 0:40 /sub /pods/with\\040space rw shared:5 - fuse.vineyard vineyard:vol-1 rw
+            46 27 0:40 /sub /pods/with\\040space ro,nosuid shared:5 - fuse.vineyard vineyard:vol-1 rw
             47 27 0:41 / /pods/other rw - fuse.vineyard vineyard:vol-2 rw
             """
         #expect(
             ClientMounts.mounts(mountinfo: table, source: "vineyard:vol-1") == [
                 ClientMounts.Mount(mountPoint: "/tmp/stage", root: ""),
-                ClientMounts.Mount(mountPoint: "/pods/with space", root: "sub"),
+                ClientMounts.Mount(mountPoint: "/pods/with space", root: "sub", readOnly: true),
             ])
         #expect(ClientMounts.mounts(pid: 0, source: "vineyard:vol-1").isEmpty)
     }

@@ -587,3 +587,43 @@ def test_hostile_clients_do_not_hurt_the_server(volume_a):
     c = vineyard.connect(volume_a.socket)
     assert c.get(c.put(np.arange(3))).tolist() == [0, 1, 2]
     c.close()
+
+
+def test_read_only_publication_refuses_changes(our_driver, volume_b):
+    """A pod that mounts the volume read-only may read through the socket but not change it.
+    The pod is a process in a mount namespace of its own that sees only the read-only target."""
+    c = vineyard.connect(volume_b.socket)
+    name = unique("shared")
+    c.put(np.arange(4), persist=True, name=name)
+    c.close()
+    target = our_driver.workdir / "pods" / "ro-b" / "vineyard"
+    node = our_driver.clients.node
+    node.NodePublishVolume(csi_pb2.NodePublishVolumeRequest(
+        volume_id=volume_b.volume_id, staging_target_path=str(volume_b.staging), target_path=str(target),
+        readonly=True, volume_capability=mount_capability(Mode.SINGLE_NODE_MULTI_WRITER)))
+    try:
+        script = (
+            "import vineyard, numpy as np, sys\n"
+            f"c = vineyard.connect({str(target / 'vineyard.sock')!r})\n"
+            f"assert c.get(name={name!r}).tolist() == [0, 1, 2, 3]\n"
+            "try:\n"
+            "    c.put(np.arange(3), persist=True, name='nope')\n"
+            "except Exception as e:\n"
+            "    print('refused:', e)\n"
+            "    sys.exit(0)\n"
+            "sys.exit('the read-only client could write')\n")
+        hidden = [str(volume_b.staging), str(volume_b.target)] + [str(v.staging) for v in our_driver.volumes] + [
+            str(v.target) for v in our_driver.volumes]
+        unmounts = "; ".join(f"umount -l {p} 2>/dev/null" for p in sorted(set(hidden), key=len, reverse=True))
+        result = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             f"{unmounts}; exec {os.sys.executable} -c \"$0\"", script],
+            capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "read-only" in result.stdout
+    finally:
+        node.NodeUnpublishVolume(csi_pb2.NodeUnpublishVolumeRequest(volume_id=volume_b.volume_id, target_path=str(target)))
+    c = vineyard.connect(volume_b.socket)
+    with pytest.raises(vineyard.ObjectNotExistsException):
+        c.get(name="nope")
+    c.close()

@@ -198,6 +198,18 @@ public enum IPCRequest: Hashable, Sendable {
             limit: max(0, try fields.int("limit", default: 5)))
     }
 
+    /// Whether the request changes the store (refused for read-only clients).
+    public var mutates: Bool {
+        switch self {
+        case .createBuffer, .createBuffers, .seal, .dropBuffer, .shrinkBuffer, .createData, .delData, .persist,
+            .putName, .dropName, .clear:
+            return true
+        case .register, .getBuffers, .getData, .listData, .exists, .ifPersist, .getName, .listName, .release,
+            .increaseReferenceCount, .clusterMeta, .instanceStatus, .exit, .unsupported:
+            return false
+        }
+    }
+
     /// The command name on the wire (`"create_buffer_request"`, …).
     public var type: String {
         switch self {

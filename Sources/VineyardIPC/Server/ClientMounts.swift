@@ -16,10 +16,13 @@ public enum ClientMounts {
         public var mountPoint: String
         /// The volume path the mount shows, without slashes at either end (empty: the root).
         public var root: String
+        /// Whether the mount is read-only (`ro` among its per-mount options).
+        public var readOnly: Bool
 
-        public init(mountPoint: String, root: String) {
+        public init(mountPoint: String, root: String, readOnly: Bool = false) {
             self.mountPoint = mountPoint
             self.root = root
+            self.readOnly = readOnly
         }
     }
 
@@ -39,7 +42,8 @@ public enum ClientMounts {
                 decodeOctalEscapes(fields[dash + 2]) == source
             else { continue }
             let root = decodeOctalEscapes(fields[3]).split(separator: "/").joined(separator: "/")
-            result.append(Mount(mountPoint: decodeOctalEscapes(fields[4]), root: root))
+            let readOnly = fields[5].split(separator: ",").contains("ro")
+            result.append(Mount(mountPoint: decodeOctalEscapes(fields[4]), root: root, readOnly: readOnly))
         }
         return result
     }

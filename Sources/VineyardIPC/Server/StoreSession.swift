@@ -74,6 +74,9 @@ final class StoreSession: IPCConnectionHandler {
             guard registered else {
                 throw IPCError(.invalid, "The connection is not registered yet, command is: \(request.type)")
             }
+            if request.mutates && isReadOnly {
+                throw IPCError(.invalid, "\(request.type): the volume is mounted read-only for this client")
+            }
             let reply = try dispatch(request, channel: channel)
             switch request {
             case .putName, .dropName, .delData, .clear: namesChanged()
@@ -466,6 +469,13 @@ final class StoreSession: IPCConnectionHandler {
     }
 
     // MARK: - Names
+
+    /// A client that sees the volume only through read-only mounts (a pod whose volume was
+    /// published read-only) may not change it. Clients whose mounts cannot be read (not
+    /// visible from the driver's PID namespace) are not restricted.
+    private var isReadOnly: Bool {
+        !mounts.isEmpty && mounts.allSatisfy(\.readOnly)
+    }
 
     /// Where the client sees the volume (read once per connection, when first needed).
     private var mounts: [ClientMounts.Mount] {
