@@ -6,7 +6,9 @@ Usage: bench_ipc.py OUR_SOCKET VINEYARDD_SOCKET [--sizes 1,4,16,64,256,1024] [--
 put: client.put(array) (create_buffer, copy into shared memory, seal, create_data), best and
 median of --repeat runs; throughput = bytes / time. get: client.get(id) (get_data,
 get_buffers, mapping on first use; returns a view of shared memory, no copy), median time.
-Each size runs on a fresh connection; each put's object is deleted (untimed) before the next.
+Each size runs on fresh connections; the servers are measured interleaved, repetition by
+repetition, so load from elsewhere on the machine affects both alike; each put's object is
+deleted (untimed) before the next.
 """
 
 import argparse
@@ -19,36 +21,46 @@ import vineyard
 MiB = 1 << 20
 
 
-def measure(socket_path, array, repeat):
-    put_times, get_times = [], []
-    writer = vineyard.connect(socket_path)
-    ids = []
+def measure(sockets, array, repeat):
+    """Times put and get on every server, interleaved repetition by repetition (alternating
+    which goes first) so that load from elsewhere on the machine hits both alike."""
+    clients = {label: vineyard.connect(path) for label, path in sockets.items()}
+    put_times = {label: [] for label in sockets}
+    get_times = {label: [] for label in sockets}
+    kept = {}
     try:
-        # One warm-up put: the first put maps the store into the client. Each timed put's object
-        # is deleted before the next (untimed), so both servers can reuse the memory.
-        writer.delete(writer.put(array))
+        # Warm-up: the first put maps the store into the client and may fault fresh memory.
+        for client in clients.values():
+            client.delete(client.put(array))
         for index in range(repeat):
-            start = time.perf_counter()
-            object_id = writer.put(array)
-            put_times.append(time.perf_counter() - start)
-            if index < repeat - 1:
-                writer.delete(object_id)
-            else:
-                ids.append(object_id)
-        # (vineyard.connect shares one connection per socket within a process, so gets use it too.)
-        value = writer.get(ids[-1])  # warm-up
-        assert value.shape == array.shape and value[-1] == array[-1]
-        del value
-        for _ in range(repeat):
-            start = time.perf_counter()
-            value = writer.get(ids[-1])
-            get_times.append(time.perf_counter() - start)
+            labels = list(clients) if index % 2 == 0 else list(reversed(clients))
+            for label in labels:
+                client = clients[label]
+                start = time.perf_counter()
+                object_id = client.put(array)
+                put_times[label].append(time.perf_counter() - start)
+                # Deleted (untimed) before the next put, so both servers can reuse the memory.
+                if index < repeat - 1:
+                    client.delete(object_id)
+                else:
+                    kept[label] = object_id
+        for label, client in clients.items():
+            value = client.get(kept[label])  # warm-up
+            assert value.shape == array.shape and value[-1] == array[-1]
             del value
-        for object_id in ids:
-            writer.delete(object_id)
+        for index in range(repeat):
+            labels = list(clients) if index % 2 == 0 else list(reversed(clients))
+            for label in labels:
+                start = time.perf_counter()
+                value = clients[label].get(kept[label])
+                get_times[label].append(time.perf_counter() - start)
+                del value
+        for label, client in clients.items():
+            client.delete(kept[label])
     finally:
-        writer.close()
-    return put_times, get_times
+        for client in clients.values():
+            client.close()
+    return {label: (put_times[label], get_times[label]) for label in sockets}
 
 
 def main():
@@ -62,33 +74,33 @@ def main():
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
         array = np.random.default_rng(size).integers(0, 1 << 62, size * MiB // 8, dtype=np.int64)
-        results = {}
-        # Alternate the order per size so neither server always runs on a warmer machine.
-        order = [("ours", args.ours), ("vineyardd", args.vineyardd)]
-        if size % 2:
-            order.reverse()
-        for label, path in order:
-            results[label] = measure(path, array, args.repeat)
+        results = measure({"ours": args.ours, "vineyardd": args.vineyardd}, array, args.repeat)
         rows.append((size, results))
         del array
 
     def gbps(size, seconds):
         return size * MiB / seconds / 1e9
 
-    header = (f"{'size':>8} | {'put ours':>10} {'put vyd':>10} {'put ratio':>9} | "
-              f"{'get ours':>10} {'get vyd':>10} {'get ratio':>9}")
-    print("put: median GB/s (ratio = ours/vineyardd throughput, >= 1.0 is as fast or faster)")
-    print("get: median microseconds (ratio = ours/vineyardd time, <= 1.2 is the target)")
+    header = (f"{'size':>8} | {'put ours':>9} {'put vyd':>9} {'ratio':>6} {'best':>6} | "
+              f"{'get ours':>9} {'get vyd':>9} {'ratio':>6} {'best':>6}")
+    print("put: median GB/s; ratio = ours/vineyardd throughput (median), best = the same for the")
+    print("     fastest run of each (target >= 1.0)")
+    print("get: median microseconds; ratio = ours/vineyardd time (median), best = fastest runs")
+    print("     (target <= 1.2, and constant in size)")
     print(header)
     print("-" * len(header))
     for size, results in rows:
-        put_ours = gbps(size, statistics.median(results["ours"][0]))
-        put_vyd = gbps(size, statistics.median(results["vineyardd"][0]))
-        get_ours = statistics.median(results["ours"][1]) * 1e6
-        get_vyd = statistics.median(results["vineyardd"][1]) * 1e6
+        ours_put, ours_get = results["ours"]
+        vyd_put, vyd_get = results["vineyardd"]
+        put_ours = gbps(size, statistics.median(ours_put))
+        put_vyd = gbps(size, statistics.median(vyd_put))
+        put_best = min(vyd_put) / min(ours_put)
+        get_ours = statistics.median(ours_get) * 1e6
+        get_vyd = statistics.median(vyd_get) * 1e6
+        get_best = min(ours_get) / min(vyd_get)
         label = f"{size} MiB" if size < 1024 else f"{size // 1024} GiB"
-        print(f"{label:>8} | {put_ours:>10.2f} {put_vyd:>10.2f} {put_ours / put_vyd:>9.2f} | "
-              f"{get_ours:>10.0f} {get_vyd:>10.0f} {get_ours / get_vyd:>9.2f}")
+        print(f"{label:>8} | {put_ours:>9.2f} {put_vyd:>9.2f} {put_ours / put_vyd:>6.2f} {put_best:>6.2f} | "
+              f"{get_ours:>9.0f} {get_vyd:>9.0f} {get_ours / get_vyd:>6.2f} {get_best:>6.2f}")
 
 
 if __name__ == "__main__":
