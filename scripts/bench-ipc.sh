@@ -23,7 +23,8 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    grep -o " $WORK[^ ]*" /proc/self/mounts | sort -r | while read -r point; do umount -l "$point" || true; done
+    # (No match is the normal case: the driver unmounted everything when it stopped.)
+    { grep -o " $WORK[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r point; do umount -l "$point" || true; done
     rm -rf "$WORK" "$STORE"
 }
 trap cleanup EXIT
