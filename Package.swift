@@ -84,9 +84,17 @@ let package = Package(
             dependencies: ["FUSEKit", "SharedMemoryStore"],
             swiftSettings: swiftSettings
         ),
+        /// vineyard's IPC protocol: the codec (frames, typed requests and replies) and a server
+        /// that serves a volume of a store on a Unix socket, so vineyard's own clients work.
+        .target(
+            name: "VineyardIPC",
+            dependencies: ["SharedMemoryStore"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CSIDriver",
             dependencies: [
+                "VineyardIPC",
                 "CSIProto",
                 "GRPCTransport",
                 "FUSEKit",
@@ -146,6 +154,7 @@ let package = Package(
         .testTarget(name: "GRPCTransportTests", dependencies: ["GRPCTransport"], swiftSettings: swiftSettings),
         .testTarget(name: "FUSEKitTests", dependencies: ["FUSEKit"], swiftSettings: swiftSettings),
         .testTarget(name: "VolumeFSTests", dependencies: ["VolumeFS", "FUSEKit", "SharedMemoryStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "VineyardIPCTests", dependencies: ["VineyardIPC", "SharedMemoryStore"], swiftSettings: swiftSettings),
         .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CSIDriverTests",

@@ -39,7 +39,7 @@ final class Driver: Sendable {
         var host: FUSEVolumeHost?
         var node: NodeService?
         if let registry {
-            let fuse = FUSEVolumeHost(registry: registry, logger: logger)
+            let fuse = FUSEVolumeHost(registry: registry, logger: logger, socketDirectory: "\(stateDirectory)/node/ipc")
             node = try NodeService(
                 configuration: NodeConfiguration(
                     nodeID: options.nodeid,

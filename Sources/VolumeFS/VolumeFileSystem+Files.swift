@@ -146,6 +146,9 @@ extension VolumeFileSystem {
         }
         if let copied { return .bytes(copied) }
         guard let object else { return .empty }
+        if !object.id.isBlob, let view = ObjectFileView(meta: object.meta) {
+            return view.read(store: store, offset: Int(clamping: offset), size: size)
+        }
         let bytes = object.bytes
         let start = Int(clamping: offset)
         guard start < bytes.count else { return .empty }

@@ -104,7 +104,7 @@ def test_write_through_one_target_read_through_another(node, workdir):
         handle.write(payload)
     digest = subprocess.run(["sha256sum", str(reader_target / "data.bin")], capture_output=True, text=True, check=True)
     assert digest.stdout.split()[0] == hashlib.sha256(payload).hexdigest()
-    assert sorted(os.listdir(reader_target)) == ["data.bin", "x_train.bin"]
+    assert sorted(os.listdir(reader_target)) == ["data.bin", "vineyard.sock", "x_train.bin"]
 
 
 def test_read_only_target_rejects_writes(node):
@@ -129,8 +129,8 @@ def test_volumes_are_isolated_even_in_one_store(node):
     target_a, target_b = node.publish(a, "a"), node.publish(b, "b")
     (target_a / "only-in-a.txt").write_text("a")
     (target_b / "only-in-b.txt").write_text("b")
-    assert os.listdir(target_a) == ["only-in-a.txt"]
-    assert os.listdir(target_b) == ["only-in-b.txt"]
+    assert sorted(os.listdir(target_a)) == ["only-in-a.txt", "vineyard.sock"]
+    assert sorted(os.listdir(target_b)) == ["only-in-b.txt", "vineyard.sock"]
 
 
 def test_quota_gives_enospc_and_keeps_other_files(node):
@@ -197,7 +197,8 @@ def test_lifecycle_is_idempotent_and_cleans_up(node, workdir):
     node.stage(volume)
     target = node.publish(volume, "idem")
     node.publish(volume, "idem")
-    assert len(mounts_under(target)) == 1
+    # The volume once, and its vineyard.sock (see test_vineyard_ipc.py) once.
+    assert sorted(mounts_under(target)) == [str(target), str(target / "vineyard.sock")]
     # Same target, different readonly: incompatible.
     with pytest.raises(grpc.RpcError) as failure:
         node.publish(volume, "idem", readonly=True)

@@ -289,3 +289,32 @@ def test_snapshots_survive_a_restart(workdir):
         driver.stop(signal.SIGKILL)
         for point in sorted(mounts_under(workdir), key=len, reverse=True):
             subprocess.run(["umount", "-l", point], check=False)
+
+
+def test_objects_put_through_the_socket_are_kept_by_snapshots(node):
+    vineyard = pytest.importorskip("vineyard")
+    np = pytest.importorskip("numpy")
+    source = node.create("pvc-socket", 64 * MiB)
+    node.stage(source)
+    target = node.publish(source, "socket")
+    client = vineyard.connect(str(target / "vineyard.sock"))
+    try:
+        array = np.arange(100_000, dtype=np.float64)
+        object_id = client.put(array, persist=True, name="features")
+        snap = snapshot(node, source, "snap-socket")
+        client.delete(object_id, force=True)
+        client.drop_name("features")
+        assert not (target / "features.npy").exists() and not (target / "features").exists()
+    finally:
+        client.close()
+    restored = create_from(node, "pvc-socket-restored", 64 * MiB, snapshot_id=snap.snapshot_id)
+    node.stage(restored)
+    view = node.publish(restored, "socket-restored")
+    files = [p for p in os.listdir(view) if p.startswith("features")]
+    assert files, os.listdir(view)
+    assert np.array_equal(np.load(view / files[0]), array)
+    reader = vineyard.connect(str(view / "vineyard.sock"))
+    try:
+        assert np.array_equal(reader.get(name="features"), array)
+    finally:
+        reader.close()

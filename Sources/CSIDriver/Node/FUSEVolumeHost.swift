@@ -30,11 +30,17 @@ public final class FUSEVolumeHost: VolumeHost {
     private let registry: StoreRegistry
     private let sessions = Mutex<[String: ServedSession]>([:])
     private let logger: Logger
+    /// The vineyard socket of each served path; `nil` serves none.
+    private let sockets: VolumeSockets?
 
-    /// - Parameter registry: opens the store of each vineyard cluster on first use.
-    public init(registry: StoreRegistry, logger: Logger) {
+    /// - Parameters:
+    ///   - registry: opens the store of each vineyard cluster on first use.
+    ///   - socketDirectory: where the host side of each volume's `vineyard.sock` is bound
+    ///     (see ``VolumeSockets``); `nil` for volumes without a socket.
+    public init(registry: StoreRegistry, logger: Logger, socketDirectory: String? = nil) {
         self.registry = registry
         self.logger = logger
+        self.sockets = socketDirectory.map { VolumeSockets(directory: $0, logger: logger) }
     }
 
     public var isReady: Bool { access("/dev/fuse", R_OK | W_OK) == 0 }
@@ -47,6 +53,7 @@ public final class FUSEVolumeHost: VolumeHost {
             throw VolumeHostError(.unavailable, "/dev/fuse is not readable and writable by this process (run the node plugin privileged)")
         }
         let store = try openStore(volume)
+        try sockets?.prepare(volume, store: store)
         let fileSystem: VolumeFileSystem
         do {
             fileSystem = try VolumeFileSystem(store: store, volumeID: volume.volumeID, quotaBytes: volume.capacityBytes, readOnly: false)
@@ -72,9 +79,16 @@ public final class FUSEVolumeHost: VolumeHost {
         thread.name = "fuse \(volume.volumeID)"
         thread.start()
         sessions.withLock { $0[path] = served }
+        do {
+            try sockets?.attach(volume, store: store, at: path)
+        } catch {
+            try? unmount(path: path)
+            throw error
+        }
     }
 
     public func unmount(path: String) throws(VolumeHostError) {
+        sockets?.detach(path: path)
         guard let served = sessions.withLock({ $0.removeValue(forKey: path) }) else { return }
         do {
             try served.session.unmount()

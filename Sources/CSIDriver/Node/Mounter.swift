@@ -75,7 +75,8 @@ public struct LinuxMounter: Mounter {
     public init() {}
 
     public func bindMount(source: String, target: String, flags: BindMountFlags) throws(MountError) {
-        guard Glibc.mount(source, target, nil, UInt(MS_BIND), nil) == 0 else {
+        // Recursive, so mounts inside the source (the volume's vineyard.sock) come along.
+        guard Glibc.mount(source, target, nil, UInt(MS_BIND) | UInt(MS_REC), nil) == 0 else {
             throw MountError(operation: "bind-mount \(source) on", path: target, errno: errno)
         }
         guard !flags.isEmpty else { return }

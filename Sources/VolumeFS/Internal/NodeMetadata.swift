@@ -53,6 +53,11 @@ struct PosixAttributes: Sendable, Hashable {
         self.accessTime = Self.time(fields[Keys.accessTime])
         self.modificationTime = Self.time(fields[Keys.modificationTime])
         self.changeTime = Self.time(fields[Keys.changeTime])
+        // Objects put through the vineyard socket carry vineyard's creation time instead.
+        if fields[Keys.modificationTime] == nil, let milliseconds = fields["__timestamp"]?.int64Value, milliseconds > 0 {
+            let created = Timespec(seconds: milliseconds / 1000, nanoseconds: milliseconds % 1000 * 1_000_000)
+            (accessTime, modificationTime, changeTime) = (created, created, created)
+        }
     }
 
     /// Writes the attributes into metadata fields.
@@ -162,8 +167,9 @@ enum NodeMetadata {
         }
     }
 
-    /// The byte size a file object reports.
+    /// The byte size a file object reports: a blob's length, or the size of the file other
+    /// vineyard objects read as (``ObjectFileView``).
     static func size(of id: ObjectID, meta: ObjectMeta) -> Int {
-        id.isBlob ? meta.nbytes : 0
+        id.isBlob ? meta.nbytes : ObjectFileView(meta: meta)?.size ?? 0
     }
 }
