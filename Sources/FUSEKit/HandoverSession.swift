@@ -236,7 +236,6 @@ public final class HandoverSession: @unchecked Sendable {
                 throw FUSEError(code: .notMounted, message: "session was unmounted or stopped")
             }
             state.running = true
-            state.workers.append(pthread_self())
         }
         var spawned: [pthread_t] = []
         for _ in 1..<count {
@@ -249,17 +248,13 @@ public final class HandoverSession: @unchecked Sendable {
             }, box.toOpaque())
             if result == 0 {
                 spawned.append(thread)
-                state.withLock { $0.workers.append(thread) }
             } else {
                 box.release()
             }
         }
         serve()
         for thread in spawned { pthread_join(thread, nil) }
-        state.withLock { state in
-            state.running = false
-            state.workers = []
-        }
+        state.withLock { $0.running = false }
     }
 
     /// One worker: read a request, process it, until stopped or the connection ends.
@@ -268,8 +263,15 @@ public final class HandoverSession: @unchecked Sendable {
         sigemptyset(&unblocked)
         sigaddset(&unblocked, SIGUSR2)
         pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
+        let registered = pthread_self()
+        state.withLock { $0.workers.append(registered) }
         var buffer = fuse_buf()
-        defer { free(buffer.mem) }
+        defer {
+            free(buffer.mem)
+            // Out of the list before the thread ends: its id is not signalled after that.
+            let me = pthread_self()
+            state.withLock { $0.workers.removeAll { pthread_equal($0, me) != 0 } }
+        }
         while !state.withLock({ $0.stopping || $0.ended }) {
             let result = fuse_session_receive_buf(handle, &buffer)
             if result == -EINTR || result == -EAGAIN || result == -ENOENT { continue }
@@ -287,10 +289,14 @@ public final class HandoverSession: @unchecked Sendable {
         }
     }
 
+    /// Interrupts every other worker's `read(2)`. Under the state lock: a worker leaves the list
+    /// (under the same lock) before it ends, so every id signalled is a live thread.
     private func wakeWorkers() {
         let me = pthread_self()
-        for thread in state.withLock({ $0.workers }) where pthread_equal(thread, me) == 0 {
-            pthread_kill(thread, SIGUSR2)
+        state.withLock { state in
+            for thread in state.workers where pthread_equal(thread, me) == 0 {
+                pthread_kill(thread, SIGUSR2)
+            }
         }
     }
 

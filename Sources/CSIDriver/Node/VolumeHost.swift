@@ -76,4 +76,13 @@ public protocol VolumeHost: Sendable {
 
     /// Removes every object of the volume from its store (deleted or ephemeral volumes).
     func purge(_ volume: VolumeDescriptor) throws(VolumeHostError)
+
+    /// Serves again, as it is, a mount of `volume` at `path` that an earlier process of the
+    /// plugin left behind (its pods keep their open files). `false`: nothing to resume; the
+    /// caller mounts afresh.
+    func resume(_ volume: VolumeDescriptor, at path: String) -> Bool
+}
+
+extension VolumeHost {
+    public func resume(_ volume: VolumeDescriptor, at path: String) -> Bool { false }
 }
