@@ -62,6 +62,11 @@ public final class HandoverSession: @unchecked Sendable {
     /// Requests being processed right now.
     private let inFlight = Atomic<Int>(0)
 
+    /// Fault injection for tests of takeover: requests with this opcode (environment variable
+    /// `FUSEKIT_FAULT_UNANSWERED_OPCODE`, e.g. 15 for READ) are read and never answered, as by
+    /// a server killed in the middle of them.
+    static let unansweredOpcode: UInt32? = getenv("FUSEKIT_FAULT_UNANSWERED_OPCODE").flatMap { UInt32(String(cString: $0)) }
+
     /// Workers a session runs unless told otherwise.
     public static let defaultThreads = 8
 
@@ -282,6 +287,11 @@ public final class HandoverSession: @unchecked Sendable {
                     break
                 }
                 continue
+            }
+            if let opcode = Self.unansweredOpcode, buffer.size >= 8, let memory = buffer.mem,
+                memory.load(fromByteOffset: 4, as: UInt32.self) == opcode
+            {
+                continue  // fault injection: taken off the connection, never answered
             }
             inFlight.add(1, ordering: .relaxed)
             fuse_session_process_buf(handle, &buffer)

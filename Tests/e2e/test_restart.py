@@ -229,6 +229,35 @@ def test_sigkill_restart_resends_and_keeps_io_going(rig):
     assert mounts_under(r.workdir) == []
 
 
+def test_requests_a_killed_plugin_read_but_never_answered_are_resent(rig):
+    """The plugin takes READs off the connection and never answers them (fault injection, as if
+    killed in the middle of them): the reader hangs until the plugin is killed and restarted;
+    then FUSE_NOTIFY_RESEND gives the READs to the new plugin and the reader gets its bytes."""
+    r = rig()
+    target = r.publish_volume()
+    payload = os.urandom(4 * MiB)
+    (target / "data.bin").write_bytes(payload)
+    r.driver.stop(signal.SIGTERM)
+    r.driver.extra_args.append("--verbose")
+    os.environ["FUSEKIT_FAULT_UNANSWERED_OPCODE"] = "15"  # FUSE_READ
+    try:
+        r.driver.start()
+    finally:
+        del os.environ["FUSEKIT_FAULT_UNANSWERED_OPCODE"]
+    script = (f"import sys, hashlib; data = open({str(target / 'data.bin')!r}, 'rb').read(); "
+              "print(len(data), hashlib.sha256(data).hexdigest(), flush=True)")
+    reader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    r.workers.append(reader)
+    with pytest.raises(subprocess.TimeoutExpired):
+        reader.wait(timeout=1.5)  # its READ was taken and is not answered
+    r.driver.stop(signal.SIGKILL)
+    r.driver.start()
+    out, _ = reader.communicate(timeout=30)
+    assert out.split() == [str(len(payload)), hashlib.sha256(payload).hexdigest()]
+    assert "FUSE_NOTIFY_RESEND" in r.holder.log_path.read_text()
+    r.unpublish_volume()
+
+
 def test_upgrade_to_another_binary_keeps_io_going(rig, workdir):
     upgraded = workdir / "v2" / "vineyard-csi"
     upgraded.parent.mkdir()
