@@ -50,6 +50,15 @@ public final class FDHolderClient: Sendable {
         }
     }
 
+    /// Whether the holder is still at the other end (it has not closed the connection).
+    public var isConnected: Bool {
+        connection.withLock { (socket: inout FDPassingSocket) -> Bool in
+            var entry = pollfd(fd: socket.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 0) >= 0 else { return false }
+            return entry.revents & Int16(POLLIN | POLLHUP | POLLERR) == 0
+        }
+    }
+
     /// Asks the holder to send `FUSE_NOTIFY_RESEND` on every descriptor it holds.
     public func resendAll() throws(FDHandoverError) {
         try connection.withLock { (socket: inout FDPassingSocket) throws(FDHandoverError) in

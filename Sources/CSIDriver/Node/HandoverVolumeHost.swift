@@ -95,6 +95,22 @@ public final class HandoverVolumeHost: VolumeHost {
             return
         }
         for entry in entries { prepare(entry) }
+        watchHolder()
+    }
+
+    /// Gives a restarted holder every mount this process serves (checked every two seconds).
+    private func watchHolder() {
+        let thread = Thread { [weak self] in
+            while let host = self {
+                let connected = host.holder.withLock { $0?.isConnected ?? false }
+                if !connected && !host.sessions.withLock({ $0.isEmpty }) {
+                    try? host.withHolder { _ throws(FDHandoverError) in }
+                }
+                usleep(2_000_000)
+            }
+        }
+        thread.name = "fdholder watch"
+        thread.start()
     }
 
     /// Opens the file system of one held mount (taking its half-written files back).
