@@ -28,7 +28,8 @@ def run(sig, restarts, root):
         expected = sha256(target / "big.bin")
         stop = workdir / "stop"
         reader = rig.start_io("read", target / "big.bin", stop, expected)
-        writer = rig.start_io("write", target / "out.bin", stop)
+        # ~30 MiB/s, so that 20 restarts fit the volume's quota.
+        writer = rig.start_io("write", target / "out.bin", stop, 0.03)
         time.sleep(1.0)
         windows, answered = [], []
         for _ in range(restarts):

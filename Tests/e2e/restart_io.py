@@ -1,7 +1,7 @@
 """A reader or a writer that keeps doing I/O on a volume while the node plugin restarts.
 
     restart_io.py read PATH STOP EXPECTED_SHA256   # reads PATH whole, again and again
-    restart_io.py write PATH STOP                   # writes PATH in 1 MiB chunks
+    restart_io.py write PATH STOP [PAUSE]           # writes PATH in 1 MiB chunks, PAUSE s apart
 
 Both run until the file STOP exists (at least one full pass for the reader), then print one
 JSON line: ok, bytes, sha256 (writer: of everything written), passes (reader), the longest
@@ -62,7 +62,7 @@ def read(path, stop, expected):
         return report(False, calls, passes=passes, bytes=total, error=f"{type(error).__name__}: {error}")
 
 
-def write(path, stop):
+def write(path, stop, pause=0.002):
     calls, index, digest = [], 0, hashlib.sha256()
     try:
         handle = open(path, "wb", buffering=0)
@@ -73,7 +73,7 @@ def write(path, stop):
                 return report(False, calls, bytes=index * CHUNK, error=f"short write {written}")
             digest.update(data)
             index += 1
-            time.sleep(0.002)
+            time.sleep(pause)
         timed(calls, handle.close)
         return report(True, calls, bytes=index * CHUNK, sha256=digest.hexdigest())
     except OSError as error:
@@ -84,4 +84,4 @@ if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "read":
         sys.exit(read(sys.argv[2], sys.argv[3], sys.argv[4]))
-    sys.exit(write(sys.argv[2], sys.argv[3]))
+    sys.exit(write(sys.argv[2], sys.argv[3], *(float(a) for a in sys.argv[4:5])))
