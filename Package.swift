@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "vineyard-csi", targets: ["VineyardCSI"]),
         .executable(name: "vctl", targets: ["VCtl"]),
         .executable(name: "vineyard-csi-bench", targets: ["VineyardCSIBench"]),
+        .executable(name: "vineyard-csi-fdholder", targets: ["VineyardCSIFDHolder"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
@@ -67,6 +68,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        /// Handing /dev/fuse descriptors to the holder process and back (SCM_RIGHTS over a
+        /// unix socket). Glibc only, so that the holder stays dependency-free.
+        .target(
+            name: "FDHandover",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Domain
 
         .target(
@@ -100,6 +108,7 @@ let package = Package(
                 "FUSEKit",
                 "SharedMemoryStore",
                 "VolumeFS",
+                "FDHandover",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -130,6 +139,13 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        /// Holds the /dev/fuse descriptors of the node plugin's mounts across its restarts.
+        .executableTarget(
+            name: "VineyardCSIFDHolder",
+            dependencies: ["FDHandover"],
             swiftSettings: swiftSettings
         ),
 

@@ -94,24 +94,7 @@ public final class FUSESession: @unchecked Sendable {
     }
 
     private init(fileSystem: any FileSystem, target: Target, mountPoint: String?, options: MountOptions) throws(FUSEError) {
-        let box = Unmanaged.passRetained(SessionContext(fileSystem: fileSystem, options: options))
-
-        var args = cfuse_args_empty()
-        for argument in options.arguments where cfuse_args_add(&args, argument) != 0 {
-            cfuse_args_free(&args)
-            box.release()
-            throw FUSEError(code: .sessionCreation, errno: .noMemory, message: "cannot build argument vector")
-        }
-        var ops = LowLevelOperations.make()
-        let created = cfuse_session_new(&args, &ops, box.toOpaque())
-        // fuse_session_new copies what it keeps (and frees `args` itself on failure).
-        cfuse_args_free(&args)
-        guard let session = created else {
-            box.release()
-            throw FUSEError(
-                code: .sessionCreation,
-                message: "fuse_session_new rejected options \(options.mountOptionStrings) (see stderr)")
-        }
+        let (session, box) = try SessionFactory.make(fileSystem: fileSystem, options: options)
 
         let mountArgument: String
         switch target {
@@ -295,7 +278,7 @@ public final class FUSESession: @unchecked Sendable {
         try Self.writeReadAhead(kilobytes: kilobytes, device: device)
     }
 
-    private static func writeReadAhead(kilobytes: Int, device: MountTable.Device) throws(FUSEError) {
+    static func writeReadAhead(kilobytes: Int, device: MountTable.Device) throws(FUSEError) {
         let path = "/sys/class/bdi/\(device.major):\(device.minor)/read_ahead_kb"
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else {

@@ -9,7 +9,9 @@ import SharedMemoryStore
 final class Driver: Sendable {
     private let server: UnaryServer
     private let router: CSIRouter
-    private let host: FUSEVolumeHost?
+    private let host: (any VolumeHost)?
+    /// What the volume host does at shutdown: unmount everything, or hand the mounts over.
+    private let releaseMounts: @Sendable () -> Void
     private let localVolume: LocalVolume?
     private let logger: Logger
     private let gracePeriod: Duration
@@ -36,10 +38,27 @@ final class Driver: Sendable {
                 content: registry.map { EmbeddedVolumeContent(registry: $0) },
                 logger: logger
             ) : nil
-        var host: FUSEVolumeHost?
+        var host: (any VolumeHost)?
         var node: NodeService?
+        var releaseMounts: @Sendable () -> Void = {}
+        var afterRecovery: () -> Void = {}
         if let registry {
-            let fuse = FUSEVolumeHost(registry: registry, logger: logger, socketDirectory: "\(stateDirectory)/node/ipc")
+            let socketDirectory = "\(stateDirectory)/node/ipc"
+            let fuse: any VolumeHost
+            if options.handoverDir.isEmpty {
+                let plain = FUSEVolumeHost(registry: registry, logger: logger, socketDirectory: socketDirectory)
+                releaseMounts = { plain.unmountAll() }
+                fuse = plain
+            } else {
+                let holderExecutable = options.spawnFdHolder ? Self.siblingExecutable("vineyard-csi-fdholder") : nil
+                let handover = HandoverVolumeHost(
+                    registry: registry,
+                    configuration: HandoverConfiguration(directory: options.handoverDir, holderExecutable: holderExecutable),
+                    logger: logger, socketDirectory: socketDirectory)
+                releaseMounts = { handover.handOverAll() }
+                afterRecovery = { handover.discardUnclaimed() }
+                fuse = handover
+            }
             node = try NodeService(
                 configuration: NodeConfiguration(
                     nodeID: options.nodeid,
@@ -54,6 +73,8 @@ final class Driver: Sendable {
             host = fuse
         }
         node?.recover()
+        afterRecovery()
+        self.releaseMounts = releaseMounts
         let identity = IdentityService(isReady: { [host] in host?.isReady ?? true })
         let router = CSIRouter(identity: identity, controller: controller, node: node, logger: logger, verbose: options.verbose)
         let endpoint = try Endpoint(parsing: options.endpoint)
@@ -117,7 +138,13 @@ final class Driver: Sendable {
                 continuation.resume()
             }.start()
         }
-        host?.unmountAll()
+        releaseMounts()
+    }
+
+    /// `name` in the directory of this executable.
+    static func siblingExecutable(_ name: String) -> String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(name).path
     }
 }
 

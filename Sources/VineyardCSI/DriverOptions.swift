@@ -56,6 +56,14 @@ struct DriverOptions: ParsableArguments {
         discussion: "The driver creates, stages and publishes the volume through its own CSI services at start, and unpublishes and unstages it on SIGINT/SIGTERM; the files stay in the store for the next run."))
     var localVolume: String?
 
+    @Option(help: ArgumentHelp(
+        "Keep FUSE mounts alive across restarts, crashes and upgrades of the node plugin, with this host directory (tmpfs, e.g. /run/vineyard-csi).",
+        discussion: "It holds the socket of vineyard-csi-fdholder (fdholder.sock), which keeps every mount's /dev/fuse descriptor, and each mount's inode table. Empty: mounts end with the plugin and are mounted again at start."))
+    var handoverDir: String = ""
+
+    @Flag(help: "Start vineyard-csi-fdholder (installed next to this executable) when none listens in --handover-dir (without Kubernetes; in a cluster it is a DaemonSet of its own).")
+    var spawnFdHolder = false
+
     @Flag(help: "Log every CSI call and response (secret fields redacted).")
     var verbose = false
 
@@ -84,6 +92,10 @@ struct DriverOptions: ParsableArguments {
             throw ValidationError("--local-volume needs --mode all (it uses the controller and the node plugin)")
         }
         if shutdownGracePeriod < 0 { throw ValidationError("--shutdown-grace-period must not be negative") }
+        if !handoverDir.isEmpty && !handoverDir.hasPrefix("/") {
+            throw ValidationError("--handover-dir \(handoverDir) is not an absolute path")
+        }
+        if spawnFdHolder && handoverDir.isEmpty { throw ValidationError("--spawn-fd-holder needs --handover-dir") }
     }
 
     var parsedStoreSize: Int? { ByteCount.parse(storeSize) }

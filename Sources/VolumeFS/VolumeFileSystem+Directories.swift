@@ -29,7 +29,9 @@ extension VolumeFileSystem {
         inode: InodeNumber, handle: UInt64, offset: Int64, into buffer: inout DirectoryBuffer,
         context: RequestContext
     ) throws(Errno) {
-        guard let directory = directories.get(handle) else { throw .badFileDescriptor }
+        guard let directory = directories.get(handle) ?? adoptDirectory(handle, inode: inode) else {
+            throw .badFileDescriptor
+        }
         guard offset >= 0 else { throw .invalid }
         // A dirent takes at least 32 bytes; fetch what could fit.
         let items = try listing(directory, from: Int(offset), count: buffer.capacity / 32 + 1)
@@ -54,7 +56,9 @@ extension VolumeFileSystem {
         inode: InodeNumber, handle: UInt64, offset: Int64, into buffer: inout DirectoryPlusBuffer,
         context: RequestContext
     ) throws(Errno) {
-        guard let directory = directories.get(handle) else { throw .badFileDescriptor }
+        guard let directory = directories.get(handle) ?? adoptDirectory(handle, inode: inode) else {
+            throw .badFileDescriptor
+        }
         guard offset >= 0 else { throw .invalid }
         // An entry with attributes takes at least 152 bytes.
         let items = try listing(directory, from: Int(offset), count: buffer.capacity / 152 + 1)

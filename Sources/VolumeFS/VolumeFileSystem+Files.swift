@@ -55,6 +55,7 @@ extension VolumeFileSystem {
                     blob: blob, baseline: 0, size: 0, attributes: attributes, cacheCoherent: true, failure: nil)
                 node.file.openCount += 1
                 if flags.isWritable { node.file.writableCount += 1 }
+                mirrorWriterLocked(node)
                 return self.attributes(of: node, writer: node.file.writer!, attached: true)
             }
             let file = OpenFile(node: node, flags: flags)
@@ -130,7 +131,9 @@ extension VolumeFileSystem {
     public func read(
         inode: InodeNumber, handle: UInt64, offset: Int64, size: Int, context: RequestContext
     ) throws(Errno) -> ReadReply {
-        guard let file = files.get(handle) else { throw .badFileDescriptor }
+        guard let file = files.get(handle) ?? adoptFile(handle, inode: inode, writable: false) else {
+            throw .badFileDescriptor
+        }
         guard offset >= 0, size >= 0 else { throw .invalid }
         let node = file.node
         // Under the node's lock only pick the source; the reply is sent after returning.
@@ -160,7 +163,7 @@ extension VolumeFileSystem {
         inode: InodeNumber, handle: UInt64, offset: Int64, data: UnsafeRawBufferPointer, context: RequestContext
     ) throws(Errno) -> Int {
         guard !readOnly else { throw .readOnlyFileSystem }
-        guard let file = files.get(handle), file.writable else { throw .badFileDescriptor }
+        guard let file = writableFile(handle, inode: inode) else { throw .badFileDescriptor }
         guard offset >= 0 else { throw .invalid }
         let (end, overflow) = Int(offset).addingReportingOverflow(data.count)
         guard !overflow else { throw .fileTooLarge }
@@ -195,6 +198,7 @@ extension VolumeFileSystem {
                 if file.directIO { writer.cacheCoherent = false }
                 node.file.writer = writer
                 node.file.dirtyHandles[handle] = context.pid
+                mirrorWriterLocked(node)
                 return data.count
             }
         }
@@ -205,7 +209,8 @@ extension VolumeFileSystem {
     /// reports a failed write (the version is then discarded). See `FileState.dirtyHandles`
     /// for FLUSH requests that do not come from the writer.
     public func flush(inode: InodeNumber, handle: UInt64, lockOwner: UInt64, context: RequestContext) throws(Errno) {
-        guard let file = files.get(handle), file.writable else { return }
+        guard let file = files.get(handle) ?? adoptFlushedFile(handle, inode: inode, context: context), file.writable
+        else { return }
         let node = file.node
         try namespace.withReadLock { () throws(Errno) in
             try node.lock.withLock { () throws(Errno) in
@@ -221,10 +226,13 @@ extension VolumeFileSystem {
     /// every `fsync` would copy the whole file for the next write. The version is published
     /// at close.
     public func synchronize(inode: InodeNumber, handle: UInt64, dataOnly: Bool, context: RequestContext) throws(Errno) {
-        guard files.get(handle) != nil else { throw .badFileDescriptor }
+        guard files.get(handle) ?? adoptFile(handle, inode: inode, writable: false) != nil else {
+            throw .badFileDescriptor
+        }
     }
 
     public func release(inode: InodeNumber, handle: UInt64, flags: OpenFlags) {
+        if files.get(handle) == nil { _ = adoptFile(handle, inode: inode, writable: flags.isWritable) }
         guard let file = files.remove(handle) else { return }
         let node = file.node
         namespace.withReadLock {
@@ -274,6 +282,7 @@ extension VolumeFileSystem {
         node.file.writer = PendingVersion(
             blob: blob, baseline: baseSize, size: kept, attributes: attributes,
             cacheCoherent: base.map { node.file.cachedObjectID == $0.id } ?? true, failure: nil)
+        mirrorWriterLocked(node)
     }
 
     /// Sets the size of the version being written (starting one if needed). Call it with the
@@ -295,6 +304,7 @@ extension VolumeFileSystem {
         writer.attributes.modificationTime = now
         writer.attributes.changeTime = now
         node.file.writer = writer
+        mirrorWriterLocked(node)
     }
 
     /// Seals the version being written and binds it to the file's name in one atomic step,
@@ -337,6 +347,7 @@ extension VolumeFileSystem {
                 // The old version stays; the sealed new one is dropped.
                 try? store.delete(id)
                 node.file.writer = nil
+                mirrorWriterLocked(node)
                 node.file.cachedObjectID = nil
                 accounting.adjust(bytes: writer.baseline - writer.size)
                 if wasPending { table.withLock { $0.detach(node) } }
@@ -353,6 +364,7 @@ extension VolumeFileSystem {
         }
         accounting.adjust(bytes: writer.baseline - replacedSize, files: replaced == nil ? 1 : 0)
         node.file.writer = nil
+        mirrorWriterLocked(node)
         node.file.cachedObjectID = writer.cacheCoherent ? id : nil
         if node.file.openCount > 0 { node.file.current = store.object(id) }
         if wasPending { table.withLock { $0.setPending(node, false) } }
@@ -363,6 +375,7 @@ extension VolumeFileSystem {
     func discardLocked(_ node: Node) {
         guard let writer = node.file.writer else { return }
         node.file.writer = nil
+        mirrorWriterLocked(node)
         node.file.cachedObjectID = nil  // the page cache holds the discarded bytes
         accounting.adjust(bytes: writer.baseline - writer.size)
         writer.blob.discard()

@@ -67,6 +67,11 @@ public final class VolumeFileSystem: FileSystem {
     /// Inode numbers are never reused in a session; the generation tells sessions apart.
     let generation: UInt64
     let instanceID: UInt64
+    /// The inode table's mirror in a shared file, when the mount outlives its process (see
+    /// ``surviving(store:volumeID:quotaBytes:readOnly:stateFile:resume:)``).
+    let slots: InodeSlots?
+    /// Serialises taking over handles of an earlier process.
+    let adoption = Lock()
 
     /// Seconds the kernel may cache attributes (sizes, modes): how stale a change made through
     /// another mount may look.
@@ -99,7 +104,12 @@ public final class VolumeFileSystem: FileSystem {
     /// - Throws: ``VolumeFSError`` with ``VolumeFSError/Code/invalidVolumeID``,
     ///   ``VolumeFSError/Code/invalidQuota``, or ``VolumeFSError/Code/store`` when the root
     ///   cannot be created.
-    public init(store: ObjectStore, volumeID: String, quotaBytes: Int, readOnly: Bool) throws(VolumeFSError) {
+    public convenience init(store: ObjectStore, volumeID: String, quotaBytes: Int, readOnly: Bool) throws(VolumeFSError) {
+        try self.init(store: store, volumeID: volumeID, quotaBytes: quotaBytes, readOnly: readOnly, slots: nil)
+    }
+
+    /// The designated initializer; with `slots`, the generation is the one recorded there.
+    init(store: ObjectStore, volumeID: String, quotaBytes: Int, readOnly: Bool, slots: InodeSlots?) throws(VolumeFSError) {
         try Self.validate(volumeID: volumeID)
         guard quotaBytes >= 0 else {
             throw VolumeFSError(code: .invalidQuota, message: "quota \(quotaBytes) is negative")
@@ -126,7 +136,13 @@ public final class VolumeFileSystem: FileSystem {
         self.accounting = VolumeAccounting.shared(store: store, naming: naming)
         self.table = Locked(InodeTable(root: Node(inode: .root, kind: .directory, parent: nil, name: FileName(""))))
         let now = Timespec.now
-        self.generation = UInt64(bitPattern: now.seconds &* 1_000_000_000 &+ now.nanoseconds)
+        self.slots = slots
+        if let slots, slots.generation != 0 {
+            self.generation = slots.generation
+        } else {
+            self.generation = UInt64(bitPattern: now.seconds &* 1_000_000_000 &+ now.nanoseconds)
+            slots?.generation = generation
+        }
     }
 
     /// Sets the volume's quota (expansion); writes already made are never undone, so a smaller

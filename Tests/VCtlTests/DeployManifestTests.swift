@@ -33,6 +33,7 @@ import Testing
                 "StorageClass - vineyard-system.vineyardd-sample.csi",
                 "Deployment vineyard-system vineyard-csi-driver-controller",
                 "DaemonSet vineyard-system vineyard-csi-driver-node",
+                "DaemonSet vineyard-system vineyard-csi-driver-fdholder",
             ]
         )
     }
@@ -176,6 +177,21 @@ import Testing
         #expect(ParsedObject.lookup(node.volumes["registration-dir"], ["hostPath", "path"]) as? String == "/var/lib/kubelet/plugins_registry/")
     }
 
+    @Test func descriptorHolderSharesTheHandoverDirectoryAndIsNeverRolledWithThePlugin() throws {
+        let node = try DeployFixtures.object(defaults, kind: "DaemonSet", name: "vineyard-csi-driver-node")
+        let holder = try DeployFixtures.object(defaults, kind: "DaemonSet", name: "vineyard-csi-driver-fdholder")
+        let driver = try node.container("vineyard-csi")
+        #expect(driver.argument("--handover-dir") == "/run/vineyard-csi")
+        #expect(driver.mountPath(of: "handover-dir") == "/run/vineyard-csi")
+        let container = try holder.container("vineyard-csi-fdholder")
+        #expect(container.argument("--socket") == "/run/vineyard-csi/fdholder.sock")
+        #expect(container.mountPath(of: "handover-dir") == "/run/vineyard-csi")
+        for workload in [node, holder] {
+            #expect(ParsedObject.lookup(workload.volumes["handover-dir"], ["hostPath", "path"]) as? String == "/run/vineyard-csi")
+        }
+        #expect(holder["spec", "updateStrategy", "type"] as? String == "OnDelete")
+    }
+
     @Test func controllerRunsTheDriverProvisionerAttacherAndLivenessProbe() throws {
         let controller = try DeployFixtures.object(defaults, kind: "Deployment")
         #expect(controller.containers.map(\.name) == ["vineyard-csi", "csi-provisioner", "csi-attacher", "liveness-probe"])
@@ -247,12 +263,12 @@ import Testing
         let expected = [
             "vineyard-csi": "registry.example/vineyard-csi:dev", "csi-provisioner": "example/provisioner:1",
             "csi-attacher": "example/attacher:2", "node-driver-registrar": "example/registrar:3",
-            "liveness-probe": "example/probe:4",
+            "liveness-probe": "example/probe:4", "vineyard-csi-fdholder": "registry.example/vineyard-csi:dev",
         ]
         for workload in objects where ["Deployment", "DaemonSet"].contains(workload.kind) {
             for container in workload.containers {
                 #expect(container.image == expected[container.name], "\(workload.kind) \(container.name)")
-                #expect(container.imagePullPolicy == (container.name == "vineyard-csi" ? "Always" : "Never"))
+                #expect(container.imagePullPolicy == (container.name.hasPrefix("vineyard-csi") ? "Always" : "Never"))
             }
         }
     }
@@ -279,7 +295,9 @@ import Testing
     }
 
     @Test func verboseReachesBothDriverContainersOnly() throws {
-        for workload in defaults where ["Deployment", "DaemonSet"].contains(workload.kind) {
+        for workload in defaults where ["Deployment", "DaemonSet"].contains(workload.kind)
+            && workload.containers.contains(where: { $0.name == "vineyard-csi" })
+        {
             #expect(try !workload.container("vineyard-csi").args.contains("--verbose"))
         }
         let objects = try DeployFixtures.render(["--clusters", "a/b", "--verbose"])
@@ -358,7 +376,7 @@ import Testing
         let deleted = CSIDriverManifests.deletable(installation)
         #expect(applied.first?.kind == "Namespace")
         #expect(deleted.map(\.reference) == applied.dropFirst().reversed().map(\.reference))
-        #expect(deleted.prefix(2).map(\.kind) == ["DaemonSet", "Deployment"])
+        #expect(deleted.prefix(3).map(\.kind) == ["DaemonSet", "DaemonSet", "Deployment"])
     }
 
     @Test func kustomizationListsEveryRenderedFile() throws {

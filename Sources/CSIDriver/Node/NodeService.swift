@@ -52,7 +52,15 @@ public final class NodeService: CSINodeService {
     /// logged and leave the record, so a later NodeUnpublish/NodeUnstage still cleans up.
     public func recover() {
         state.withLock { state in
+            // Mounts the previous process left serving (its descriptors were held) are taken over
+            // as they are; pods keep their open files and their bind mounts.
+            var resumed: Set<String> = []
             for record in state.staged.values.sorted(by: { $0.stagingPath < $1.stagingPath }) {
+                if host.resume(record.volume, at: record.stagingPath) {
+                    resumed.insert(record.stagingPath)
+                    logger.info("resumed staged volume", metadata: ["volume": "\(record.volume.volumeID)", "path": "\(record.stagingPath)"])
+                    continue
+                }
                 do {
                     try remountSession(record.volume, at: record.stagingPath)
                     logger.info("re-staged volume", metadata: ["volume": "\(record.volume.volumeID)", "path": "\(record.stagingPath)"])
@@ -61,6 +69,13 @@ public final class NodeService: CSINodeService {
                 }
             }
             for record in state.published.values.sorted(by: { $0.targetPath < $1.targetPath }) {
+                if let stagingPath = record.stagingPath, resumed.contains(stagingPath), mounter.mount(at: record.targetPath) != nil {
+                    continue  // the bind mount of a resumed session is alive
+                }
+                if record.stagingPath == nil && host.resume(record.volume, at: record.targetPath) {
+                    logger.info("resumed ephemeral volume", metadata: ["volume": "\(record.volume.volumeID)", "target": "\(record.targetPath)"])
+                    continue
+                }
                 do {
                     if let stagingPath = record.stagingPath {
                         detachStaleMount(at: record.targetPath)

@@ -79,4 +79,13 @@ public protocol VolumeHost: Sendable {
 
     /// Applies a new capacity (quota) to every mounted file system of the volume (expansion).
     func resize(_ volume: VolumeDescriptor, capacityBytes: Int) throws(VolumeHostError)
+
+    /// Serves again, as it is, a mount of `volume` at `path` that an earlier process of the
+    /// plugin left behind (its pods keep their open files). `false`: nothing to resume; the
+    /// caller mounts afresh.
+    func resume(_ volume: VolumeDescriptor, at path: String) -> Bool
+}
+
+extension VolumeHost {
+    public func resume(_ volume: VolumeDescriptor, at path: String) -> Bool { false }
 }

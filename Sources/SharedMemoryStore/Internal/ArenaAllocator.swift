@@ -141,6 +141,24 @@ struct ArenaAllocator: Sendable {
         return (Extent(offset: extent.offset, length: length), cold)
     }
 
+    /// Allocates exactly `extent` if every byte of it is free (taking over a range whose owner
+    /// is gone, see ``ObjectStore/adoptUnsealedBlob(offset:capacity:size:)``).
+    ///
+    /// - Returns: whether the range was free and is now allocated.
+    mutating func claim(_ extent: Extent) -> Bool {
+        guard extent.length > 0, extent.offset >= 0, extent.end <= capacity,
+            let first = ranges.floor(extent.offset), first.key + first.value.length > extent.offset
+        else { return false }
+        var cursor = first.key + first.value.length
+        while cursor < extent.end {
+            guard let next = ranges[cursor] else { return false }
+            cursor += next.length
+        }
+        _ = take(start: extent.offset, length: extent.length)
+        bytesAllocated += extent.length
+        return true
+    }
+
     /// Returns the tail of an allocation beyond `newLength` bytes (rounded up) as warm memory.
     ///
     /// - Returns: the shortened extent (length 0 when `newLength` is 0).

@@ -35,6 +35,12 @@ final class HandleTable<Value: AnyObject & Sendable>: Sendable {
         shard(handle).withLock { $0.removeValue(forKey: handle) }
     }
 
+    /// Makes the next handles `first`, `first + 1`, ... (a process taking a mount over
+    /// numbers its handles above every handle of the processes before it).
+    func startNumbering(at first: UInt64) {
+        next.store(first, ordering: .relaxed)
+    }
+
     /// Every handle still open.
     var handles: [UInt64] {
         shards.flatMap { shard in shard.withLock { Array($0.keys) } }

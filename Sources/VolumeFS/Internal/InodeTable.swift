@@ -26,6 +26,9 @@ struct InodeTable {
     /// Pending (never published) files by directory inode.
     private var pending: [UInt64: Set<FileName>] = [:]
     private var nextInode: UInt64 = InodeNumber.root.rawValue + 1
+    /// The shared-file mirror of this table, for mounts that survive their process (see
+    /// ``InodeSlots``); inode numbers are then slot numbers, reused once the kernel forgot them.
+    private(set) var slots: InodeSlots?
 
     init(root: Node) {
         self.root = root
@@ -70,29 +73,40 @@ struct InodeTable {
         if let existing = entries[key] {
             if existing.kind == kind {
                 existing.lookups += 1
+                slots?.setLookups(existing.inode.rawValue, existing.lookups)
                 return existing
             }
             detach(existing)
         }
-        let node = Node(inode: InodeNumber(rawValue: nextInode), kind: kind, parent: parent, name: name)
-        nextInode += 1
+        let number: UInt64
+        if let slot = slots?.allocate() {
+            number = slot
+        } else {
+            number = nextInode
+            nextInode += 1
+        }
+        let node = Node(inode: InodeNumber(rawValue: number), kind: kind, parent: parent, name: name)
         node.lookups = 1
         node.isPending = pending
         nodes[node.inode.rawValue] = node
         entries[key] = node
         parent.children += 1
         if pending { self.pending[parent.inode.rawValue, default: []].insert(name) }
+        persistPlace(node)
+        slots?.setLookups(number, 1)
         return node
     }
 
     /// Adds one lookup to a node already in the table.
     mutating func pin(_ node: Node) {
         node.lookups += 1
+        slots?.setLookups(node.inode.rawValue, node.lookups)
     }
 
     /// Drops `count` lookups (FORGET, or a reply that was not delivered).
     mutating func forget(_ node: Node, _ count: UInt64) {
         node.lookups -= min(count, node.lookups)
+        slots?.setLookups(node.inode.rawValue, node.lookups)
         removeIfUnused(node)
     }
 
@@ -118,6 +132,7 @@ struct InodeTable {
         node.isPending = false
         node.parent = nil
         parent.children -= 1
+        persistPlace(node)
         removeIfUnused(parent)
         removeIfUnused(node)
     }
@@ -138,6 +153,7 @@ struct InodeTable {
         node.parent = parent
         node.name = name
         entries[newKey] = node
+        persistPlace(node)
         removeIfUnused(oldParent)
     }
 
@@ -150,6 +166,7 @@ struct InodeTable {
         } else {
             removePending(node.name, in: parent)
         }
+        persistPlace(node)
     }
 
     /// Names of pending files in a directory.
@@ -170,6 +187,7 @@ struct InodeTable {
             current.children == 0, nodes[current.inode.rawValue] === current
         {
             nodes[current.inode.rawValue] = nil
+            slots?.release(current.inode.rawValue)
             candidate = nil
             if current.isAttached, let parent = current.parent {
                 let key = EntryKey(parent: parent.inode.rawValue, name: current.name)
@@ -181,5 +199,81 @@ struct InodeTable {
                 candidate = parent
             }
         }
+    }
+
+    // MARK: - Surviving the process
+
+    private func persistPlace(_ node: Node) {
+        guard let slots else { return }
+        slots.setPlace(
+            node.inode.rawValue,
+            InodeSlots.Place(
+                attached: node.isAttached, kind: node.kind, pending: node.isPending,
+                parent: node.parent?.inode.rawValue ?? 0, name: node.name))
+    }
+
+    /// Mirrors this (fresh) table in `slots` (emptied) from now on.
+    mutating func mirror(in slots: InodeSlots) {
+        self.slots = slots
+        nextInode = InodeSlots.firstInode + UInt64(slots.capacity)
+    }
+
+    /// Rebuilds the table a previous process left in `slots` and mirrors it from now on: the
+    /// same numbers for the same nodes, with their lookup counts. Nodes whose place was torn
+    /// by a crash, or whose parent is gone, come back detached (requests on them get `ESTALE`
+    /// or `ENOENT`).
+    ///
+    /// - Returns: the restored nodes with the writer records found beside them.
+    mutating func restore(from slots: InodeSlots) -> [(Node, InodeSlots.Writer)] {
+        let records = slots.usedRecords()
+        var restored: [UInt64: (Node, InodeSlots.Record)] = [:]
+        for record in records {
+            let place = record.place
+            let node = Node(
+                inode: InodeNumber(rawValue: record.inode), kind: place?.kind ?? .file, parent: nil,
+                name: place?.name ?? FileName(""))
+            node.lookups = record.lookups
+            node.isAttached = false
+            restored[record.inode] = (node, record)
+            nodes[record.inode] = node
+        }
+        // Attach children to parents, parents first so that paths resolve.
+        func attach(_ inode: UInt64, depth: Int) {
+            guard depth < 4096, let (node, record) = restored[inode], let place = record.place, place.attached,
+                !node.isAttached
+            else { return }
+            let parent: Node
+            if place.parent == InodeNumber.root.rawValue {
+                parent = root
+            } else if let (candidate, _) = restored[place.parent] {
+                attach(place.parent, depth: depth + 1)
+                guard candidate.isAttached, candidate.kind == .directory else { return }
+                parent = candidate
+            } else {
+                return
+            }
+            let key = EntryKey(parent: parent.inode.rawValue, name: place.name)
+            guard entries[key] == nil else { return }
+            node.parent = parent
+            node.isAttached = true
+            node.isPending = place.pending
+            entries[key] = node
+            parent.children += 1
+            if place.pending { pending[parent.inode.rawValue, default: []].insert(place.name) }
+        }
+        for inode in restored.keys.sorted() { attach(inode, depth: 0) }
+        self.slots = slots
+        nextInode = InodeSlots.firstInode + UInt64(slots.capacity)
+        slots.adoptUsedSlots(Set(restored.keys))
+        var writers: [(Node, InodeSlots.Writer)] = []
+        for (node, record) in restored.values {
+            persistPlace(node)
+            if let writer = record.writer, node.kind == .file { writers.append((node, writer)) }
+        }
+        // Nodes nobody references any more (a lookup count lost in a crash) are dropped.
+        for (node, record) in restored.values where record.writer == nil && node.lookups == 0 {
+            removeIfUnused(node)
+        }
+        return writers
     }
 }

@@ -11,7 +11,10 @@ extension CSIDriverManifests {
             "image": .string(installation.image),
             "imagePullPolicy": .string(installation.imagePullPolicy.rawValue),
             "command": [.string(DeployLayout.driverBinary)],
-            "args": .sequence(driverArguments(mode: "node") + ["--store-dir=\(DeployLayout.storeDirectory)"]),
+            "args": .sequence(
+                driverArguments(mode: "node") + [
+                    "--store-dir=\(DeployLayout.storeDirectory)", "--handover-dir=\(DeployLayout.handoverDirectory)",
+                ]),
             "env": [Self.fieldEnvironment("KUBE_NODE_NAME", "spec.nodeName")],
             "securityContext": .commented("mount(2), umount2(2) and /dev/fuse.", ["privileged": true]),
             "ports": [Self.port("healthz", DeployLayout.healthPort)],
@@ -25,6 +28,7 @@ extension CSIDriverManifests {
                 Self.volumeMount("fuse-device", DeployLayout.fuseDevice),
                 Self.volumeMount("store-dir", DeployLayout.storeDirectory),
                 Self.volumeMount("state-dir", DeployLayout.stateDirectory),
+                Self.volumeMount("handover-dir", DeployLayout.handoverDirectory),
             ],
             "resources": .commented(
                 "The stores' shared memory is charged to this container: the memory limit is\n--store-size for each vineyard cluster plus \(DeployLayout.nodePluginOverheadBytes >> 20)Mi.",
@@ -83,6 +87,10 @@ extension CSIDriverManifests {
                                 .commented(
                                     "Staged and published volumes (--state-dir), to recover them after a restart.",
                                     Self.hostPathVolume("state-dir", DeployLayout.stateDirectory, type: "DirectoryOrCreate")
+                                ),
+                                .commented(
+                                    "--handover-dir: the descriptor holder's socket and the mounts' inode tables, so\nmounts outlive a restart, crash or upgrade of this pod (see the fdholder DaemonSet).",
+                                    Self.hostPathVolume("handover-dir", DeployLayout.handoverDirectory, type: "DirectoryOrCreate")
                                 ),
                             ],
                         ],

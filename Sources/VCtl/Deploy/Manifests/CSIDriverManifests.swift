@@ -12,7 +12,7 @@ struct CSIDriverManifests {
         return [builder.namespace(), builder.csiDriver()]
             + builder.rbac()
             + builder.storageClasses()
-            + [builder.controller(), builder.node()]
+            + [builder.controller(), builder.node(), builder.descriptorHolder()]
     }
 
     /// The objects `vctl delete csidriver` deletes, workloads first.

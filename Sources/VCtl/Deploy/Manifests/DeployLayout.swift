@@ -20,8 +20,14 @@ enum DeployLayout {
     /// a restart of the node plugin.
     static let storeDirectory = "/dev/shm/vineyard-csi"
     static let fuseDevice = "/dev/fuse"
+    /// The node plugin's `--handover-dir` on the host (tmpfs, emptied at reboot like the mounts
+    /// it keeps alive): the descriptor holder's socket and the mounts' inode tables.
+    static let handoverDirectory = "/run/vineyard-csi"
+    static let holderSocket = "\(handoverDirectory)/fdholder.sock"
     /// Where deploy/Dockerfile installs the driver.
     static let driverBinary = "/usr/local/bin/vineyard-csi"
+    /// Where deploy/Dockerfile installs the descriptor holder.
+    static let holderBinary = "/usr/local/bin/vineyard-csi-fdholder"
 
     /// livenessprobe's port; the driver container's liveness probe calls it.
     static let healthPort = 9808
