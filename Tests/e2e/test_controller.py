@@ -33,7 +33,9 @@ def test_controller_capabilities(csi):
     assert {c.rpc.type for c in response.capabilities} == {
         rpc.CREATE_DELETE_VOLUME, rpc.PUBLISH_UNPUBLISH_VOLUME, rpc.LIST_VOLUMES, rpc.GET_CAPACITY,
         rpc.PUBLISH_READONLY, rpc.LIST_VOLUMES_PUBLISHED_NODES, rpc.VOLUME_CONDITION, rpc.GET_VOLUME,
-        rpc.SINGLE_NODE_MULTI_WRITER,
+        rpc.SINGLE_NODE_MULTI_WRITER, rpc.EXPAND_VOLUME,
+        # The driver runs beside its store (--mode all), so snapshots and clones are offered.
+        rpc.CREATE_DELETE_SNAPSHOT, rpc.LIST_SNAPSHOTS, rpc.CLONE_VOLUME,
     }
 
 

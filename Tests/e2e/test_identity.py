@@ -27,7 +27,7 @@ def test_probe_reports_ready(csi):
 
 def test_unknown_method_is_unimplemented(driver):
     with driver.channel() as channel:
-        call = channel.unary_unary("/csi.v1.Controller/CreateSnapshot")
+        call = channel.unary_unary("/csi.v1.Controller/ControllerModifyVolume")
         expect_code(grpc.StatusCode.UNIMPLEMENTED, call, b"")
         call = channel.unary_unary("/no.such.Service/Method")
         expect_code(grpc.StatusCode.UNIMPLEMENTED, call, b"")
