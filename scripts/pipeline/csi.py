@@ -5,7 +5,6 @@ needed, so this client shares no code with the driver.
 """
 
 import importlib
-import os
 import signal
 import subprocess
 import sys
@@ -173,12 +172,3 @@ class Volume:
         except grpc.RpcError:
             pass
 
-
-def remove_tree_contents(path):
-    """Deletes everything inside `path` (the files of a volume), keeping `path` itself."""
-    for entry in os.scandir(path):
-        if entry.is_dir(follow_symlinks=False):
-            remove_tree_contents(entry.path)
-            os.rmdir(entry.path)
-        elif entry.name != "vineyard.sock":
-            os.unlink(entry.path)
