@@ -41,7 +41,9 @@ def facts(bin_dir):
             os_release[key] = value.strip('"')
     except OSError:
         pass
-    revision = _command("git", "-C", str(Path(__file__).resolve().parents[2]), "rev-parse", "--short", "HEAD")
+    repo = str(Path(__file__).resolve().parents[2])
+    revision = _command("git", "-C", repo, "rev-parse", "--short", "HEAD")
+    sources = _command("git", "-C", repo, "log", "-1", "--format=%h", "--", "Sources", "Package.swift")
     return {
         "cpu": _first("/proc/cpuinfo", "model name"),
         "cores": os.cpu_count(),
@@ -51,7 +53,7 @@ def facts(bin_dir):
         "python": platform.python_version(),
         "swift": _command("swift", "--version").splitlines()[0] if _command("swift", "--version") else "unknown",
         "libfuse": _command("pkg-config", "--modversion", "fuse3"),
-        "vineyard-csi": f"{revision} (release build in {bin_dir})",
+        "vineyard-csi": f"{revision}, driver sources last changed in {sources} (release build in {bin_dir})",
         "packages": {name: _version(name) for name in ("vineyard", "pandas", "numpy", "scikit-learn", "matplotlib")},
         "load_average_at_start": " ".join(f"{value:.2f}" for value in os.getloadavg()),
     }
