@@ -18,8 +18,10 @@ from .variants import Unavailable
 
 STEP_ORDER = ("prepare", "preprocess", "train", "test")
 SCRIPTS_DIR = Path(__file__).resolve().parents[1]
-# Step runner: mount the published target on the container path, then become the step.
-_ENTER = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+# Step runner: bind the published target (recursively, as container runtimes do: a volume may
+# carry mounts of its own, such as vineyard-csi's vineyard.sock) on the container path, then
+# become the step.
+_ENTER = 'mount --rbind "$1" "$2" && shift 2 && exec "$@"'
 
 
 class StepFailed(RuntimeError):
