@@ -1,0 +1,93 @@
+"""The housing-price pipeline of scripts/bench-pipeline.sh at a tiny scale, every variant.
+
+Each step is its own process in its own mount namespace; the vineyard-csi variants publish the
+volume to every step through the driver's real CSI socket. Every storage path must carry the
+same data: the same table and split digests and the same model error everywhere. Mounts and
+processes are released even when a step fails (variants tear down in `finally`; the fixture then
+lazily unmounts anything left under its directory; processes are stopped by PID).
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN_DIR, REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+from pipeline import csi as pipeline_csi  # noqa: E402
+from pipeline.runner import run_pipeline  # noqa: E402
+from pipeline.variants import VARIANTS, vineyardd_binary  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists("/dev/fuse") or os.geteuid() != 0, reason="needs /dev/fuse and root to mount")
+
+DATA_MULTIPLIER = 2  # 20,000 rows, about 6 MB
+CAPACITY = 192 << 20
+DIGESTS = ("table_digest", "x_train_digest", "x_test_digest", "y_train_digest", "y_test_digest")
+
+
+def digests_of(outcome):
+    """Every digest each step recorded, keyed by step and name."""
+    return {(step, name): result[name] for step, result in outcome["steps"].items() for name in DIGESTS if name in result}
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    work = Path(tempfile.mkdtemp(prefix="vineyard-csi-e2e-pipeline-", dir="/var/tmp"))
+    pipeline_csi.stubs()  # generated once, before runs start in parallel
+    options = {"bin_dir": str(BIN_DIR), "disk_dir": str(work)}
+
+    def run(key):
+        return key, run_pipeline(VARIANTS[key](options), work / key, DATA_MULTIPLIER, CAPACITY, digests=True)
+
+    try:
+        # Two at a time: each run is a chain of processes, and two cores keep two chains busy.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            yield dict(pool.map(run, VARIANTS))
+    finally:
+        pipeline_csi.unmount_all_under(work)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_every_available_variant_carries_identical_data(outcomes):
+    ran = {key: outcome for key, outcome in outcomes.items() if "skipped" not in outcome}
+    # The plain-file variants and our volume need nothing beyond this repository and root.
+    assert {"nfs", "tmpfs", "csi-file"} <= set(ran), {k: o.get("skipped") for k, o in outcomes.items()}
+    if vineyardd_binary() is not None:
+        assert "vineyard" in ran, outcomes["vineyard"].get("skipped")
+    reference = ran["tmpfs"]
+    assert reference["steps"]["prepare"]["rows"] == DATA_MULTIPLIER * 10_000
+    assert len(digests_of(reference)) == len(DIGESTS) + 4  # preprocess re-states the splits train/test read
+    for key, outcome in ran.items():
+        assert outcome["mse"] == reference["mse"], f"{key}: mse {outcome['mse']!r} != tmpfs {reference['mse']!r}"
+        assert digests_of(outcome) == digests_of(reference), key
+    # What preprocess saved is what train and test loaded, in every variant.
+    for outcome in ran.values():
+        steps = outcome["steps"]
+        for name in ("x_train_digest", "y_train_digest"):
+            assert steps["preprocess"][name] == steps["train"][name]
+        for name in ("x_test_digest", "y_test_digest"):
+            assert steps["preprocess"][name] == steps["test"][name]
+
+
+def test_steps_report_their_io(outcomes):
+    for key, outcome in outcomes.items():
+        if "skipped" in outcome:
+            continue
+        steps = outcome["steps"]
+        assert steps["prepare"]["write_seconds"] > 0 and steps["prepare"]["read_seconds"] == 0, key
+        assert steps["train"]["read_seconds"] > 0 and steps["test"]["read_seconds"] > 0, key
+        assert all(0 < step["seconds"] <= step["process_seconds"] for step in steps.values()), key
+
+
+def test_vineyard_socket_variant(outcomes):
+    """(e) lights up once the driver serves vineyard.sock in its volumes; until then it is skipped."""
+    outcome = outcomes["csi-vineyard"]
+    if "skipped" in outcome:
+        pytest.skip(outcome["skipped"])
+    assert outcome["mse"] == outcomes["tmpfs"]["mse"]

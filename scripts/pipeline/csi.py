@@ -1,0 +1,174 @@
+"""A vineyard-csi driver process and the CSI calls kubelet makes, over the driver's real socket.
+
+The gRPC stubs are generated from Protos/csi.proto with grpcio-tools the first time they are
+needed, so this client shares no code with the driver.
+"""
+
+import importlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PROTO_DIR = REPO / "Protos"
+_stubs = None
+
+
+def stubs():
+    """Returns (csi_pb2, csi_pb2_grpc), generating them on first use."""
+    global _stubs
+    if _stubs is None:
+        from grpc_tools import protoc
+        import grpc_tools
+
+        out = tempfile.mkdtemp(prefix="pipeline-csi-stubs-")
+        include = Path(grpc_tools.__file__).parent / "_proto"
+        code = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={out}",
+                            f"--grpc_python_out={out}", str(PROTO_DIR / "csi.proto")])
+        if code != 0:
+            raise RuntimeError("protoc could not generate Python stubs from Protos/csi.proto")
+        sys.path.insert(0, out)
+        _stubs = (importlib.import_module("csi_pb2"), importlib.import_module("csi_pb2_grpc"))
+    return _stubs
+
+
+def mounts_under(path):
+    """Mount points at or below `path`, from this process's mount table."""
+    prefix = str(path)
+    with open("/proc/self/mountinfo") as table:
+        points = [line.split()[4] for line in table]
+    return [p for p in points if p == prefix or p.startswith(prefix + "/")]
+
+
+def unmount_all_under(path):
+    """Lazily unmounts everything at or below `path`, innermost first."""
+    for point in sorted(set(mounts_under(path)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, stderr=subprocess.DEVNULL)
+
+
+class Driver:
+    """One `vineyard-csi --mode all` process with its own socket, state and store directories."""
+
+    def __init__(self, binary, workdir, store_dir, store_size):
+        self.binary = Path(binary)
+        self.workdir = Path(workdir)
+        self.store_dir = Path(store_dir)
+        self.store_size = store_size
+        self.socket = self.workdir / "csi.sock"
+        self.log_path = self.workdir / "driver.log"
+        self.process = None
+        self.channel = None
+
+    def start(self, timeout=60):
+        import grpc
+
+        pb2, pb2_grpc = stubs()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([
+            str(self.binary), "--mode", "all", "--endpoint", f"unix://{self.socket}", "--nodeid", "pipeline-node",
+            "--state-dir", str(self.workdir / "state"), "--store-dir", str(self.store_dir),
+            "--store-size", self.store_size, "--default-volume-size", self.store_size,
+        ], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.channel = grpc.insecure_channel(f"unix://{self.socket}")
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"vineyard-csi exited with {self.process.returncode}: {self.log()}")
+            if self.socket.exists():
+                try:
+                    pb2_grpc.IdentityStub(self.channel).Probe(pb2.ProbeRequest(), timeout=2)
+                    break
+                except grpc.RpcError:
+                    pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"vineyard-csi did not start serving: {self.log()}")
+            time.sleep(0.05)
+        self.controller = pb2_grpc.ControllerStub(self.channel)
+        self.node = pb2_grpc.NodeStub(self.channel)
+        return self
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self):
+        """SIGTERM (the driver unmounts what it serves), SIGKILL after 20 s; always by PID."""
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+class Volume:
+    """One volume created, staged once, and published to a target per pipeline step."""
+
+    def __init__(self, driver, name, size_bytes, staging_path):
+        pb2, _ = stubs()
+        self.pb2 = pb2
+        self.driver = driver
+        self.staging_path = Path(staging_path)
+        self.capability = pb2.VolumeCapability(
+            mount=pb2.VolumeCapability.MountVolume(),
+            access_mode=pb2.VolumeCapability.AccessMode(mode=pb2.VolumeCapability.AccessMode.SINGLE_NODE_MULTI_WRITER))
+        request = pb2.CreateVolumeRequest(
+            name=name, volume_capabilities=[self.capability],
+            parameters={"k8s.v6d.io/vineyard/namespace": "vineyard-system", "k8s.v6d.io/vineyard/name": "vineyardd-sample"})
+        request.capacity_range.required_bytes = size_bytes
+        self.volume = driver.controller.CreateVolume(request, timeout=30).volume
+        self.published = []
+        self.staged = False
+
+    @property
+    def volume_id(self):
+        return self.volume.volume_id
+
+    def stage(self):
+        self.driver.node.NodeStageVolume(self.pb2.NodeStageVolumeRequest(
+            volume_id=self.volume_id, staging_target_path=str(self.staging_path),
+            volume_capability=self.capability, volume_context=self.volume.volume_context), timeout=60)
+        self.staged = True
+
+    def publish(self, target):
+        self.driver.node.NodePublishVolume(self.pb2.NodePublishVolumeRequest(
+            volume_id=self.volume_id, staging_target_path=str(self.staging_path), target_path=str(target),
+            volume_capability=self.capability, volume_context=self.volume.volume_context), timeout=60)
+        self.published.append(Path(target))
+        return Path(target)
+
+    def unpublish(self, target):
+        self.driver.node.NodeUnpublishVolume(
+            self.pb2.NodeUnpublishVolumeRequest(volume_id=self.volume_id, target_path=str(target)), timeout=60)
+        self.published.remove(Path(target))
+
+    def release(self):
+        """Unpublishes every target, unstages and deletes the volume; errors do not stop the cleanup."""
+        import grpc
+
+        for target in list(reversed(self.published)):
+            try:
+                self.unpublish(target)
+            except grpc.RpcError:
+                self.published.remove(target)
+        if self.staged:
+            try:
+                self.driver.node.NodeUnstageVolume(self.pb2.NodeUnstageVolumeRequest(
+                    volume_id=self.volume_id, staging_target_path=str(self.staging_path)), timeout=60)
+            except grpc.RpcError:
+                pass
+            self.staged = False
+        try:
+            self.driver.controller.DeleteVolume(self.pb2.DeleteVolumeRequest(volume_id=self.volume_id), timeout=30)
+        except grpc.RpcError:
+            pass
+
