@@ -134,14 +134,8 @@ public final class FUSEVolumeHost: VolumeHost {
     }
 
     public func resize(_ volume: VolumeDescriptor, capacityBytes: Int) throws(VolumeHostError) {
-        let served = sessions.withLock { $0.values.filter { $0.volume.volumeID == volume.volumeID } }
-        for session in served {
-            do {
-                try session.fileSystem.resize(quotaBytes: capacityBytes)
-            } catch {
-                throw VolumeHostError(.failed, "cannot resize volume \(volume.volumeID): \(error)")
-            }
-        }
+        let fileSystems = sessions.withLock { $0.values.filter { $0.volume.volumeID == volume.volumeID }.map(\.fileSystem) }
+        try VolumeFileSystem.resize(fileSystems, of: volume, to: capacityBytes)
     }
 
     /// Unmounts every session; used at shutdown so no mount outlives the process that serves it.

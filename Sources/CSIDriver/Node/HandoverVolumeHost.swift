@@ -285,14 +285,8 @@ public final class HandoverVolumeHost: VolumeHost {
     }
 
     public func resize(_ volume: VolumeDescriptor, capacityBytes: Int) throws(VolumeHostError) {
-        let served = sessions.withLock { $0.values.filter { $0.volume.volumeID == volume.volumeID } }
-        for session in served {
-            do {
-                try session.fileSystem.resize(quotaBytes: capacityBytes)
-            } catch {
-                throw VolumeHostError(.failed, "cannot resize volume \(volume.volumeID): \(error)")
-            }
-        }
+        let fileSystems = sessions.withLock { $0.values.filter { $0.volume.volumeID == volume.volumeID }.map(\.fileSystem) }
+        try VolumeFileSystem.resize(fileSystems, of: volume, to: capacityBytes)
     }
 
     // MARK: - Leaving
