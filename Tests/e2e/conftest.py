@@ -159,3 +159,20 @@ def expect_code(code, call, *args, **kwargs):
         call(*args, **kwargs)
     assert failure.value.code() == code, f"expected {code}, got {failure.value.code()}: {failure.value.details()}"
     return failure.value.details()
+
+
+def stage_and_publish(clients, volume, staging, target, capability=None):
+    """NodeStageVolume then NodePublishVolume of `volume`, in the order kubelet calls them."""
+    capability = capability or mount_capability()
+    clients.node.NodeStageVolume(csi_pb2.NodeStageVolumeRequest(
+        volume_id=volume.volume_id, staging_target_path=str(staging), volume_capability=capability,
+        volume_context=volume.volume_context))
+    clients.node.NodePublishVolume(csi_pb2.NodePublishVolumeRequest(
+        volume_id=volume.volume_id, staging_target_path=str(staging), target_path=str(target),
+        volume_capability=capability, volume_context=volume.volume_context))
+
+
+def unpublish_and_unstage(clients, volume, staging, target):
+    """NodeUnpublishVolume then NodeUnstageVolume: the reverse of `stage_and_publish`."""
+    clients.node.NodeUnpublishVolume(csi_pb2.NodeUnpublishVolumeRequest(volume_id=volume.volume_id, target_path=str(target)))
+    clients.node.NodeUnstageVolume(csi_pb2.NodeUnstageVolumeRequest(volume_id=volume.volume_id, staging_target_path=str(staging)))

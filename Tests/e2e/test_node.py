@@ -15,7 +15,9 @@ import time
 import grpc
 import pytest
 
-from conftest import Clients, Driver, cluster_parameters, csi_pb2, expect_code, mount_capability
+from conftest import (
+    Clients, Driver, cluster_parameters, csi_pb2, expect_code, mount_capability, stage_and_publish,
+    unpublish_and_unstage)
 
 MiB = 1 << 20
 Mode = csi_pb2.VolumeCapability.AccessMode
@@ -249,12 +251,7 @@ def test_restart_of_driver_with_volume_published(workdir):
                                                   parameters=cluster_parameters())
             volume = clients.controller.CreateVolume(request).volume
             staging, target = workdir / "staging" / "v", workdir / "pods" / "p" / "vineyard"
-            clients.node.NodeStageVolume(csi_pb2.NodeStageVolumeRequest(
-                volume_id=volume.volume_id, staging_target_path=str(staging), volume_capability=mount_capability(),
-                volume_context=volume.volume_context))
-            clients.node.NodePublishVolume(csi_pb2.NodePublishVolumeRequest(
-                volume_id=volume.volume_id, staging_target_path=str(staging), target_path=str(target),
-                volume_capability=mount_capability(), volume_context=volume.volume_context))
+            stage_and_publish(clients, volume, staging, target)
             published.append(target)
             payload = os.urandom(2 * MiB)
             (target / "before.bin").write_bytes(payload)
@@ -266,8 +263,7 @@ def test_restart_of_driver_with_volume_published(workdir):
         assert (staging / "after.txt").read_text() == "new pods work"
         with driver.channel() as channel:
             clients = Clients(channel)
-            clients.node.NodeUnpublishVolume(csi_pb2.NodeUnpublishVolumeRequest(volume_id=volume.volume_id, target_path=str(target)))
-            clients.node.NodeUnstageVolume(csi_pb2.NodeUnstageVolumeRequest(volume_id=volume.volume_id, staging_target_path=str(staging)))
+            unpublish_and_unstage(clients, volume, staging, target)
     finally:
         driver.stop(signal.SIGKILL)
         for point in sorted(mounts_under(workdir), key=len, reverse=True):

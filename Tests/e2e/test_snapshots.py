@@ -13,7 +13,9 @@ import subprocess
 import grpc
 import pytest
 
-from conftest import Clients, Driver, cluster_parameters, csi_pb2, expect_code, mount_capability
+from conftest import (
+    Clients, Driver, cluster_parameters, csi_pb2, expect_code, mount_capability, stage_and_publish,
+    unpublish_and_unstage)
 from test_node import mounts_under, node  # noqa: F401  (the fixture)
 
 MiB = 1 << 20
@@ -257,16 +259,10 @@ def test_snapshots_survive_a_restart(workdir):
             request.capacity_range.required_bytes = 16 * MiB
             volume = clients.controller.CreateVolume(request).volume
             staging, target = workdir / "staging" / "keep", workdir / "pods" / "keep" / "vineyard"
-            clients.node.NodeStageVolume(csi_pb2.NodeStageVolumeRequest(
-                volume_id=volume.volume_id, staging_target_path=str(staging), volume_capability=mount_capability(),
-                volume_context=volume.volume_context))
-            clients.node.NodePublishVolume(csi_pb2.NodePublishVolumeRequest(
-                volume_id=volume.volume_id, staging_target_path=str(staging), target_path=str(target),
-                volume_capability=mount_capability(), volume_context=volume.volume_context))
+            stage_and_publish(clients, volume, staging, target)
             (target / "kept.txt").write_text("from before the restart")
             snap = snapshot(clients, volume, "snap-keep")
-            clients.node.NodeUnpublishVolume(csi_pb2.NodeUnpublishVolumeRequest(volume_id=volume.volume_id, target_path=str(target)))
-            clients.node.NodeUnstageVolume(csi_pb2.NodeUnstageVolumeRequest(volume_id=volume.volume_id, staging_target_path=str(staging)))
+            unpublish_and_unstage(clients, volume, staging, target)
             clients.controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=volume.volume_id))
         driver.stop(signal.SIGKILL)
         driver.start()
@@ -276,15 +272,9 @@ def test_snapshots_survive_a_restart(workdir):
             assert [e.snapshot.source_volume_id for e in listed] == [volume.volume_id]
             restored = create_from(clients, "pvc-after-restart", 16 * MiB, snapshot_id=snap.snapshot_id)
             staging, target = workdir / "staging" / "after", workdir / "pods" / "after" / "vineyard"
-            clients.node.NodeStageVolume(csi_pb2.NodeStageVolumeRequest(
-                volume_id=restored.volume_id, staging_target_path=str(staging), volume_capability=mount_capability(),
-                volume_context=restored.volume_context))
-            clients.node.NodePublishVolume(csi_pb2.NodePublishVolumeRequest(
-                volume_id=restored.volume_id, staging_target_path=str(staging), target_path=str(target),
-                volume_capability=mount_capability(), volume_context=restored.volume_context))
+            stage_and_publish(clients, restored, staging, target)
             assert (target / "kept.txt").read_text() == "from before the restart"
-            clients.node.NodeUnpublishVolume(csi_pb2.NodeUnpublishVolumeRequest(volume_id=restored.volume_id, target_path=str(target)))
-            clients.node.NodeUnstageVolume(csi_pb2.NodeUnstageVolumeRequest(volume_id=restored.volume_id, staging_target_path=str(staging)))
+            unpublish_and_unstage(clients, restored, staging, target)
     finally:
         driver.stop(signal.SIGKILL)
         for point in sorted(mounts_under(workdir), key=len, reverse=True):
