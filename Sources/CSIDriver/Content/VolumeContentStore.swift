@@ -18,9 +18,6 @@ public protocol VolumeContentStore: Sendable {
 
     /// Removes a volume's or snapshot's tree; objects no other tree names are freed.
     func remove(treeOf id: String, cluster: ClusterReference) throws(VolumeContentError)
-
-    /// Bytes of blob memory the cluster's store holds, for reports and tests.
-    func storeBytesUsed(cluster: ClusterReference) -> Int?
 }
 
 public struct VolumeContentError: Error, CustomStringConvertible, Sendable {
@@ -61,10 +58,6 @@ public struct EmbeddedVolumeContent: VolumeContentStore {
         } catch {
             throw VolumeContentError("cannot remove the objects of \(id) from the store of \(cluster): \(error)")
         }
-    }
-
-    public func storeBytesUsed(cluster: ClusterReference) -> Int? {
-        (try? open(cluster))?.usage.bytesUsed
     }
 
     private func copy(from source: String, to target: String, cluster: ClusterReference) throws(VolumeContentError) -> Int {
