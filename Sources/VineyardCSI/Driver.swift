@@ -33,7 +33,8 @@ final class Driver: Sendable {
                     stateDirectory: "\(stateDirectory)/controller",
                     storeCapacity: options.parsedStoreSize!,
                     defaultVolumeSize: options.parsedDefaultVolumeSize!,
-                    defaultCluster: defaultCluster
+                    defaultCluster: defaultCluster,
+                    nodeLocal: options.nodeDeployment
                 ),
                 content: registry.map { EmbeddedVolumeContent(registry: $0) },
                 logger: logger
@@ -68,7 +69,8 @@ final class Driver: Sendable {
                 ),
                 host: fuse,
                 mounter: LinuxMounter(),
-                logger: logger
+                logger: logger,
+                capacityLedger: controller
             )
             host = fuse
         }
@@ -91,6 +93,7 @@ final class Driver: Sendable {
             metadata: [
                 "driver": "\(DriverInfo.name)", "version": "\(DriverInfo.version)", "endpoint": "\(endpoint)",
                 "mode": "\(options.mode.rawValue)", "node": "\(options.nodeid)",
+                "node-deployment": "\(options.nodeDeployment)",
             ]
         )
     }

@@ -64,6 +64,11 @@ struct DriverOptions: ParsableArguments {
     @Flag(help: "Start vineyard-csi-fdholder (installed next to this executable) when none listens in --handover-dir (without Kubernetes; in a cluster it is a DaemonSet of its own).")
     var spawnFdHolder = false
 
+    @Flag(help: ArgumentHelp(
+        "Run as one of the per-node controllers of a node-local deployment (needs --mode all).",
+        discussion: "csi-provisioner and csi-snapshotter run beside every node plugin with --node-deployment: volumes are created on this node only, snapshots and clones are served from this node's store, and expansion happens at NodeExpandVolume (ControllerExpandVolume is not advertised)."))
+    var nodeDeployment = false
+
     @Flag(help: "Log every CSI call and response (secret fields redacted).")
     var verbose = false
 
@@ -90,6 +95,9 @@ struct DriverOptions: ParsableArguments {
         }
         if localVolume != nil && self.mode != .all {
             throw ValidationError("--local-volume needs --mode all (it uses the controller and the node plugin)")
+        }
+        if nodeDeployment && self.mode != .all {
+            throw ValidationError("--node-deployment needs --mode all (the controller must run beside this node's stores)")
         }
         if shutdownGracePeriod < 0 { throw ValidationError("--shutdown-grace-period must not be negative") }
         if !handoverDir.isEmpty && !handoverDir.hasPrefix("/") {

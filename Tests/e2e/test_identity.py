@@ -18,6 +18,8 @@ def test_plugin_capabilities(csi):
         csi_pb2.PluginCapability.Service.CONTROLLER_SERVICE,
         csi_pb2.PluginCapability.Service.VOLUME_ACCESSIBILITY_CONSTRAINTS,
     }
+    expansion = [c.volume_expansion.type for c in response.capabilities if c.HasField("volume_expansion")]
+    assert expansion == [csi_pb2.PluginCapability.VolumeExpansion.ONLINE]
 
 
 def test_probe_reports_ready(csi):

@@ -11,18 +11,25 @@ public struct ControllerConfiguration: Sendable {
     public var defaultVolumeSize: Int
     /// Cluster for a volume whose StorageClass names none.
     public var defaultCluster: ClusterReference
+    /// The controller runs on every node, beside that node's stores, with csi-provisioner and
+    /// csi-snapshotter in `--node-deployment` mode: it places volumes on this node only, and
+    /// leaves expansion to NodeExpandVolume (csi-resizer cannot run per node, so it must not
+    /// call a controller that may not know the volume).
+    public var nodeLocal: Bool
 
     public init(
         nodeID: String,
         stateDirectory: String,
         storeCapacity: Int,
         defaultVolumeSize: Int,
-        defaultCluster: ClusterReference
+        defaultCluster: ClusterReference,
+        nodeLocal: Bool = false
     ) {
         self.nodeID = nodeID
         self.stateDirectory = stateDirectory
         self.storeCapacity = storeCapacity
         self.defaultVolumeSize = defaultVolumeSize
         self.defaultCluster = defaultCluster
+        self.nodeLocal = nodeLocal
     }
 }

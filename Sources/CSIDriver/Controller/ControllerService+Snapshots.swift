@@ -137,10 +137,20 @@ extension ControllerService {
             try VolumeCapabilityRules.requireWellFormed(request.volumeCapability, field: "volume_capability")
         }
         let capacity = try CapacityRequest(request.capacityRange)
-        let record = try state.withLock { state throws(RPCStatus) -> VolumeRecord in
-            guard var record = state.volumes[request.volumeID] else {
-                throw .notFound("volume \(request.volumeID) does not exist")
-            }
+        guard let record = try expand(volumeID: request.volumeID, to: capacity) else {
+            throw .notFound("volume \(request.volumeID) does not exist")
+        }
+        var response = Csi_V1_ControllerExpandVolumeResponse()
+        response.capacityBytes = Int64(record.capacityBytes)
+        response.nodeExpansionRequired = true
+        return response
+    }
+
+    /// Raises the recorded capacity of a volume to what `capacity` resolves to, if that fits
+    /// its store; `nil` when there is no such volume. A smaller request changes nothing.
+    func expand(volumeID: String, to capacity: CapacityRequest) throws(RPCStatus) -> VolumeRecord? {
+        try state.withLock { state throws(RPCStatus) -> VolumeRecord? in
+            guard var record = state.volumes[volumeID] else { return nil }
             let wanted = capacity.resolvedSize(defaultSize: record.capacityBytes)
             guard wanted > record.capacityBytes else { return record }
             guard wanted <= configuration.storeCapacity else {
@@ -163,10 +173,6 @@ extension ControllerService {
             state.volumes[record.id] = record
             return record
         }
-        var response = Csi_V1_ControllerExpandVolumeResponse()
-        response.capacityBytes = Int64(record.capacityBytes)
-        response.nodeExpansionRequired = true
-        return response
     }
 
     // MARK: - Helpers

@@ -95,7 +95,9 @@ public final class ControllerService: CSIControllerService {
                 "capacity \(size) bytes exceeds the capacity of a vineyard store (\(configuration.storeCapacity) bytes)"
             )
         }
-        var node = try Self.selectNode(request.hasAccessibilityRequirements ? request.accessibilityRequirements : nil)
+        let requirement = request.hasAccessibilityRequirements ? request.accessibilityRequirements : nil
+        var node = try configuration.nodeLocal
+            ? Self.requireThisNode(requirement, nodeID: configuration.nodeID) : Self.selectNode(requirement)
         if let source { node = source.node }  // the shared objects are in that node's store
 
         let record = try state.withLock { state throws(RPCStatus) -> VolumeRecord in
@@ -314,8 +316,10 @@ public final class ControllerService: CSIControllerService {
     {
         var supported: [Csi_V1_ControllerServiceCapability.RPC.TypeEnum] = [
             .createDeleteVolume, .publishUnpublishVolume, .listVolumes, .getCapacity, .publishReadonly,
-            .listVolumesPublishedNodes, .volumeCondition, .getVolume, .singleNodeMultiWriter, .expandVolume,
+            .listVolumesPublishedNodes, .volumeCondition, .getVolume, .singleNodeMultiWriter,
         ]
+        // A node-local controller expands at NodeExpandVolume; see ControllerConfiguration.nodeLocal.
+        if !configuration.nodeLocal { supported.append(.expandVolume) }
         if content != nil { supported += [.createDeleteSnapshot, .listSnapshots, .cloneVolume] }
         var response = Csi_V1_ControllerGetCapabilitiesResponse()
         response.capabilities = supported.map { kind in
@@ -367,6 +371,21 @@ public final class ControllerService: CSIControllerService {
             "accessibility_requirements name no topology segment with key \(DriverInfo.nodeTopologyKey); "
                 + "volumes can only be placed on nodes that run the \(DriverInfo.name) node plugin"
         )
+    }
+
+    /// A node-local controller's placement: this node, when the requirements allow it.
+    static func requireThisNode(_ requirement: Csi_V1_TopologyRequirement?, nodeID: String) throws(RPCStatus) -> String {
+        guard let requirement, !(requirement.preferred + requirement.requisite).isEmpty else { return nodeID }
+        let allowed = (requirement.preferred + requirement.requisite).contains {
+            $0.segments[DriverInfo.nodeTopologyKey] == nodeID
+        }
+        guard allowed else {
+            throw RPCStatus(
+                .resourceExhausted,
+                "this controller runs beside node \(nodeID)'s store and places volumes there only; "
+                    + "accessibility_requirements do not include it")
+        }
+        return nodeID
     }
 
     private static func provisionedBytes(_ state: State, cluster: ClusterReference, node: String?) -> Int {

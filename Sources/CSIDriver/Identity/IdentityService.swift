@@ -33,6 +33,10 @@ public struct IdentityService: CSIIdentityService {
             capability.service = service
             return capability
         }
+        // Quotas grow while the volume is mounted and in use (NodeExpandVolume).
+        var expansion = Csi_V1_PluginCapability()
+        expansion.volumeExpansion.type = .online
+        response.capabilities.append(expansion)
         return response
     }
 

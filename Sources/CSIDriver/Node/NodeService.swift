@@ -24,13 +24,18 @@ public final class NodeService: CSINodeService {
     /// not interleave.
     private let state: Mutex<State>
     private let logger: Logger
+    /// The controller's records, when a controller runs in this process.
+    private let capacityLedger: (any VolumeCapacityLedger)?
 
     /// Loads the node's durable state.
     ///
+    /// - Parameter capacityLedger: the controller in this process, told of every expansion
+    ///   before the node applies it.
     /// - Throws: ``StateError`` naming the file when the state is unreadable or corrupt.
-    public init(configuration: NodeConfiguration, host: any VolumeHost, mounter: any Mounter, logger: Logger)
-        throws(StateError)
-    {
+    public init(
+        configuration: NodeConfiguration, host: any VolumeHost, mounter: any Mounter, logger: Logger,
+        capacityLedger: (any VolumeCapacityLedger)? = nil
+    ) throws(StateError) {
         let (stagedRecords, staged) = try DurableRecordStore<StagedVolumeRecord>.open(
             directory: "\(configuration.stateDirectory)/staged")
         let (publishedRecords, published) = try DurableRecordStore<PublishedTargetRecord>.open(
@@ -45,6 +50,7 @@ public final class NodeService: CSINodeService {
         self.publishedRecords = publishedRecords
         self.state = Mutex(initial)
         self.logger = logger
+        self.capacityLedger = capacityLedger
     }
 
     /// Re-establishes every staged volume's file system and every published target after a
@@ -357,6 +363,7 @@ public final class NodeService: CSINodeService {
             }
             let wanted = capacity.resolvedSize(defaultSize: volume.capacityBytes)
             guard wanted > volume.capacityBytes, volume.capacityBytes > 0 else { return volume.capacityBytes }
+            _ = try capacityLedger?.recordExpansion(of: request.volumeID, to: wanted)
             volume.capacityBytes = wanted
             do {
                 try host.resize(volume, capacityBytes: wanted)
