@@ -81,10 +81,36 @@ def describe(obj):
     return f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name') or (obj.get('metadata') or {}).get('generateName')}"
 
 
+def volume_snapshot_class_problems(obj):
+    """The VolumeSnapshotClass CRD's schema (external-snapshotter, snapshot.storage.k8s.io/v1),
+    checked strictly: kubernetes-validate knows the built-in kinds only."""
+    where = describe(obj)
+    problems = [f"{where}: unknown field {key}" for key in obj
+                if key not in {"apiVersion", "kind", "metadata", "driver", "deletionPolicy", "parameters"}]
+    name = (obj.get("metadata") or {}).get("name", "")
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", name) or len(name) > 253:
+        problems.append(f"{where}: metadata.name is not a DNS subdomain")
+    if not isinstance(obj.get("driver"), str) or not obj["driver"]:
+        problems.append(f"{where}: driver is required")
+    if obj.get("deletionPolicy") not in ("Delete", "Retain"):
+        problems.append(f"{where}: deletionPolicy must be Delete or Retain")
+    parameters = obj.get("parameters", {})
+    if not isinstance(parameters, dict) or not all(isinstance(v, str) for v in parameters.values()):
+        problems.append(f"{where}: parameters must map strings to strings")
+    return problems
+
+
+CRD_CHECKS = {("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass"): volume_snapshot_class_problems}
+
+
 def schema_problems(objects):
     """Strict validation of each object; one line per problem."""
     problems = []
     for obj in objects:
+        crd_check = CRD_CHECKS.get((obj.get("apiVersion"), obj.get("kind")))
+        if crd_check:
+            problems += crd_check(obj)
+            continue
         try:
             kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
         except kubernetes_validate.SchemaNotFoundError:
@@ -316,8 +342,8 @@ done
 check "vctl deploy csidriver --dry-run -o yaml --clusters a/b,c/d" helper manifests "$WORK/two-clusters.yaml"
 "$VCTL" deploy csidriver --dry-run -o yaml --clusters ml/store --name csi -n storage --storageClassName memory \
     --volumeBindingMode Immediate --enableToleration --verbose --imagePullPolicy Always --sidecar.imagePullPolicy Never \
-    --provisionerImage example/p:1 --attacherImage example/a:1 --nodeRegistrarImage example/r:1 \
-    --livenessProbeImage example/l:1 --storeSize 8Gi >"$WORK/all-flags.yaml" 2>/dev/null
+    --provisionerImage example/p:1 --snapshotterImage example/s:1 --resizerImage example/z:1 \
+    --attacherImage example/a:1 --nodeRegistrarImage example/r:1 --livenessProbeImage example/l:1 --storeSize 8Gi >"$WORK/all-flags.yaml" 2>/dev/null
 check "vctl deploy csidriver --dry-run -o yaml with every flag" helper manifests "$WORK/all-flags.yaml"
 "$VCTL" delete csidriver --dry-run -o yaml --clusters a/b,c/d >"$WORK/delete.yaml" 2>/dev/null
 check "vctl delete csidriver --dry-run -o yaml --clusters a/b,c/d" helper manifests "$WORK/delete.yaml"

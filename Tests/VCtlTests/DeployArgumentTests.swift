@@ -36,7 +36,12 @@ import Testing
         #expect(installation.imagePullPolicy == .never)
         #expect(installation.storageClassName == "memory")
         #expect(installation.volumeBindingMode == .immediate)
-        #expect(installation.sidecars == SidecarImages(provisioner: "p:1", attacher: "a:1", nodeRegistrar: "r:1", livenessProbe: "l:1"))
+        // --attacherImage is accepted for vineyardctl's scripts; no csi-attacher runs.
+        #expect(
+            installation.sidecars
+                == SidecarImages(
+                    provisioner: "p:1", snapshotter: SidecarImages().snapshotter, resizer: SidecarImages().resizer,
+                    nodeRegistrar: "r:1", livenessProbe: "l:1"))
         #expect(installation.sidecarImagePullPolicy == .always)
         #expect(installation.enableToleration && installation.verbose)
         #expect(installation.namespace == "storage" && installation.name == "csi")
@@ -44,10 +49,12 @@ import Testing
 
     @Test func sidecarImagesAlsoTakeTheSidecarPrefix() throws {
         let installation = try DeployFixtures.installation([
-            "--clusters", "a/b", "--sidecar.provisionerImage", "p:2", "--sidecar.attacherImage", "a:2",
-            "--sidecar.nodeRegistrarImage", "r:2", "--sidecar.livenessProbeImage", "l:2",
+            "--clusters", "a/b", "--sidecar.provisionerImage", "p:2", "--sidecar.snapshotterImage", "s:2",
+            "--sidecar.resizerImage", "z:2", "--sidecar.nodeRegistrarImage", "r:2", "--sidecar.livenessProbeImage", "l:2",
         ])
-        #expect(installation.sidecars == SidecarImages(provisioner: "p:2", attacher: "a:2", nodeRegistrar: "r:2", livenessProbe: "l:2"))
+        #expect(
+            installation.sidecars
+                == SidecarImages(provisioner: "p:2", snapshotter: "s:2", resizer: "z:2", nodeRegistrar: "r:2", livenessProbe: "l:2"))
     }
 
     @Test func outputAndDryRunParse() throws {

@@ -20,43 +20,47 @@ import Testing
             found == [
                 "Namespace - vineyard-system",
                 "CSIDriver - csi.vineyard.v6d.io",
-                "ServiceAccount vineyard-system vineyard-csi-driver-controller",
                 "ServiceAccount vineyard-system vineyard-csi-driver-node",
                 "ClusterRole - vineyard-csi-driver-provisioner",
                 "ClusterRoleBinding - vineyard-csi-driver-provisioner",
                 "Role vineyard-system vineyard-csi-driver-provisioner",
                 "RoleBinding vineyard-system vineyard-csi-driver-provisioner",
-                "ClusterRole - vineyard-csi-driver-attacher",
-                "ClusterRoleBinding - vineyard-csi-driver-attacher",
-                "Role vineyard-system vineyard-csi-driver-attacher",
-                "RoleBinding vineyard-system vineyard-csi-driver-attacher",
+                "ClusterRole - vineyard-csi-driver-snapshotter",
+                "ClusterRoleBinding - vineyard-csi-driver-snapshotter",
+                "ClusterRole - vineyard-csi-driver-resizer",
+                "ClusterRoleBinding - vineyard-csi-driver-resizer",
+                "Role vineyard-system vineyard-csi-driver-resizer",
+                "RoleBinding vineyard-system vineyard-csi-driver-resizer",
                 "StorageClass - vineyard-system.vineyardd-sample.csi",
-                "Deployment vineyard-system vineyard-csi-driver-controller",
                 "DaemonSet vineyard-system vineyard-csi-driver-node",
                 "DaemonSet vineyard-system vineyard-csi-driver-fdholder",
+                "VolumeSnapshotClass - vineyard-system.vineyardd-sample.csi",
             ]
         )
     }
 
     @Test func nameAndNamespaceFlagsRenameEveryObjectAndReference() throws {
         let objects = try DeployFixtures.render(["--clusters", "ml/store", "--name", "csi", "-n", "storage"])
-        for object in objects where !["Namespace", "CSIDriver", "StorageClass"].contains(object.kind) {
+        for object in objects where !["Namespace", "CSIDriver", "StorageClass", "VolumeSnapshotClass"].contains(object.kind) {
             #expect(object.name.hasPrefix("csi-"), "\(object.kind) \(object.name)")
         }
         for object in objects where ["ServiceAccount", "Role", "RoleBinding", "Deployment", "DaemonSet"].contains(object.kind) {
             #expect(object.namespace == "storage", "\(object.kind) \(object.name)")
         }
-        for object in objects where ["ClusterRole", "ClusterRoleBinding", "CSIDriver", "StorageClass", "Namespace"].contains(object.kind) {
+        for object in objects
+        where ["ClusterRole", "ClusterRoleBinding", "CSIDriver", "StorageClass", "VolumeSnapshotClass", "Namespace"]
+            .contains(object.kind)
+        {
             #expect(object.namespace == nil, "\(object.kind) \(object.name) is cluster-scoped")
         }
         #expect(try DeployFixtures.object(objects, kind: "Namespace").name == "storage")
         for binding in objects where binding.kind.hasSuffix("Binding") {
-            #expect(binding["subjects", 0, "name"] as? String == "csi-controller")
+            #expect(binding["subjects", 0, "name"] as? String == "csi-node")
             #expect(binding["subjects", 0, "namespace"] as? String == "storage")
         }
-        let deployment = try DeployFixtures.object(objects, kind: "Deployment")
-        #expect(deployment["spec", "template", "spec", "serviceAccountName"] as? String == "csi-controller")
-        #expect(try DeployFixtures.object(objects, kind: "DaemonSet").name == "csi-node")
+        let node = try DeployFixtures.object(objects, kind: "DaemonSet")
+        #expect(node.name == "csi-node")
+        #expect(node["spec", "template", "spec", "serviceAccountName"] as? String == "csi-node")
     }
 
     @Test func everyObjectCarriesTheInstallationLabels() {
@@ -72,7 +76,7 @@ import Testing
         let driver = try DeployFixtures.object(defaults, kind: "CSIDriver")
         #expect(driver.apiVersion == "storage.k8s.io/v1")
         #expect(driver.name == DriverInfo.name)
-        #expect(driver["spec", "attachRequired"] as? Bool == true)
+        #expect(driver["spec", "attachRequired"] as? Bool == false)
         #expect(driver["spec", "podInfoOnMount"] as? Bool == true)
         #expect(driver["spec", "volumeLifecycleModes"] as? [String] == ["Persistent", "Ephemeral"])
         #expect(driver["spec", "fsGroupPolicy"] as? String == "File")
@@ -91,13 +95,19 @@ import Testing
                 "k8s.v6d.io/vineyard/namespace": namespace, "k8s.v6d.io/vineyard/name": name,
             ])
             #expect(storageClass["volumeBindingMode"] as? String == "WaitForFirstConsumer")
-            #expect(storageClass["allowVolumeExpansion"] as? Bool == false)
+            #expect(storageClass["allowVolumeExpansion"] as? Bool == true)
             #expect(storageClass["reclaimPolicy"] as? String == "Delete")
         }
-        // The first cluster is the driver's default, in both plugins.
-        for kind in ["Deployment", "DaemonSet"] {
-            let driver = try DeployFixtures.object(objects, kind: kind).container("vineyard-csi")
-            #expect(driver.argument("--default-cluster") == "a/b")
+        // The first cluster is the driver's default.
+        let driver = try DeployFixtures.object(objects, kind: "DaemonSet").container("vineyard-csi")
+        #expect(driver.argument("--default-cluster") == "a/b")
+        // Each cluster's VolumeSnapshotClass is named like its StorageClass.
+        let snapshotClasses = objects.filter { $0.kind == "VolumeSnapshotClass" }
+        #expect(snapshotClasses.map(\.name) == ["a.b.csi", "c.d.csi"])
+        for snapshotClass in snapshotClasses {
+            #expect(snapshotClass.apiVersion == "snapshot.storage.k8s.io/v1")
+            #expect(snapshotClass["driver"] as? String == "csi.vineyard.v6d.io")
+            #expect(snapshotClass["deletionPolicy"] as? String == "Delete")
         }
     }
 
@@ -113,9 +123,8 @@ import Testing
 
     // MARK: - Pods: socket, privileges, mounts
 
-    @Test(arguments: ["Deployment", "DaemonSet"])
-    func sidecarsUseTheSocketTheDriverServes(kind: String) throws {
-        let workload = try DeployFixtures.object(defaults, kind: kind)
+    @Test func sidecarsUseTheSocketTheDriverServes() throws {
+        let workload = try DeployFixtures.object(defaults, kind: "DaemonSet")
         let driver = try workload.container("vineyard-csi")
         let endpoint = try #require(driver.argument("--endpoint"))
         #expect(endpoint.hasPrefix("unix://"))
@@ -129,15 +138,11 @@ import Testing
             #expect(container.argument("--csi-address") == socket, "\(container.name)")
             #expect(container.mountPath(of: socketVolume) == directory, "\(container.name)")
         }
-        if kind == "Deployment" {
-            #expect(workload.volumes[socketVolume]?["emptyDir"] != nil, "the controller's socket is in an emptyDir")
-        } else {
-            // kubelet reaches the node plugin's socket on the host, where the registrar says it is.
-            let hostDirectory = try #require(ParsedObject.lookup(workload.volumes[socketVolume], ["hostPath", "path"]) as? String)
-            #expect(hostDirectory == "/var/lib/kubelet/plugins/csi.vineyard.v6d.io/")
-            let registrar = try workload.container("node-driver-registrar")
-            #expect(registrar.argument("--kubelet-registration-path") == hostDirectory + (socket as NSString).lastPathComponent)
-        }
+        // kubelet reaches the driver's socket on the host, where the registrar says it is.
+        let hostDirectory = try #require(ParsedObject.lookup(workload.volumes[socketVolume], ["hostPath", "path"]) as? String)
+        #expect(hostDirectory == "/var/lib/kubelet/plugins/csi.vineyard.v6d.io/")
+        let registrar = try workload.container("node-driver-registrar")
+        #expect(registrar.argument("--kubelet-registration-path") == hostDirectory + (socket as NSString).lastPathComponent)
     }
 
     @Test func onlyTheNodeDriverIsPrivilegedOrPropagatesMounts() throws {
@@ -170,7 +175,8 @@ import Testing
         }
         #expect(driver.argument("--store-dir") == "/dev/shm/vineyard-csi")
         #expect(driver.argument("--state-dir") == "/var/lib/vineyard-csi")
-        #expect(driver.argument("--mode") == "node")
+        #expect(driver.argument("--mode") == "all")
+        #expect(driver.args.contains("--node-deployment"))
         #expect(driver.argument("--nodeid") == "$(KUBE_NODE_NAME)")
         #expect(driver["env", 0, "valueFrom", "fieldRef", "fieldPath"] as? String == "spec.nodeName")
         #expect(try node.container("node-driver-registrar").mountPath(of: "registration-dir") == "/registration")
@@ -192,25 +198,47 @@ import Testing
         #expect(holder["spec", "updateStrategy", "type"] as? String == "OnDelete")
     }
 
-    @Test func controllerRunsTheDriverProvisionerAttacherAndLivenessProbe() throws {
-        let controller = try DeployFixtures.object(defaults, kind: "Deployment")
-        #expect(controller.containers.map(\.name) == ["vineyard-csi", "csi-provisioner", "csi-attacher", "liveness-probe"])
-        #expect(try controller.container("vineyard-csi").argument("--mode") == "controller")
-        let provisioner = try controller.container("csi-provisioner")
-        #expect(provisioner.args.contains("--feature-gates=Topology=true"))
-        #expect(provisioner.args.contains("--extra-create-metadata"))
-        #expect(provisioner.args.contains("--enable-capacity"))
-        #expect(provisioner.args.contains("--leader-election"))
-        let environment = provisioner["env"] as? [[String: Any]] ?? []
-        #expect(Set(environment.compactMap { $0["name"] as? String }) == ["NAMESPACE", "POD_NAME"])
-        #expect(try controller.container("csi-attacher").args.contains("--leader-election"))
+    @Test func driverPodRunsTheSidecarsOfANodeLocalController() throws {
         let node = try DeployFixtures.object(defaults, kind: "DaemonSet")
-        #expect(node.containers.map(\.name) == ["vineyard-csi", "node-driver-registrar", "liveness-probe"])
+        #expect(
+            node.containers.map(\.name) == [
+                "vineyard-csi", "node-driver-registrar", "csi-provisioner", "csi-snapshotter", "csi-resizer", "liveness-probe",
+            ])
+        let provisioner = try node.container("csi-provisioner")
+        for argument in [
+            "--node-deployment", "--feature-gates=Topology=true", "--strict-topology", "--extra-create-metadata",
+            "--enable-capacity", "--capacity-ownerref-level=1",
+        ] {
+            #expect(provisioner.args.contains(argument), "\(argument)")
+        }
+        // Per-node sidecars handle their node's objects only: no leader to elect.
+        #expect(!provisioner.args.contains("--leader-election"))
+        #expect(Set(provisioner.environmentNames) == ["NODE_NAME", "NAMESPACE", "POD_NAME"])
+        let snapshotter = try node.container("csi-snapshotter")
+        #expect(snapshotter.args.contains("--node-deployment") && !snapshotter.args.contains("--leader-election"))
+        #expect(snapshotter.environmentNames == ["NODE_NAME"])
+        // csi-resizer has no per-node mode: one leader raises PVs, kubelet expands on the node.
+        let resizer = try node.container("csi-resizer")
+        #expect(resizer.args.contains("--leader-election"))
+        #expect(resizer.argument("--leader-election-namespace") == "$(NAMESPACE)")
+        #expect(resizer["livenessProbe", "httpGet", "path"] as? String == "/healthz/leader-election")
     }
 
-    @Test(arguments: ["Deployment", "DaemonSet"])
-    func livenessProbeChecksThePortLivenessprobeServes(kind: String) throws {
-        let workload = try DeployFixtures.object(defaults, kind: kind)
+    @Test func onlyTheSidecarsThatCallTheAPIServerGetAToken() throws {
+        let node = try DeployFixtures.object(defaults, kind: "DaemonSet")
+        #expect(node["spec", "template", "spec", "automountServiceAccountToken"] as? Bool == false)
+        let sources = try #require(ParsedObject.lookup(node.volumes["api-token"], ["projected", "sources"]) as? [[String: Any]])
+        #expect(sources.compactMap { ParsedObject.lookup($0, ["serviceAccountToken", "path"]) as? String } == ["token"])
+        #expect(sources.compactMap { ParsedObject.lookup($0, ["configMap", "name"]) as? String } == ["kube-root-ca.crt"])
+        for container in node.containers {
+            let callsAPI = ["csi-provisioner", "csi-snapshotter", "csi-resizer"].contains(container.name)
+            let path = container.mountPath(of: "api-token")
+            #expect(path == (callsAPI ? "/var/run/secrets/kubernetes.io/serviceaccount" : nil), "\(container.name)")
+        }
+    }
+
+    @Test func livenessProbeChecksThePortLivenessprobeServes() throws {
+        let workload = try DeployFixtures.object(defaults, kind: "DaemonSet")
         let port = try #require(try workload.container("liveness-probe").argument("--health-port"))
         let driver = try workload.container("vineyard-csi")
         #expect(driver["ports", 0, "containerPort"] as? Int == Int(port))
@@ -256,13 +284,15 @@ import Testing
     @Test func imageAndPullPolicyFlagsAreHonoured() throws {
         let objects = try DeployFixtures.render([
             "--clusters", "a/b", "--image", "registry.example/vineyard-csi:dev", "--imagePullPolicy", "Always",
-            "--provisionerImage", "example/provisioner:1", "--sidecar.attacherImage", "example/attacher:2",
+            "--provisionerImage", "example/provisioner:1", "--sidecar.snapshotterImage", "example/snapshotter:2",
+            "--resizerImage", "example/resizer:5",
             "--nodeRegistrarImage", "example/registrar:3", "--livenessProbeImage", "example/probe:4",
             "--sidecar.imagePullPolicy", "Never",
         ])
         let expected = [
             "vineyard-csi": "registry.example/vineyard-csi:dev", "csi-provisioner": "example/provisioner:1",
-            "csi-attacher": "example/attacher:2", "node-driver-registrar": "example/registrar:3",
+            "csi-snapshotter": "example/snapshotter:2", "csi-resizer": "example/resizer:5",
+            "node-driver-registrar": "example/registrar:3",
             "liveness-probe": "example/probe:4", "vineyard-csi-fdholder": "registry.example/vineyard-csi:dev",
         ]
         for workload in objects where ["Deployment", "DaemonSet"].contains(workload.kind) {
@@ -290,8 +320,6 @@ import Testing
         let objects = try DeployFixtures.render(["--clusters", "a/b", "--enableToleration"])
         let node = try DeployFixtures.object(objects, kind: "DaemonSet")
         #expect(node["spec", "template", "spec", "tolerations"] as? [[String: String]] == [["operator": "Exists"]])
-        let controller = try DeployFixtures.object(objects, kind: "Deployment")
-        #expect(controller["spec", "template", "spec", "tolerations"] == nil)
     }
 
     @Test func verboseReachesBothDriverContainersOnly() throws {
@@ -310,7 +338,7 @@ import Testing
 
     // MARK: - RBAC
 
-    /// `group/resource` -> verbs granted by the roles bound to the controller's account.
+    /// `group/resource` -> verbs granted by one role.
     private func grants(_ kind: String, _ name: String) throws -> [String: Set<String>] {
         let role = try DeployFixtures.object(defaults, kind: kind, name: name)
         var result: [String: Set<String>] = [:]
@@ -334,33 +362,41 @@ import Testing
             "/nodes": ["get", "list", "watch"],
             "storage.k8s.io/csinodes": ["get", "list", "watch"],
             "storage.k8s.io/volumeattachments": ["get", "list", "watch"],
+            "snapshot.storage.k8s.io/volumesnapshots": ["get", "list"],
+            "snapshot.storage.k8s.io/volumesnapshotcontents": ["get", "list"],
         ])
         let namespaced = try grants("Role", "vineyard-csi-driver-provisioner")
-        #expect(namespaced["coordination.k8s.io/leases"]?.isSuperset(of: ["get", "create", "update"]) == true)
+        #expect(namespaced["coordination.k8s.io/leases"] == nil)
         #expect(namespaced["storage.k8s.io/csistoragecapacities"]?.contains("create") == true)
         #expect(namespaced["/pods"] == ["get"])
-        #expect(namespaced["apps/replicasets"] == ["get"])
+        #expect(namespaced["apps/daemonsets"] == ["get"])
     }
 
-    @Test func attacherMayPatchAttachmentsAndVolumes() throws {
-        let cluster = try grants("ClusterRole", "vineyard-csi-driver-attacher")
-        #expect(cluster == [
-            "/persistentvolumes": ["get", "list", "watch", "patch"],
-            "storage.k8s.io/csinodes": ["get", "list", "watch"],
-            "storage.k8s.io/volumeattachments": ["get", "list", "watch", "patch"],
-            "storage.k8s.io/volumeattachments/status": ["patch"],
+    @Test func snapshotterMayUpdateContentsAndNothingElse() throws {
+        #expect(try grants("ClusterRole", "vineyard-csi-driver-snapshotter") == [
+            "/events": ["list", "watch", "create", "update", "patch"],
+            "snapshot.storage.k8s.io/volumesnapshotclasses": ["get", "list", "watch"],
+            "snapshot.storage.k8s.io/volumesnapshotcontents": ["get", "list", "watch", "update", "patch"],
+            "snapshot.storage.k8s.io/volumesnapshotcontents/status": ["update", "patch"],
         ])
-        #expect(try grants("Role", "vineyard-csi-driver-attacher").keys.sorted() == ["coordination.k8s.io/leases"])
     }
 
-    @Test func bindingsPointAtExistingRolesAndOnlyTheControllerIsBound() throws {
+    @Test func resizerMayPatchVolumesAndClaimStatus() throws {
+        let cluster = try grants("ClusterRole", "vineyard-csi-driver-resizer")
+        #expect(cluster["/persistentvolumes"] == ["get", "list", "watch", "patch"])
+        #expect(cluster["/persistentvolumeclaims"] == ["get", "list", "watch"])
+        #expect(cluster["/persistentvolumeclaims/status"] == ["patch"])
+        #expect(try grants("Role", "vineyard-csi-driver-resizer").keys.sorted() == ["coordination.k8s.io/leases"])
+    }
+
+    @Test func bindingsPointAtExistingRolesAndTheDriversAccount() throws {
         for binding in defaults where binding.kind.hasSuffix("Binding") {
             let roleKind = try #require(binding["roleRef", "kind"] as? String)
             let roleName = try #require(binding["roleRef", "name"] as? String)
             let role = try DeployFixtures.object(defaults, kind: roleKind, name: roleName)
             #expect(role.namespace == binding.namespace)
             #expect(binding["subjects", 0, "kind"] as? String == "ServiceAccount")
-            #expect(binding["subjects", 0, "name"] as? String == "vineyard-csi-driver-controller")
+            #expect(binding["subjects", 0, "name"] as? String == "vineyard-csi-driver-node")
         }
         let node = try DeployFixtures.object(defaults, kind: "ServiceAccount", name: "vineyard-csi-driver-node")
         #expect(node["automountServiceAccountToken"] as? Bool == false)
@@ -376,14 +412,17 @@ import Testing
         let deleted = CSIDriverManifests.deletable(installation)
         #expect(applied.first?.kind == "Namespace")
         #expect(deleted.map(\.reference) == applied.dropFirst().reversed().map(\.reference))
-        #expect(deleted.prefix(3).map(\.kind) == ["DaemonSet", "DaemonSet", "Deployment"])
+        #expect(deleted.prefix(4).map(\.kind) == ["VolumeSnapshotClass", "VolumeSnapshotClass", "DaemonSet", "DaemonSet"])
     }
 
     @Test func kustomizationListsEveryRenderedFile() throws {
         let files = CSIDriverManifests.files(try DeployFixtures.installation(["--clusters", "a/b"]))
         let kustomization = try #require(files.first { $0.name == "kustomization.yaml" })
         let parsed = try #require(try DeployFixtures.parse(kustomization.contents).first)
-        #expect(parsed["resources"] as? [String] == files.map(\.name).filter { $0 != "kustomization.yaml" })
+        // The VolumeSnapshotClasses stay out: `kubectl apply -k` must work without the snapshot CRDs.
+        #expect(
+            parsed["resources"] as? [String]
+                == files.map(\.name).filter { !["kustomization.yaml", "snapshotclass.yaml"].contains($0) })
         for file in files where file.name != "kustomization.yaml" {
             #expect(try !DeployFixtures.parse(file.contents).isEmpty, "\(file.name)")
         }

@@ -61,6 +61,8 @@ struct ParsedContainer: @unchecked Sendable {
     var image: String? { raw["image"] as? String }
     var imagePullPolicy: String? { raw["imagePullPolicy"] as? String }
     var args: [String] { raw["args"] as? [String] ?? [] }
+    /// The names of the container's environment variables, in order.
+    var environmentNames: [String] { (raw["env"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String } }
     subscript(_ path: any PathComponent...) -> Any? { ParsedObject.lookup(raw, path) }
 
     /// The value of `--flag=value` in the arguments.

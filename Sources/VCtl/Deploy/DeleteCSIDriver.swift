@@ -38,9 +38,20 @@ extension DeleteCommand {
             }
             let client = try kubectl.kubectl()
             if kubectl.output == .yaml { print(manifests.yamlStream, terminator: "") }
+            let quiet = kubectl.output == .yaml
+            // A cluster without the snapshot CRDs has no VolumeSnapshotClass to delete, and
+            // kubectl fails on the unknown kind: those go in a call of their own.
+            let snapshotClasses = manifests.filter { $0.file.needsSnapshotCRDs }
+            do {
+                try client.run(
+                    ["delete", "--ignore-not-found", "-f", "-"], input: snapshotClasses.yamlStream,
+                    outputToStandardError: quiet)
+            } catch {
+                FileHandle.standardError.write(Data("note: no VolumeSnapshotClass deleted (\(error))\n".utf8))
+            }
             try client.run(
-                ["delete", "--ignore-not-found", "-f", "-"], input: manifests.yamlStream,
-                outputToStandardError: kubectl.output == .yaml
+                ["delete", "--ignore-not-found", "-f", "-"],
+                input: manifests.filter { !$0.file.needsSnapshotCRDs }.yamlStream, outputToStandardError: quiet
             )
             FileHandle.standardError.write(Data(keptNamespace.utf8))
         }

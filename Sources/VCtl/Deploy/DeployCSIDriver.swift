@@ -6,7 +6,7 @@ extension DeployCommand {
     struct CSIDriverCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "csidriver",
-            abstract: "Deploy the vineyard CSI driver: CSIDriver, RBAC, controller, node plugin and StorageClasses.",
+            abstract: "Deploy the vineyard CSI driver: CSIDriver, RBAC, the driver on every node, StorageClasses and VolumeSnapshotClasses.",
             discussion: """
                 The manifests are applied with `kubectl apply -f -` (kubectl must be on PATH and reach a \
                 cluster). --dry-run or -o yaml prints them; --render-to writes them as a kustomize \
@@ -49,9 +49,27 @@ extension DeployCommand {
             let printsManifests = kubectl.dryRun || kubectl.output == .yaml
             // Find kubectl before printing anything: a missing kubectl fails the command whole.
             let client = kubectl.dryRun ? nil : try kubectl.kubectl()
-            let stream = CSIDriverManifests.render(installation).yamlStream
-            if printsManifests { print(stream, terminator: "") }
-            try client?.run(["apply", "-f", "-"], input: stream, outputToStandardError: printsManifests)
+            let manifests = CSIDriverManifests.render(installation)
+            if printsManifests { print(manifests.yamlStream, terminator: "") }
+            guard let client else { return }
+            let required = manifests.filter { !$0.file.needsSnapshotCRDs }
+            let snapshotClasses = manifests.filter { $0.file.needsSnapshotCRDs }
+            try client.run(["apply", "-f", "-"], input: required.yamlStream, outputToStandardError: printsManifests)
+            // Without the snapshot CRDs the driver works, without snapshots: say so, don't fail.
+            do {
+                try client.run(["apply", "-f", "-"], input: snapshotClasses.yamlStream, outputToStandardError: printsManifests)
+            } catch {
+                FileHandle.standardError.write(Data(Self.snapshotClassWarning(error).utf8))
+            }
+        }
+
+        static func snapshotClassWarning(_ error: any Error) -> String {
+            """
+            warning: the VolumeSnapshotClasses were not applied (\(error)).
+            Volume snapshots need the external-snapshotter CRDs and its snapshot-controller running with
+            --enable-distributed-snapshotting (deploy/README.md); run this command again once they are installed.
+
+            """
         }
 
         /// Writes each file into `directory`, creating it if needed; other files there are kept.

@@ -22,8 +22,20 @@ struct DriverImageOptions: ParsableArguments {
     )
     var provisionerImage = SidecarImages().provisioner
 
-    @Option(name: [.customLong("attacherImage"), .customLong("sidecar.attacherImage")], help: "Image of csi-attacher.")
-    var attacherImage = SidecarImages().attacher
+    @Option(
+        name: [.customLong("snapshotterImage"), .customLong("sidecar.snapshotterImage")],
+        help: "Image of csi-snapshotter."
+    )
+    var snapshotterImage = SidecarImages().snapshotter
+
+    @Option(name: [.customLong("resizerImage"), .customLong("sidecar.resizerImage")], help: "Image of csi-resizer.")
+    var resizerImage = SidecarImages().resizer
+
+    @Option(
+        name: [.customLong("attacherImage"), .customLong("sidecar.attacherImage")],
+        help: "Accepted for vineyardctl's scripts and ignored: volumes need no attaching, so no csi-attacher runs."
+    )
+    var attacherImage: String?
 
     @Option(
         name: [.customLong("nodeRegistrarImage"), .customLong("sidecar.nodeRegistrarImage")],
@@ -54,8 +66,9 @@ struct DriverImageOptions: ParsableArguments {
 
     func validate() throws {
         let images = [
-            ("--image", image), ("--provisionerImage", provisionerImage), ("--attacherImage", attacherImage),
-            ("--nodeRegistrarImage", nodeRegistrarImage), ("--livenessProbeImage", livenessProbeImage),
+            ("--image", image), ("--provisionerImage", provisionerImage), ("--snapshotterImage", snapshotterImage),
+            ("--resizerImage", resizerImage), ("--nodeRegistrarImage", nodeRegistrarImage),
+            ("--livenessProbeImage", livenessProbeImage),
         ]
         for (flag, value) in images where value.isEmpty || value.contains(where: \.isWhitespace) {
             throw ValidationError("\(flag) \"\(value)\" is not an image reference")
@@ -72,8 +85,8 @@ struct DriverImageOptions: ParsableArguments {
         installation.imagePullPolicy = imagePullPolicy
         installation.volumeBindingMode = volumeBindingMode
         installation.sidecars = SidecarImages(
-            provisioner: provisionerImage, attacher: attacherImage, nodeRegistrar: nodeRegistrarImage,
-            livenessProbe: livenessProbeImage
+            provisioner: provisionerImage, snapshotter: snapshotterImage, resizer: resizerImage,
+            nodeRegistrar: nodeRegistrarImage, livenessProbe: livenessProbeImage
         )
         installation.sidecarImagePullPolicy = sidecarImagePullPolicy
         installation.enableToleration = enableToleration

@@ -15,10 +15,10 @@ struct InstallationOptions: ParsableArguments {
     )
     var clusters: [String] = []
 
-    @Option(help: "Prefix of the installation's object names (<name>-controller, <name>-node, ...).")
+    @Option(help: "Prefix of the installation's object names (<name>-node, <name>-provisioner, ...).")
     var name = CSIDriverInstallation.defaultName
 
-    @Option(name: [.customShort("n"), .long], help: "Namespace of the controller and the node plugin.")
+    @Option(name: [.customShort("n"), .long], help: "Namespace of the driver's DaemonSets.")
     var namespace = CSIDriverInstallation.defaultNamespace
 
     @Option(

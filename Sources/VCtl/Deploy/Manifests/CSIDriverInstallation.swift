@@ -6,9 +6,9 @@ import CSIDriver
 /// The defaults are what `deploy/` is rendered with, so the checked-in files and
 /// `vctl deploy csidriver` agree unless a flag says otherwise.
 struct CSIDriverInstallation: Equatable, Sendable {
-    /// Prefix of every namespaced object and cluster role (`<name>-controller`, `<name>-node`, ...).
+    /// Prefix of every namespaced object and cluster role (`<name>-node`, `<name>-provisioner`, ...).
     var name = Self.defaultName
-    /// Namespace of the controller, the node plugin and their service accounts.
+    /// Namespace of the driver's DaemonSets and their service account.
     var namespace = Self.defaultNamespace
     /// Vineyard clusters that get a StorageClass each; the first is the driver's default cluster.
     var clusters: [ClusterReference]
@@ -45,7 +45,8 @@ struct CSIDriverInstallation: Equatable, Sendable {
 /// The images of the Kubernetes CSI sidecars; the versions csi-driver-host-path deploys.
 struct SidecarImages: Equatable, Sendable {
     var provisioner = "registry.k8s.io/sig-storage/csi-provisioner:v6.3.0"
-    var attacher = "registry.k8s.io/sig-storage/csi-attacher:v4.12.0"
+    var snapshotter = "registry.k8s.io/sig-storage/csi-snapshotter:v8.5.0"
+    var resizer = "registry.k8s.io/sig-storage/csi-resizer:v2.1.0"
     var nodeRegistrar = "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.17.0"
     var livenessProbe = "registry.k8s.io/sig-storage/livenessprobe:v2.19.0"
 }

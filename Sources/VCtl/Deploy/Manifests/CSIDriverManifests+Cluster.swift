@@ -17,8 +17,8 @@ extension CSIDriverManifests {
             fields: [
                 "spec": [
                     "attachRequired": .commented(
-                        "The controller advertises PUBLISH_UNPUBLISH_VOLUME: csi-attacher calls\nControllerPublishVolume before kubelet stages a volume on a node.",
-                        true
+                        "Nothing to attach: a volume is already in its node's store, and the controller\nbeside it runs on every node, where no csi-attacher can run.",
+                        false
                     ),
                     "podInfoOnMount": .commented(
                         "NodePublishVolume gets the pod's name, namespace, uid and service account,\nand csi.storage.k8s.io/ephemeral for inline volumes.",
@@ -60,7 +60,25 @@ extension CSIDriverManifests {
                     "volumeBindingMode": .commented(
                         installation.volumeBindingMode.explanation, .string(installation.volumeBindingMode.rawValue)
                     ),
-                    "allowVolumeExpansion": .commented("The driver cannot expand volumes yet.", false),
+                    "allowVolumeExpansion": .commented(
+                        "A larger claim raises the volume's quota in its store, online (NodeExpandVolume).", true),
+                ]
+            )
+        }
+    }
+
+    /// One VolumeSnapshotClass per cluster, named like its StorageClass. A snapshot shares the
+    /// volume's sealed objects in the store: it costs no copy and no memory until the volume
+    /// changes.
+    func snapshotClasses() -> [Manifest] {
+        installation.storageClasses.map { name, cluster in
+            Manifest(
+                .snapshotClass, apiVersion: "snapshot.storage.k8s.io/v1", kind: "VolumeSnapshotClass", name: name,
+                labels: labels("snapshotclass"),
+                comment: "Snapshots of volumes of the vineyard cluster \(cluster); restore or clone them on the\nsource volume's node (deploy/README.md).",
+                fields: [
+                    "driver": .string(DriverInfo.name),
+                    "deletionPolicy": .commented("Deleting a VolumeSnapshot releases the objects only it still names.", "Delete"),
                 ]
             )
         }

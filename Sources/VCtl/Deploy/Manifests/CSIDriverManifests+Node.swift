@@ -1,8 +1,12 @@
 import CSIDriver
 
 extension CSIDriverManifests {
-    /// The node plugin on every node: the driver in `--mode node` (privileged, it mounts FUSE),
-    /// node-driver-registrar and livenessprobe.
+    /// The driver on every node: `--mode all --node-deployment` (privileged, it mounts FUSE),
+    /// node-driver-registrar, the API sidecars (``apiSidecars()``) and livenessprobe.
+    ///
+    /// Controller and node plugin share one process per node because a volume, its snapshots
+    /// and its clones are objects in that node's store: only a controller beside the store can
+    /// snapshot, clone, delete or size them.
     func node() -> Manifest {
         let component = "node"
         let socket = Self.volumeMount("socket-dir", DeployLayout.socketDirectory)
@@ -12,8 +16,9 @@ extension CSIDriverManifests {
             "imagePullPolicy": .string(installation.imagePullPolicy.rawValue),
             "command": [.string(DeployLayout.driverBinary)],
             "args": .sequence(
-                driverArguments(mode: "node") + [
-                    "--store-dir=\(DeployLayout.storeDirectory)", "--handover-dir=\(DeployLayout.handoverDirectory)",
+                driverArguments(mode: "all") + [
+                    "--node-deployment", "--store-dir=\(DeployLayout.storeDirectory)",
+                    "--handover-dir=\(DeployLayout.handoverDirectory)",
                 ]),
             "env": [Self.fieldEnvironment("KUBE_NODE_NAME", "spec.nodeName")],
             "securityContext": .commented("mount(2), umount2(2) and /dev/fuse.", ["privileged": true]),
@@ -57,7 +62,7 @@ extension CSIDriverManifests {
         return Manifest(
             .node, apiVersion: "apps/v1", kind: "DaemonSet", name: installation.objectName(component),
             namespace: installation.namespace, labels: labels(component),
-            comment: "The node plugin: stages and publishes volumes as FUSE file systems over the node's stores.",
+            comment: "The driver on every node: creates, snapshots and expands volumes in the node's stores, and\nstages and publishes them as FUSE file systems.",
             fields: [
                 "spec": [
                     "selector": ["matchLabels": selectorLabels(component)],
@@ -66,12 +71,13 @@ extension CSIDriverManifests {
                         "metadata": ["labels": labels(component)],
                         "spec": [
                             "serviceAccountName": .string(installation.objectName(component)),
-                            "automountServiceAccountToken": false,
+                            "automountServiceAccountToken": .commented(
+                                "Only the sidecars that call the API server get a token (the api-token volume).", false),
                             "nodeSelector": Self.podLinuxNodes,
                             "tolerations": installation.enableToleration
                                 ? .commented("--enableToleration: run on every node, tainted or not.", [["operator": "Exists"]])
                                 : .omitted,
-                            "containers": [driver, registrar, livenessProbeContainer()],
+                            "containers": .sequence([driver, registrar] + apiSidecars() + [livenessProbeContainer()]),
                             "volumes": [
                                 .commented(
                                     "The plugin's socket, on the host so kubelet reaches it.",
@@ -80,6 +86,7 @@ extension CSIDriverManifests {
                                 Self.hostPathVolume("registration-dir", DeployLayout.registrationDirectory, type: "Directory"),
                                 Self.hostPathVolume("kubelet-dir", DeployLayout.kubeletDirectory, type: "Directory"),
                                 Self.hostPathVolume("fuse-device", DeployLayout.fuseDevice, type: "CharDevice"),
+                                Self.apiTokenVolume,
                                 .commented(
                                     "The stores' shared memory, on the host's /dev/shm: objects survive a restart\nor upgrade of the node plugin (until the node reboots).",
                                     Self.hostPathVolume("store-dir", DeployLayout.storeDirectory, type: "DirectoryOrCreate")

@@ -12,7 +12,8 @@ struct CSIDriverManifests {
         return [builder.namespace(), builder.csiDriver()]
             + builder.rbac()
             + builder.storageClasses()
-            + [builder.controller(), builder.node(), builder.descriptorHolder()]
+            + [builder.node(), builder.descriptorHolder()]
+            + builder.snapshotClasses()
     }
 
     /// The objects `vctl delete csidriver` deletes, workloads first.
@@ -44,7 +45,7 @@ struct CSIDriverManifests {
         [
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
-            "resources": .sequence(Manifest.File.allCases.map { .string($0.fileName) }),
+            "resources": .sequence(Manifest.File.allCases.filter { !$0.needsSnapshotCRDs }.map { .string($0.fileName) }),
         ]
     }
 
@@ -120,7 +121,7 @@ struct CSIDriverManifests {
         ]
     }
 
-    /// The driver's arguments common to both plugins.
+    /// The driver's arguments common to every mode.
     func driverArguments(mode: String) -> [YAMLValue] {
         let arguments = [
             "--endpoint=\(DeployLayout.endpoint)",

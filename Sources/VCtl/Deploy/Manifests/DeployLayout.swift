@@ -33,9 +33,10 @@ enum DeployLayout {
     static let healthPort = 9808
     /// node-driver-registrar's `/healthz`.
     static let registrarPort = 9809
-    /// csi-provisioner's and csi-attacher's diagnostics (`/healthz/leader-election`).
-    static let provisionerPort = 8080
-    static let attacherPort = 8081
+    /// csi-resizer's diagnostics (`/healthz/leader-election`).
+    static let resizerPort = 8080
+    /// Where client-go finds the service account's token, CA and namespace.
+    static let serviceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount"
 
     /// Memory the node plugin needs besides its stores' shared memory.
     static let nodePluginOverheadBytes = 512 << 20

@@ -6,10 +6,14 @@ struct Manifest: Equatable, Sendable {
         case csiDriver = "csidriver"
         case rbac
         case storageClass = "storageclass"
-        case controller
         case node
+        /// VolumeSnapshotClasses: their kind exists only once the cluster has the snapshot CRDs,
+        /// so they are applied apart and kustomization.yaml leaves them out.
+        case snapshotClass = "snapshotclass"
 
         var fileName: String { "\(rawValue).yaml" }
+        /// Whether the file's kinds are CustomResourceDefinitions a cluster may lack.
+        var needsSnapshotCRDs: Bool { self == .snapshotClass }
     }
 
     var file: File
