@@ -89,4 +89,32 @@ import Testing
             #expect(store.usage.bytesUsed == emptyUsage)
         }
     }
+
+    @Test func aRestartRemovesSnapshotTreesNoRecordNames() async throws {
+        try await withTemporaryDirectoryAsync { directory in
+            let registry = StoreRegistry(
+                rootDirectory: directory + "/shm",
+                defaults: StoreConfiguration(directory: directory + "/shm", capacity: 64 << 20))
+            let first = try controller(directory, registry: registry)
+            let volume = try await createVolume(first, "pvc-1")
+            let store = try registry.store(namespace: Self.cluster.namespace, name: Self.cluster.name)
+            let writer = try store.createBlob(expectedSize: 1000)
+            try writer.append([UInt8](repeating: 7, count: 1000))
+            let file = try store.seal(writer, name: volume.volumeID + "/data.bin")
+            var request = Csi_V1_CreateSnapshotRequest()
+            request.name = "kept"
+            request.sourceVolumeID = volume.volumeID
+            let kept = try await first.createSnapshot(request).snapshot
+            // What a crash between CreateSnapshot's copy and its record leaves behind.
+            let orphan = "snap-" + String(repeating: "ab", count: 16)
+            _ = try store.copyNames(withPrefix: volume.volumeID + "/", to: orphan + "/")
+            #expect(store.name(orphan + "/data.bin") == file)
+
+            _ = try controller(directory, registry: registry)
+            #expect(store.name(orphan + "/data.bin") == nil)
+            #expect(store.name(kept.snapshotID + "/data.bin") == file)
+            #expect(store.name(volume.volumeID + "/data.bin") == file)
+            #expect(store.object(file) != nil)
+        }
+    }
 }

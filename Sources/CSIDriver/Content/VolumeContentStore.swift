@@ -18,6 +18,9 @@ public protocol VolumeContentStore: Sendable {
 
     /// Removes a volume's or snapshot's tree; objects no other tree names are freed.
     func remove(treeOf id: String, cluster: ClusterReference) throws(VolumeContentError)
+
+    /// The trees whose ids start with `idPrefix`, in every store on this node.
+    func trees(withIDPrefix idPrefix: String) -> [(id: String, cluster: ClusterReference)]
 }
 
 public struct VolumeContentError: Error, CustomStringConvertible, Sendable {
@@ -57,6 +60,18 @@ public struct EmbeddedVolumeContent: VolumeContentStore {
             try store.removeNames(withPrefix: id + "/")
         } catch {
             throw VolumeContentError("cannot remove the objects of \(id) from the store of \(cluster): \(error)")
+        }
+    }
+
+    public func trees(withIDPrefix idPrefix: String) -> [(id: String, cluster: ClusterReference)] {
+        registry.existingKeys().flatMap { key -> [(id: String, cluster: ClusterReference)] in
+            guard let store = try? registry.store(namespace: key.namespace, name: key.name) else { return [] }
+            let cluster = ClusterReference(namespace: key.namespace, name: key.name)
+            // Names are `<tree id>/<path>`: the ids are the first components.
+            let ids = Set(store.names(withPrefix: idPrefix).compactMap { name, _ in
+                name.split(separator: "/", maxSplits: 1).first.map(String.init)
+            })
+            return ids.sorted().map { (id: $0, cluster: cluster) }
         }
     }
 

@@ -57,6 +57,31 @@ public final class ControllerService: CSIControllerService {
         logger.info(
             "controller state loaded",
             metadata: ["volumes": "\(loaded.count)", "snapshots": "\(loadedSnapshots.count)"])
+        removeOrphanSnapshotTrees()
+    }
+
+    /// Removes snapshot trees that no snapshot record names: a crash between CreateSnapshot's
+    /// copy of the names and its record leaves one, holding objects nothing else may free.
+    ///
+    /// Only snapshot trees: snapshots exist only where the controller runs beside the store, so
+    /// their records are always here. Volume trees may belong to records of a controller in
+    /// another process (a node-only plugin) and are never collected.
+    private func removeOrphanSnapshotTrees() {
+        guard let content else { return }
+        let known = state.withLock { Set($0.snapshots.keys) }
+        for tree in content.trees(withIDPrefix: SnapshotRecord.idPrefix)
+        where SnapshotRecord.isWellFormedID(tree.id) && !known.contains(tree.id) {
+            do {
+                try content.remove(treeOf: tree.id, cluster: tree.cluster)
+                logger.warning(
+                    "removed a snapshot tree no record names (left by a crash during CreateSnapshot)",
+                    metadata: ["snapshot": "\(tree.id)", "cluster": "\(tree.cluster)"])
+            } catch {
+                logger.error(
+                    "cannot remove an orphan snapshot tree",
+                    metadata: ["snapshot": "\(tree.id)", "cluster": "\(tree.cluster)", "error": "\(error)"])
+            }
+        }
     }
 
     /// The volume with `id`, for tests and tools.
