@@ -20,6 +20,19 @@ import Testing
             logger: Logger(label: "test"))
     }
 
+    static func registry(_ directory: String) -> StoreRegistry {
+        StoreRegistry(
+            rootDirectory: directory + "/shm",
+            defaults: StoreConfiguration(directory: directory + "/shm", capacity: 64 << 20))
+    }
+
+    /// Seals `bytes` bytes under `name`, as the node plugin does for a file written through a mount.
+    static func writeFile(_ store: ObjectStore, _ name: String, bytes: Int) throws -> ObjectID {
+        let writer = try store.createBlob(expectedSize: bytes)
+        try writer.append([UInt8](repeating: 7, count: bytes))
+        return try store.seal(writer, name: name)
+    }
+
     func createVolume(_ controller: ControllerService, _ name: String, from source: Csi_V1_VolumeContentSource? = nil)
         async throws -> Csi_V1_Volume
     {
@@ -50,16 +63,12 @@ import Testing
 
     @Test func snapshotAndRestoreShareTheObjects() async throws {
         try await withTemporaryDirectoryAsync { directory in
-            let registry = StoreRegistry(
-                rootDirectory: directory + "/shm",
-                defaults: StoreConfiguration(directory: directory + "/shm", capacity: 64 << 20))
+            let registry = Self.registry(directory)
             let controller = try controller(directory, registry: registry)
             let volume = try await createVolume(controller, "pvc-1")
             let store = try registry.store(namespace: Self.cluster.namespace, name: Self.cluster.name)
             let emptyUsage = store.usage.bytesUsed
-            let writer = try store.createBlob(expectedSize: 1000)
-            try writer.append([UInt8](repeating: 7, count: 1000))
-            let file = try store.seal(writer, name: volume.volumeID + "/data.bin")
+            let file = try Self.writeFile(store, volume.volumeID + "/data.bin", bytes: 1000)
 
             var request = Csi_V1_CreateSnapshotRequest()
             request.name = "snap-1"
@@ -92,15 +101,11 @@ import Testing
 
     @Test func aRestartRemovesSnapshotTreesNoRecordNames() async throws {
         try await withTemporaryDirectoryAsync { directory in
-            let registry = StoreRegistry(
-                rootDirectory: directory + "/shm",
-                defaults: StoreConfiguration(directory: directory + "/shm", capacity: 64 << 20))
+            let registry = Self.registry(directory)
             let first = try controller(directory, registry: registry)
             let volume = try await createVolume(first, "pvc-1")
             let store = try registry.store(namespace: Self.cluster.namespace, name: Self.cluster.name)
-            let writer = try store.createBlob(expectedSize: 1000)
-            try writer.append([UInt8](repeating: 7, count: 1000))
-            let file = try store.seal(writer, name: volume.volumeID + "/data.bin")
+            let file = try Self.writeFile(store, volume.volumeID + "/data.bin", bytes: 1000)
             var request = Csi_V1_CreateSnapshotRequest()
             request.name = "kept"
             request.sourceVolumeID = volume.volumeID
