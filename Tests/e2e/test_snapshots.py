@@ -48,7 +48,7 @@ def test_capabilities_advertise_snapshots_clones_and_expansion(node):
     controller = {c.rpc.type for c in node.controller.ControllerGetCapabilities(
         csi_pb2.ControllerGetCapabilitiesRequest()).capabilities}
     rpc = csi_pb2.ControllerServiceCapability.RPC
-    assert {rpc.CREATE_DELETE_SNAPSHOT, rpc.LIST_SNAPSHOTS, rpc.CLONE_VOLUME, rpc.EXPAND_VOLUME} <= controller
+    assert {rpc.CREATE_DELETE_SNAPSHOT, rpc.LIST_SNAPSHOTS, rpc.GET_SNAPSHOT, rpc.CLONE_VOLUME, rpc.EXPAND_VOLUME} <= controller
     node_caps = {c.rpc.type for c in node.node.NodeGetCapabilities(csi_pb2.NodeGetCapabilitiesRequest()).capabilities}
     assert csi_pb2.NodeServiceCapability.RPC.EXPAND_VOLUME in node_caps
 
@@ -308,3 +308,16 @@ def test_objects_put_through_the_socket_are_kept_by_snapshots(node):
         assert np.array_equal(reader.get(name="features"), array)
     finally:
         reader.close()
+
+
+def test_get_snapshot_returns_one_snapshot_until_it_is_deleted(node):
+    volume = node.create("pvc-get", 16 * MiB)
+    target = node.publish(volume, "get", staging=node.stage(volume))
+    (target / "a.bin").write_bytes(b"a" * 1000)
+    snap = snapshot(node, volume, "snap-get")
+    got = node.controller.GetSnapshot(csi_pb2.GetSnapshotRequest(snapshot_id=snap.snapshot_id)).snapshot
+    assert got == snap
+    expect_code(Code.INVALID_ARGUMENT, node.controller.GetSnapshot, csi_pb2.GetSnapshotRequest())
+    expect_code(Code.NOT_FOUND, node.controller.GetSnapshot, csi_pb2.GetSnapshotRequest(snapshot_id="snap-" + "0" * 32))
+    node.controller.DeleteSnapshot(csi_pb2.DeleteSnapshotRequest(snapshot_id=snap.snapshot_id))
+    expect_code(Code.NOT_FOUND, node.controller.GetSnapshot, csi_pb2.GetSnapshotRequest(snapshot_id=snap.snapshot_id))

@@ -23,7 +23,7 @@ extension ControllerService {
         }
     }
 
-    // MARK: - CreateSnapshot / DeleteSnapshot / ListSnapshots
+    // MARK: - CreateSnapshot / DeleteSnapshot / ListSnapshots / GetSnapshot
 
     public func createSnapshot(_ request: Csi_V1_CreateSnapshotRequest) async throws(RPCStatus)
         -> Csi_V1_CreateSnapshotResponse
@@ -120,6 +120,17 @@ extension ControllerService {
             return entry
         }
         if end < all.count { response.nextToken = all[end].id }
+        return response
+    }
+
+    public func getSnapshot(_ request: Csi_V1_GetSnapshotRequest) async throws(RPCStatus) -> Csi_V1_GetSnapshotResponse {
+        _ = try requireContent("GetSnapshot")
+        guard !request.snapshotID.isEmpty else { throw .missing("snapshot_id") }
+        guard let record = state.withLock({ $0.snapshots[request.snapshotID] }) else {
+            throw .notFound("snapshot \(request.snapshotID) does not exist")
+        }
+        var response = Csi_V1_GetSnapshotResponse()
+        response.snapshot = Self.csiSnapshot(record)
         return response
     }
 

@@ -345,7 +345,7 @@ public final class ControllerService: CSIControllerService {
         ]
         // A node-local controller expands at NodeExpandVolume; see ControllerConfiguration.nodeLocal.
         if !configuration.nodeLocal { supported.append(.expandVolume) }
-        if content != nil { supported += [.createDeleteSnapshot, .listSnapshots, .cloneVolume] }
+        if content != nil { supported += [.createDeleteSnapshot, .listSnapshots, .getSnapshot, .cloneVolume] }
         var response = Csi_V1_ControllerGetCapabilitiesResponse()
         response.capabilities = supported.map { kind in
             var rpc = Csi_V1_ControllerServiceCapability.RPC()

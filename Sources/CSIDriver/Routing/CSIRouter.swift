@@ -43,6 +43,7 @@ public struct CSIRouter: UnaryHandler {
             add("Controller", "CreateSnapshot", controller.createSnapshot)
             add("Controller", "DeleteSnapshot", controller.deleteSnapshot)
             add("Controller", "ListSnapshots", controller.listSnapshots)
+            add("Controller", "GetSnapshot", controller.getSnapshot)
             add("Controller", "ControllerExpandVolume", controller.controllerExpandVolume)
         }
         if let node {

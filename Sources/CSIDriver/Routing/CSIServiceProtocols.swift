@@ -30,6 +30,7 @@ public protocol CSIControllerService: Sendable {
     func createSnapshot(_ request: Csi_V1_CreateSnapshotRequest) async throws(RPCStatus) -> Csi_V1_CreateSnapshotResponse
     func deleteSnapshot(_ request: Csi_V1_DeleteSnapshotRequest) async throws(RPCStatus) -> Csi_V1_DeleteSnapshotResponse
     func listSnapshots(_ request: Csi_V1_ListSnapshotsRequest) async throws(RPCStatus) -> Csi_V1_ListSnapshotsResponse
+    func getSnapshot(_ request: Csi_V1_GetSnapshotRequest) async throws(RPCStatus) -> Csi_V1_GetSnapshotResponse
     func controllerExpandVolume(_ request: Csi_V1_ControllerExpandVolumeRequest) async throws(RPCStatus)
         -> Csi_V1_ControllerExpandVolumeResponse
 }
