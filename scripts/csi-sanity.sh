@@ -3,6 +3,7 @@
 # freshly started vineyard-csi. csi-sanity is not built or shipped here: pass the path of a
 # csi-sanity binary you have (CSI_SANITY=/path/to/csi-sanity); extra arguments go to it, e.g.
 #   CSI_SANITY=~/bin/csi-sanity scripts/csi-sanity.sh --ginkgo.focus='Controller'
+# DRIVER_ARGS adds flags to the driver, e.g. DRIVER_ARGS=--node-deployment (deploy/'s mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CSI_SANITY:?set CSI_SANITY to the path of a csi-sanity v5.3.0 binary}"
@@ -25,7 +26,7 @@ k8s.v6d.io/vineyard/name: vineyardd-sample
 YAML
 
 "$BIN/vineyard-csi" --endpoint "unix://$WORK/csi.sock" --nodeid sanity-node --state-dir "$WORK/state" \
-    --store-dir "$WORK/shm" --store-size 64Gi >"$WORK/driver.log" 2>&1 &
+    --store-dir "$WORK/shm" --store-size 64Gi ${DRIVER_ARGS:-} >"$WORK/driver.log" 2>&1 &
 DRIVER_PID=$!
 for _ in $(seq 200); do [ -S "$WORK/csi.sock" ] && break; sleep 0.05; done
 

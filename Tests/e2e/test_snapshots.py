@@ -48,7 +48,8 @@ def test_capabilities_advertise_snapshots_clones_and_expansion(node):
     controller = {c.rpc.type for c in node.controller.ControllerGetCapabilities(
         csi_pb2.ControllerGetCapabilitiesRequest()).capabilities}
     rpc = csi_pb2.ControllerServiceCapability.RPC
-    assert {rpc.CREATE_DELETE_SNAPSHOT, rpc.LIST_SNAPSHOTS, rpc.GET_SNAPSHOT, rpc.CLONE_VOLUME, rpc.EXPAND_VOLUME} <= controller
+    assert {rpc.CREATE_DELETE_SNAPSHOT, rpc.LIST_SNAPSHOTS, rpc.CLONE_VOLUME, rpc.EXPAND_VOLUME} <= controller
+    assert rpc.GET_SNAPSHOT not in controller  # served, not advertised: see ControllerService
     node_caps = {c.rpc.type for c in node.node.NodeGetCapabilities(csi_pb2.NodeGetCapabilitiesRequest()).capabilities}
     assert csi_pb2.NodeServiceCapability.RPC.EXPAND_VOLUME in node_caps
 
