@@ -118,12 +118,16 @@ public struct ConnectionInfo: Hashable, Sendable {
     public var maxBackground: UInt32
     public var congestionThreshold: UInt32
     public var timeGranularity: UInt32
+    /// Files opened with `direct_io` can be mapped `MAP_SHARED` (`FUSE_DIRECT_IO_ALLOW_MMAP`
+    /// agreed); without it such an `mmap` fails with `ENODEV`.
+    public var directIOMappable: Bool
 
     public init(
         protocolMajor: UInt32, protocolMinor: UInt32, offered: FUSECapabilities, enabled: FUSECapabilities,
         maxWrite: UInt32, maxRead: UInt32, maxReadahead: UInt32, maxBackground: UInt32,
-        congestionThreshold: UInt32, timeGranularity: UInt32
+        congestionThreshold: UInt32, timeGranularity: UInt32, directIOMappable: Bool = false
     ) {
+        self.directIOMappable = directIOMappable
         self.protocolMajor = protocolMajor
         self.protocolMinor = protocolMinor
         self.offered = offered

@@ -17,6 +17,9 @@ public struct FUSEInitRecord: Codable, Hashable, Sendable {
     public var maxBackground: UInt32
     public var congestionThreshold: UInt32
     public var timeGranularity: UInt32
+    /// Whether `FUSE_DIRECT_IO_ALLOW_MMAP` was agreed (absent in records of older versions,
+    /// which never agreed to it).
+    public var directIOMappable: Bool?
 
     /// `FUSE_INIT` opcode.
     static let initOpcode: UInt32 = 26
@@ -34,6 +37,7 @@ public struct FUSEInitRecord: Codable, Hashable, Sendable {
         self.maxBackground = connection.maxBackground
         self.congestionThreshold = connection.congestionThreshold
         self.timeGranularity = connection.timeGranularity
+        self.directIOMappable = connection.directIOMappable
     }
 
     private func word(_ offset: Int) -> UInt32 {

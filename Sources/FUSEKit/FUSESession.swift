@@ -110,6 +110,21 @@ public final class FUSESession: @unchecked Sendable {
                 code: .mount, errno: error.rawValue == 0 ? nil : error,
                 message: "cannot mount \(mountArgument) (see stderr)")
         }
+        if options.directIOMappable {
+            // Answer INIT here instead of in libfuse's loop, to agree to what libfuse cannot.
+            do throws(FUSEError) {
+                let device = fuse_session_fd(session)
+                let request = try InitNegotiation.readRequest(device)
+                let grant = InitNegotiation.offersDirectIOMmap(request)
+                box.takeUnretainedValue().grantsDirectIOMmap.store(grant, ordering: .releasing)
+                try InitNegotiation.negotiate(session, request: request, device: device, grantDirectIOMmap: grant)
+            } catch {
+                if case .path = target { fuse_session_unmount(session) }
+                fuse_session_destroy(session)
+                box.release()
+                throw error
+            }
+        }
 
         self.handle = session
         self.context = box

@@ -98,11 +98,14 @@ public final class HandoverSession: @unchecked Sendable {
         do throws(FUSEError) {
             if let record {
                 request = record.request
+                box.takeUnretainedValue().grantsDirectIOMmap.store(record.directIOMappable ?? false, ordering: .releasing)
                 try Self.replayInitialization(session, request: request, fileDescriptor: fileDescriptor)
             } else {
-                request = try Self.readInitRequest(fileDescriptor)
-                try Self.attach(session, fileDescriptor)
-                try Self.process(session, request)
+                request = try InitNegotiation.readRequest(fileDescriptor)
+                let grant = options.directIOMappable && InitNegotiation.offersDirectIOMmap(request)
+                box.takeUnretainedValue().grantsDirectIOMmap.store(grant, ordering: .releasing)
+                try InitNegotiation.negotiate(
+                    session, request: request, device: fileDescriptor, grantDirectIOMmap: grant)
             }
         } catch {
             Self.destroyKeepingDescriptor(session)
@@ -138,48 +141,12 @@ public final class HandoverSession: @unchecked Sendable {
         context.release()
     }
 
-    /// Reads the INIT request the kernel queued when the descriptor was mounted.
-    private static func readInitRequest(_ fd: Int32) throws(FUSEError) -> [UInt8] {
-        // The kernel refuses reads smaller than what its largest request could need.
-        let size = (1 << 20) + 2 * 4096
-        var buffer = [UInt8](repeating: 0, count: size)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if Glibc.errno == EINTR { continue }
-                throw FUSEError(code: .sessionCreation, errno: .current, message: "cannot read the INIT request")
-            }
-            let request = Array(buffer[0..<count])
-            guard FUSEInitRecord.isInitRequest(request) else {
-                throw FUSEError(code: .sessionCreation, message: "the first request on the descriptor is not INIT")
-            }
-            return request
-        }
-    }
-
     /// Destroys a session that failed to start without closing the caller's descriptor:
     /// `fuse_session_destroy` closes the session's descriptor, so point it at /dev/null first.
     private static func destroyKeepingDescriptor(_ session: OpaquePointer) {
         let placeholder = open("/dev/null", O_RDWR | O_CLOEXEC)
         if placeholder >= 0 && fuse_session_mount(session, "/dev/fd/\(placeholder)") != 0 { close(placeholder) }
         fuse_session_destroy(session)
-    }
-
-    private static func attach(_ session: OpaquePointer, _ fd: Int32) throws(FUSEError) {
-        guard fuse_session_mount(session, "/dev/fd/\(fd)") == 0 else {
-            throw FUSEError(code: .mount, message: "libfuse does not accept /dev/fd/\(fd)")
-        }
-    }
-
-    private static func process(_ session: OpaquePointer, _ request: [UInt8]) throws(FUSEError) {
-        var bytes = request
-        bytes.withUnsafeMutableBytes { raw in
-            var buffer = fuse_buf()
-            buffer.size = raw.count
-            buffer.mem = raw.baseAddress
-            buffer.fd = -1
-            fuse_session_process_buf(session, &buffer)
-        }
     }
 
     /// Lets libfuse process a recorded INIT with its replies going into a pipe, then points
@@ -195,9 +162,9 @@ public final class HandoverSession: @unchecked Sendable {
             close(ends[0])
             close(ends[1])
         }
-        try attach(session, ends[1])
-        try process(session, request)
-        try attach(session, fileDescriptor)
+        try InitNegotiation.attach(session, ends[1])
+        InitNegotiation.process(session, request)
+        try InitNegotiation.attach(session, fileDescriptor)
     }
 
     // MARK: - Properties

@@ -42,6 +42,10 @@ public struct MountOptions: Hashable, Sendable {
     public var maxIdleThreads: Int?
     /// Ask libfuse to move spliced pages (`FUSE_BUF_SPLICE_MOVE`) for descriptor read replies.
     public var spliceMoveReplies: Bool
+    /// Agree to `FUSE_DIRECT_IO_ALLOW_MMAP` when the kernel offers it (Linux 6.6+), so files
+    /// opened with `direct_io` can still be mapped `MAP_SHARED`. libfuse 3.14 cannot agree to
+    /// it, so the session answers INIT itself (see ``ConnectionInfo/directIOMappable``).
+    public var directIOMappable: Bool
     /// libfuse debug output on stderr (`-d`).
     public var debug: Bool
     /// More `-o` options passed verbatim (e.g. `"auto_unmount"`, `"noatime"`). Commas inside an
@@ -65,6 +69,7 @@ public struct MountOptions: Hashable, Sendable {
         cloneFD: Bool = true,
         maxIdleThreads: Int? = nil,
         spliceMoveReplies: Bool = false,
+        directIOMappable: Bool = false,
         debug: Bool = false,
         extraOptions: [String] = []
     ) {
@@ -84,6 +89,7 @@ public struct MountOptions: Hashable, Sendable {
         self.cloneFD = cloneFD
         self.maxIdleThreads = maxIdleThreads
         self.spliceMoveReplies = spliceMoveReplies
+        self.directIOMappable = directIOMappable
         self.debug = debug
         self.extraOptions = extraOptions
     }

@@ -360,7 +360,7 @@ extension VolumeFileSystem {
                 replacedSize = NodeMetadata.size(of: replaced, meta: old)
             }
             // A snapshot or clone may still name the previous version.
-            try? store.deleteIfUnnamed(replaced)
+            _ = try? store.deleteIfUnnamed(replaced)
         }
         accounting.adjust(bytes: writer.baseline - replacedSize, files: replaced == nil ? 1 : 0)
         node.file.writer = nil

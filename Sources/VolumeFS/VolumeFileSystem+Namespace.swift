@@ -209,7 +209,7 @@ extension VolumeFileSystem {
             if let meta = store.meta(replaced), NodeMetadata.kind(of: replaced, typename: meta.typename) == .file {
                 size = NodeMetadata.size(of: replaced, meta: meta)
             }
-            try? store.deleteIfUnnamed(replaced)  // a snapshot or clone may still name it
+            _ = try? store.deleteIfUnnamed(replaced)  // a snapshot or clone may still name it
             accounting.adjust(bytes: -size, files: -1)
         }
         table.withLock { table in

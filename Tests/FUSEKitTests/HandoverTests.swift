@@ -30,7 +30,8 @@ struct HandoverTests {
         var template = Array((TestEnvironment.directoryPrefix + "XXXXXX").utf8CString)
         let path = String(cString: try #require(mkdtemp(&template)))
         defer { rmdir(path) }
-        let options = MountOptions(fsName: "fusekit-test-\(getpid())", subtype: TestEnvironment.subtype, maxWrite: 1 << 20)
+        let options = MountOptions(
+            fsName: "fusekit-test-\(getpid())", subtype: TestEnvironment.subtype, maxWrite: 1 << 20, directIOMappable: true)
         let fd = try FUSEDevice.mount(at: path, options: options)
         defer { try? FUSEDevice.unmount(path) }
         let fileSystem = InMemoryFileSystem()
@@ -39,6 +40,9 @@ struct HandoverTests {
         #expect(!first.session.resumed)
         let record = first.session.initRecord
         #expect(record.protocolMinor >= 38)
+        // What the first session agreed to beyond libfuse (its own INIT answer) travels along.
+        let offered = InitNegotiation.offersDirectIOMmap(record.request)  // Linux 6.6+
+        #expect(first.session.connection?.directIOMappable == offered && record.directIOMappable == offered)
         try POSIX.writeFile(path + "/f", Array(repeating: 7, count: 3 << 20))
         let open = POSIX.open(path + "/f", O_RDONLY)
         try #require(open >= 0)
@@ -62,6 +66,7 @@ struct HandoverTests {
         #expect(second.session.resumed)
         #expect(second.session.connection?.maxWrite == first.session.connection?.maxWrite)
         #expect(second.session.connection?.enabled == first.session.connection?.enabled)
+        #expect(second.session.connection?.directIOMappable == offered)
         #expect(reader.wait(timeout: .now() + 5) == .success)
         #expect(readBack.withLock { $0 } == Array(repeating: 7, count: 3 << 20))
         if record.kernelSupportsResend {

@@ -129,6 +129,34 @@ struct MountTests {
         }
     }
 
+    @Test("directIOMappable: direct_io files map MAP_SHARED only when FUSE_DIRECT_IO_ALLOW_MMAP is agreed")
+    func directIOMappable() throws {
+        for agreed in [false, true] {
+            let fileSystem = InMemoryFileSystem(directIO: true)
+            try withMount(fileSystem: fileSystem, options: MountOptions(directIOMappable: agreed)) { mount in
+                let bytes = (0..<(3 * 4096 + 100)).map { UInt8(truncatingIfNeeded: $0 * 7) }
+                try POSIX.writeFile(mount.url("mapped"), bytes)
+                #expect(try POSIX.readFile(mount.url("mapped")) == bytes)  // direct reads
+                let info = try #require(fileSystem.negotiated.withLock { $0 })
+                #expect(info.directIOMappable == agreed)
+                #expect(mount.session.connection?.directIOMappable == agreed)
+
+                let fd = POSIX.open(mount.url("mapped"), O_RDONLY, 0)
+                try #require(fd >= 0)
+                defer { close(fd) }
+                let mapping = mmap(nil, bytes.count, PROT_READ, MAP_SHARED, fd, 0)
+                if agreed {
+                    let address = try #require(mapping == MAP_FAILED ? nil : mapping, "mmap: \(Errno.current)")
+                    defer { munmap(address, bytes.count) }
+                    #expect(Array(UnsafeRawBufferPointer(start: address, count: bytes.count)) == bytes)
+                } else {
+                    // What a kernel does without the agreement: no shared mappings of direct_io files.
+                    #expect(mapping == MAP_FAILED && errno == ENODEV)
+                }
+            }
+        }
+    }
+
     @Test("readAheadKilobytes turns sequential reads into 1 MiB requests")
     func readAhead() throws {
         let fileSystem = InMemoryFileSystem()

@@ -123,7 +123,8 @@ private enum Handlers {
             maxReadahead: conn.pointee.max_readahead,
             maxBackground: conn.pointee.max_background,
             congestionThreshold: conn.pointee.congestion_threshold,
-            timeGranularity: conn.pointee.time_gran
+            timeGranularity: conn.pointee.time_gran,
+            directIOMappable: session.grantsDirectIOMmap.load(ordering: .acquiring)
         )
         session.connection.withLock { $0 = info }
         session.fileSystem.initialize(connection: info)

@@ -15,6 +15,8 @@ final class SessionContext: Sendable {
     /// processed the INIT reply, which resets the read-ahead window).
     let afterInitialization = Mutex<(@Sendable () -> Void)?>(nil)
     let afterInitializationPending = Atomic<Bool>(false)
+    /// Set before INIT is processed when the session will agree to `FUSE_DIRECT_IO_ALLOW_MMAP`.
+    let grantsDirectIOMmap = Atomic<Bool>(false)
 
     init(fileSystem: any FileSystem, options: MountOptions) {
         self.fileSystem = fileSystem

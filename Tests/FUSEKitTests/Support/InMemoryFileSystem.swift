@@ -103,6 +103,8 @@ final class InMemoryFileSystem: FileSystem {
 
     let readPath: ReadPath
     let timeout: Double
+    /// Open every file with `direct_io` (reads and writes bypass the page cache).
+    let directIO: Bool
     private let state = Mutex(State())
 
     // Observations for tests.
@@ -115,9 +117,10 @@ final class InMemoryFileSystem: FileSystem {
     let openHandles = Atomic<Int>(0)
     let negotiated = Mutex<ConnectionInfo?>(nil)
 
-    init(readPath: ReadPath = .buffer, timeout: Double = 1.0) {
+    init(readPath: ReadPath = .buffer, timeout: Double = 1.0, directIO: Bool = false) {
         self.readPath = readPath
         self.timeout = timeout
+        self.directIO = directIO
         let now = Timespec.now
         state.withLock { state in
             state.nodes[1] = Node(
@@ -518,7 +521,7 @@ final class InMemoryFileSystem: FileSystem {
                 try resize(&state, inode: inode.rawValue, to: 0)
             }
             openHandles.add(1, ordering: .relaxed)
-            return OpenReply(handle: inode.rawValue)
+            return OpenReply(handle: inode.rawValue, directIO: directIO)
         }
     }
 
