@@ -47,7 +47,9 @@ final class Driver: Sendable {
             let socketDirectory = "\(stateDirectory)/node/ipc"
             let fuse: any VolumeHost
             if options.handoverDir.isEmpty {
-                let plain = FUSEVolumeHost(registry: registry, logger: logger, socketDirectory: socketDirectory)
+                let plain = FUSEVolumeHost(
+                    registry: registry, logger: logger, socketDirectory: socketDirectory,
+                    directReads: options.readMode == .direct)
                 releaseMounts = { plain.unmountAll() }
                 fuse = plain
             } else {
@@ -55,7 +57,7 @@ final class Driver: Sendable {
                 let handover = HandoverVolumeHost(
                     registry: registry,
                     configuration: HandoverConfiguration(directory: options.handoverDir, holderExecutable: holderExecutable),
-                    logger: logger, socketDirectory: socketDirectory)
+                    logger: logger, socketDirectory: socketDirectory, directReads: options.readMode == .direct)
                 releaseMounts = { handover.handOverAll() }
                 afterRecovery = { handover.discardUnclaimed() }
                 fuse = handover
@@ -93,7 +95,7 @@ final class Driver: Sendable {
             metadata: [
                 "driver": "\(DriverInfo.name)", "version": "\(DriverInfo.version)", "endpoint": "\(endpoint)",
                 "mode": "\(options.mode.rawValue)", "node": "\(options.nodeid)",
-                "node-deployment": "\(options.nodeDeployment)",
+                "node-deployment": "\(options.nodeDeployment)", "read-mode": "\(options.readMode.rawValue)",
             ]
         )
     }

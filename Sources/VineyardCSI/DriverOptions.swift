@@ -16,6 +16,15 @@ enum PluginMode: String, ExpressibleByArgument, CaseIterable {
     var runsNode: Bool { self != .controller }
 }
 
+/// How files opened read-only are read.
+enum ReadMode: String, ExpressibleByArgument, CaseIterable {
+    /// Through the kernel's page cache: repeated and small reads are served by the kernel.
+    case pageCache = "page-cache"
+    /// `direct_io`: one copy from the store into the reader's buffer, nothing cached; best for
+    /// reading large files once (pipelines), a round trip per read for readers of small pieces.
+    case direct
+}
+
 /// The command-line flags of `vineyard-csi`, named like vineyard's own CSI driver's.
 struct DriverOptions: ParsableArguments {
     @Option(help: "CSI endpoint to serve: unix:///path/to/csi.sock or tcp://host:port.")
@@ -68,6 +77,11 @@ struct DriverOptions: ParsableArguments {
         "Run as one of the per-node controllers of a node-local deployment (needs --mode all).",
         discussion: "csi-provisioner and csi-snapshotter run beside every node plugin with --node-deployment: volumes are created on this node only, snapshots and clones are served from this node's store, and expansion happens at NodeExpandVolume (ControllerExpandVolume is not advertised)."))
     var nodeDeployment = false
+
+    @Option(help: ArgumentHelp(
+        "How volumes serve files opened read-only: page-cache or direct.",
+        discussion: "direct copies once, from the store into the reader's buffer, instead of twice through the page cache when a file is read for the first time, but every read() becomes a request. Needs Linux 6.6+ (mmap of such files); older kernels keep page-cache."))
+    var readMode: ReadMode = .pageCache
 
     @Flag(help: "Log every CSI call and response (secret fields redacted).")
     var verbose = false

@@ -119,7 +119,8 @@ extension VolumeFileSystem {
             }
             let file = OpenFile(node: node, flags: flags)
             files.insert(file, as: handle)
-            return OpenReply(handle: handle, keepCache: keepCache, directIO: file.directIO, noFlush: !writable)
+            let directIO = file.directIO || (!writable && directReads)
+            return OpenReply(handle: handle, keepCache: keepCache, directIO: directIO, noFlush: !writable)
         } catch {
             table.withLock { $0.closed(node) }
             throw error

@@ -54,6 +54,13 @@ public final class VolumeFileSystem: FileSystem {
     private let quota: Atomic<Int>
     /// Whether every change is refused with `EROFS`.
     public let readOnly: Bool
+    /// Whether read-only opens bypass the page cache (`direct_io`): set at INIT when the mount
+    /// asked for and got mappable direct I/O (``recommendedMountOptions(volumeID:readOnly:directReads:)``).
+    /// A read then copies once, from the store into the reader's buffer, where a page-cache
+    /// read of a file not yet cached copies twice (store to page cache to reader); every read
+    /// is a request, though, so readers of small pieces pay a round trip each.
+    public var directReads: Bool { directReadsAgreed.load(ordering: .relaxed) }
+    private let directReadsAgreed = Atomic<Bool>(false)
 
     let store: ObjectStore
     let naming: VolumeNaming
@@ -230,8 +237,11 @@ public final class VolumeFileSystem: FileSystem {
     /// - Parameters:
     ///   - volumeID: the volume.
     ///   - readOnly: mount read-only.
+    ///   - directReads: serve read-only opens with `direct_io` (see ``directReads``), when
+    ///     the kernel can still map such files `MAP_SHARED` (Linux 6.6+); otherwise reads stay
+    ///     in the page cache.
     /// - Returns: the options.
-    public static func recommendedMountOptions(volumeID: String, readOnly: Bool) -> MountOptions {
+    public static func recommendedMountOptions(volumeID: String, readOnly: Bool, directReads: Bool = false) -> MountOptions {
         var capabilities = FUSECapabilities.defaults
         capabilities.formUnion([.atomicOpenTruncate, .readDirectoryPlus, .readDirectoryPlusAuto])
         return MountOptions(
@@ -242,7 +252,8 @@ public final class VolumeFileSystem: FileSystem {
             readOnly: readOnly,
             maxWrite: 1 << 20,
             readAheadKilobytes: 1024,
-            capabilities: capabilities
+            capabilities: capabilities,
+            directIOMappable: directReads
         )
     }
 
@@ -260,6 +271,10 @@ public final class VolumeFileSystem: FileSystem {
     }
 
     // MARK: - Lifecycle
+
+    public func initialize(connection: ConnectionInfo) {
+        directReadsAgreed.store(connection.directIOMappable, ordering: .relaxed)
+    }
 
     /// Publishes what is still being written: the kernel drops pending RELEASE requests at
     /// unmount, so versions whose descriptors were closed would otherwise be lost.

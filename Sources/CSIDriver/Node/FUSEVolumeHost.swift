@@ -32,14 +32,18 @@ public final class FUSEVolumeHost: VolumeHost {
     private let logger: Logger
     /// The vineyard socket of each served path; `nil` serves none.
     private let sockets: VolumeSockets?
+    /// Read-only opens bypass the page cache (see ``VolumeFileSystem/directReads``).
+    private let directReads: Bool
 
     /// - Parameters:
     ///   - registry: opens the store of each vineyard cluster on first use.
     ///   - socketDirectory: where the host side of each volume's `vineyard.sock` is bound
     ///     (see ``VolumeSockets``); `nil` for volumes without a socket.
-    public init(registry: StoreRegistry, logger: Logger, socketDirectory: String? = nil) {
+    ///   - directReads: serve read-only opens with `direct_io` (``VolumeFileSystem/directReads``).
+    public init(registry: StoreRegistry, logger: Logger, socketDirectory: String? = nil, directReads: Bool = false) {
         self.registry = registry
         self.logger = logger
+        self.directReads = directReads
         self.sockets = socketDirectory.map { VolumeSockets(directory: $0, logger: logger) }
     }
 
@@ -60,7 +64,8 @@ public final class FUSEVolumeHost: VolumeHost {
         } catch {
             throw VolumeHostError(.failed, "cannot open the file system of volume \(volume.volumeID): \(error)")
         }
-        let options = VolumeFileSystem.recommendedMountOptions(volumeID: volume.volumeID, readOnly: false)
+        let options = VolumeFileSystem.recommendedMountOptions(
+            volumeID: volume.volumeID, readOnly: false, directReads: directReads)
         let session: FUSESession
         do {
             session = try FUSESession(fileSystem: fileSystem, mountPoint: path, options: options)

@@ -78,18 +78,22 @@ public final class HandoverVolumeHost: VolumeHost {
     private let holder = Mutex<FDHolderClient?>(nil)
     /// The vineyard socket of each served path; `nil` serves none.
     private let sockets: VolumeSockets?
+    /// Read-only opens bypass the page cache (see ``VolumeFileSystem/directReads``).
+    private let directReads: Bool
 
     /// Connects to the holder (starting one if configured) and opens the file system of every
     /// mount it holds, ready for ``resume(_:at:)``.
     /// - Parameter socketDirectory: where the host side of each volume's `vineyard.sock` is
     ///   bound (see ``VolumeSockets``); `nil` for volumes without a socket.
     public init(
-        registry: StoreRegistry, configuration: HandoverConfiguration, logger: Logger, socketDirectory: String? = nil
+        registry: StoreRegistry, configuration: HandoverConfiguration, logger: Logger, socketDirectory: String? = nil,
+        directReads: Bool = false
     ) {
         self.registry = registry
         self.configuration = configuration
         self.logger = logger
-        self.plain = FUSEVolumeHost(registry: registry, logger: logger)
+        self.directReads = directReads
+        self.plain = FUSEVolumeHost(registry: registry, logger: logger, directReads: directReads)
         self.sockets = socketDirectory.map { VolumeSockets(directory: $0, logger: logger) }
         try? FileManager.default.createDirectory(atPath: configuration.inodeDirectory, withIntermediateDirectories: true)
         guard let client = connectHolder() else { return }
@@ -172,7 +176,8 @@ public final class HandoverVolumeHost: VolumeHost {
         } catch {
             throw VolumeHostError(.failed, "cannot open the file system of volume \(volume.volumeID): \(error)")
         }
-        let options = VolumeFileSystem.recommendedMountOptions(volumeID: volume.volumeID, readOnly: false)
+        let options = VolumeFileSystem.recommendedMountOptions(
+            volumeID: volume.volumeID, readOnly: false, directReads: directReads)
         let session: HandoverSession
         do throws(FUSEError) {
             let fd = try FUSEDevice.mount(at: path, options: options)
@@ -210,7 +215,8 @@ public final class HandoverVolumeHost: VolumeHost {
             try? holder.withLock { try $0?.drop(key: path) }
             return false
         }
-        let options = VolumeFileSystem.recommendedMountOptions(volumeID: volume.volumeID, readOnly: false)
+        let options = VolumeFileSystem.recommendedMountOptions(
+            volumeID: volume.volumeID, readOnly: false, directReads: directReads)
         let session: HandoverSession
         do {
             session = try HandoverSession(
