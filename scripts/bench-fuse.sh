@@ -5,6 +5,7 @@
 # Small-file operations also run on `vineyard-csi-bench fuse-floor`, a FUSE mount that keeps no
 # data: the cost of the kernel's FUSE round trips alone on this machine.
 # Usage: scripts/bench-fuse.sh [bench_fs.py options, e.g. --sizes 64M,1G --repeats 3]
+# READ_MODE=direct runs the driver with --read-mode direct (default page-cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --quiet --product vineyard-csi
@@ -25,7 +26,7 @@ trap cleanup EXIT
 
 "$BIN/vineyard-csi" --mode all --endpoint "unix://$WORK/csi.sock" --nodeid bench --state-dir "$WORK/state" \
     --store-dir "$STORE" --store-size "${STORE_SIZE:-6Gi}" --default-volume-size "${STORE_SIZE:-6Gi}" \
-    --local-volume "$WORK/vineyard" >"$WORK/driver.log" 2>&1 &
+    --read-mode "${READ_MODE:-page-cache}" --local-volume "$WORK/vineyard" >"$WORK/driver.log" 2>&1 &
 DRIVER_PID=$!
 for _ in $(seq 400); do grep -qs " $WORK/vineyard " /proc/self/mounts && break; sleep 0.05; done
 grep -qs " $WORK/vineyard " /proc/self/mounts || { cat "$WORK/driver.log"; exit 1; }

@@ -81,10 +81,11 @@ def bench(args):
     if unknown:
         sys.exit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     scales = [float(text) for text in args.scales.split(",")]
-    options = {"bin_dir": args.bin_dir, "nfs_dir": args.nfs_dir, "disk_dir": args.disk_dir}
+    options = {"bin_dir": args.bin_dir, "nfs_dir": args.nfs_dir, "disk_dir": args.disk_dir, "read_mode": args.read_mode}
     results_path = Path(args.results)
     results_path.parent.mkdir(parents=True, exist_ok=True)
     document = {"machine": machine.facts(args.bin_dir), "drop_caches": not args.no_drop_caches,
+                "read_mode": args.read_mode,
                 "repeats": args.repeats, "scales_gib": scales, "variants": variants,
                 "labels": {key: VARIANTS[key](options).label for key in variants}, "runs": [], "skipped": {},
                 "arguments": " ".join(sys.argv[1:])}
@@ -140,6 +141,8 @@ def main(argv=None):
     run.add_argument("--work-dir", default="/var/tmp", help="where run directories and mount targets go")
     run.add_argument("--seed", type=int, default=2024)
     run.add_argument("--no-drop-caches", action="store_true", help="do not drop the page cache before each step")
+    run.add_argument("--read-mode", default="direct", choices=["direct", "page-cache"],
+                     help="vineyard-csi --read-mode for (d) and (e): how read-only opens are served")
     run.add_argument("--results", default=str(REPO / "docs" / "pipeline-results.json"))
     run.add_argument("--docs", default=str(REPO / "docs"))
     again = commands.add_parser("report", help="rewrite docs/benchmarks.md and the plot from recorded results")

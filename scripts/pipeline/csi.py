@@ -52,8 +52,9 @@ def unmount_all_under(path):
 class Driver:
     """One `vineyard-csi --mode all` process with its own socket, state and store directories."""
 
-    def __init__(self, binary, workdir, store_dir, store_size):
+    def __init__(self, binary, workdir, store_dir, store_size, read_mode="page-cache"):
         self.binary = Path(binary)
+        self.read_mode = read_mode
         self.workdir = Path(workdir)
         self.store_dir = Path(store_dir)
         self.store_size = store_size
@@ -72,6 +73,7 @@ class Driver:
             str(self.binary), "--mode", "all", "--endpoint", f"unix://{self.socket}", "--nodeid", "pipeline-node",
             "--state-dir", str(self.workdir / "state"), "--store-dir", str(self.store_dir),
             "--store-size", self.store_size, "--default-volume-size", self.store_size,
+            "--read-mode", self.read_mode,
         ], stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.channel = grpc.insecure_channel(f"unix://{self.socket}")

@@ -113,6 +113,9 @@ def write(document, docs):
         add(f"| {labels[key]} | {storage} | {how}{' — **skipped: ' + skipped + '**' if skipped else ''} |")
     add("")
     add("**NFS.** " + document.get("nfs_note", "") )
+    add(f"**Driver.** vineyard-csi ran with `--read-mode {document.get('read_mode', 'page-cache')}` for (d) and (e)"
+        + (": read-only opens copy once, from the store into the reader's buffer." if document.get("read_mode") == "direct"
+           else ": reads go through the page cache."))
     add("")
     add("Every step times its own work after its libraries are loaded: *write* is the time in the save calls "
         "(including fsync for the fallback), *read* the time in the load calls (including unpickling, or "
