@@ -24,7 +24,8 @@ final class Driver: Sendable {
         let registry = options.mode.runsNode
             ? StoreRegistry(
                 rootDirectory: options.storeDir,
-                defaults: StoreConfiguration(directory: options.storeDir, capacity: options.parsedStoreSize!)
+                defaults: StoreConfiguration(
+                    directory: options.storeDir, capacity: options.parsedStoreSize!, prefault: options.parsedStorePrefault!)
             ) : nil
         let controller = try options.mode.runsController
             ? ControllerService(

@@ -45,6 +45,11 @@ struct DriverOptions: ParsableArguments {
     @Option(help: "Tmpfs directory holding the embedded stores' shared memory; must survive driver restarts.")
     var storeDir: String = "/dev/shm/vineyard-csi"
 
+    @Option(help: ArgumentHelp(
+        "Memory of each embedded store to back at start, e.g. 4Gi (like vineyardd's --reserve_memory).",
+        discussion: "Files written into backed memory skip the first-touch allocation of tmpfs pages; the memory is taken at start instead of when first written. 0 backs memory as it is first used."))
+    var storePrefault: String = "0"
+
     @Option(help: "Size of a volume whose claim requests no capacity, e.g. 1Gi.")
     var defaultVolumeSize: String = "1Gi"
 
@@ -94,6 +99,9 @@ struct DriverOptions: ParsableArguments {
         if parsedStoreSize == nil || parsedStoreSize == 0 {
             throw ValidationError("--store-size \(storeSize) is not a positive size such as 4Gi or 512Mi")
         }
+        guard let prefault = parsedStorePrefault, prefault <= (parsedStoreSize ?? 0) else {
+            throw ValidationError("--store-prefault \(storePrefault) is not a size up to --store-size \(storeSize), such as 1Gi or 0")
+        }
         guard let volumeSize = parsedDefaultVolumeSize, volumeSize > 0 else {
             throw ValidationError("--default-volume-size \(defaultVolumeSize) is not a positive size such as 1Gi")
         }
@@ -122,5 +130,6 @@ struct DriverOptions: ParsableArguments {
 
     var parsedStoreSize: Int? { ByteCount.parse(storeSize) }
     var parsedDefaultVolumeSize: Int? { ByteCount.parse(defaultVolumeSize) }
+    var parsedStorePrefault: Int? { ByteCount.parse(storePrefault) }
     var parsedSocketMode: UInt32? { UInt32(socketMode, radix: 8) }
 }
