@@ -52,9 +52,10 @@ def unmount_all_under(path):
 class Driver:
     """One `vineyard-csi --mode all` process with its own socket, state and store directories."""
 
-    def __init__(self, binary, workdir, store_dir, store_size, read_mode="page-cache"):
+    def __init__(self, binary, workdir, store_dir, store_size, read_mode="page-cache", prefault=False):
         self.binary = Path(binary)
         self.read_mode = read_mode
+        self.prefault = prefault
         self.workdir = Path(workdir)
         self.store_dir = Path(store_dir)
         self.store_size = store_size
@@ -73,7 +74,7 @@ class Driver:
             str(self.binary), "--mode", "all", "--endpoint", f"unix://{self.socket}", "--nodeid", "pipeline-node",
             "--state-dir", str(self.workdir / "state"), "--store-dir", str(self.store_dir),
             "--store-size", self.store_size, "--default-volume-size", self.store_size,
-            "--read-mode", self.read_mode,
+            "--read-mode", self.read_mode, "--store-prefault", self.store_size if self.prefault else "0",
         ], stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.channel = grpc.insecure_channel(f"unix://{self.socket}")

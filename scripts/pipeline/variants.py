@@ -174,7 +174,8 @@ class CSIVolume(Variant):
         self.store_dir = Path(tempfile.mkdtemp(prefix="vineyard-pipeline-store-", dir="/dev/shm"))
         store_size = f"{capacity_bytes // MiB + 64}Mi"
         self.driver = csi.Driver(binary, run_dir / "driver", self.store_dir, store_size,
-                                 self.options.get("read_mode", "page-cache")).start()
+                                 self.options.get("read_mode", "page-cache"),
+                                 self.options.get("store_prefault", False)).start()
         self.volume = csi.Volume(self.driver, f"pvc-pipeline-{os.getpid()}-{time.monotonic_ns()}", capacity_bytes,
                                  run_dir / "driver" / "staging")
         self.volume.stage()
