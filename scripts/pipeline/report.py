@@ -117,7 +117,8 @@ def write(document, docs):
         + (": read-only opens copy once, from the store into the reader's buffer." if document.get("read_mode") == "direct"
            else ": reads go through the page cache.")
         + (" Its store was backed when it opened (`--store-prefault`), as a node plugin's is once earlier pipelines "
-           "used it; tmpfs and vineyardd start cold." if document.get("store_prefault") else ""))
+           "used it, and vineyardd ran with `--reserve_memory`, the same head start; tmpfs starts cold."
+           if document.get("store_prefault") else ""))
     add("")
     add("Every step times its own work after its libraries are loaded: *write* is the time in the save calls "
         "(including fsync for the fallback), *read* the time in the load calls (including unpickling, or "

@@ -130,6 +130,8 @@ class Vineyardd(Variant):
         self.process = subprocess.Popen([
             str(binary), "--socket", str(self.socket), "--meta", "local", "--rpc=false",
             "--size", f"{capacity_bytes // MiB}M",
+            # The same head start vineyard-csi gets from --store-prefault.
+            *(["--reserve_memory"] if self.options.get("store_prefault") else []),
         ], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while not self.socket.exists():
