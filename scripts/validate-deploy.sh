@@ -7,7 +7,8 @@
 #   3. the Argo Workflow examples are well-formed, their claims and step containers pass the schemas,
 #      and their steps run end to end on a temporary directory;
 #   4. the Kubeflow Pipelines v2 examples compile with kfp, and their components run end to end;
-#   5. vctl's error paths: bad --clusters, unknown flags, no kubectl on PATH, no reachable cluster.
+#   5. vctl's error paths: bad --clusters, unknown flags, no kubectl on PATH, no reachable cluster,
+#      a cluster without the snapshot CRDs (a stand-in kubectl that refuses VolumeSnapshotClass).
 # Installs Tests/deploy/requirements.txt into the project venv ($VENV, default .venv).
 # Set SWIFT_SCRATCH_PATH to build vctl in another scratch directory.
 # Prints "N passed, N failed" and exits non-zero when anything failed.
@@ -383,6 +384,28 @@ EOF
 else
     echo "skip  no reachable cluster (no kubectl on PATH)"
 fi
+
+# A cluster without the snapshot CRDs: kubectl refuses the VolumeSnapshotClass kind, as a real one
+# does ("no matches for kind"); everything else applies, and vctl warns instead of failing.
+mkdir -p "$WORK/no-crds"
+cat >"$WORK/no-crds/kubectl" <<KUBECTL
+#!/bin/sh
+input="\$(cat)"
+printf '%s\n' "\$input" >>"$WORK/no-crds/applied.yaml"
+if printf '%s' "\$input" | grep -q '^kind: VolumeSnapshotClass'; then
+    echo 'error: resource mapping not found for kind "VolumeSnapshotClass" in version "snapshot.storage.k8s.io/v1": ensure CRDs are installed first' >&2
+    exit 1
+fi
+KUBECTL
+chmod +x "$WORK/no-crds/kubectl"
+without_snapshot_crds() {
+    local output
+    output="$(env PATH="$WORK/no-crds:$PATH" "$VCTL" deploy csidriver --clusters a/b 2>&1)" || { echo "failed: $output"; return 1; }
+    grep -qF "the VolumeSnapshotClasses were not applied" <<<"$output" || { echo "no warning: $output"; return 1; }
+    grep -q '^kind: DaemonSet' "$WORK/no-crds/applied.yaml" || { echo "the DaemonSets were not applied"; return 1; }
+    echo "applied everything else and warned"
+}
+check "no snapshot CRDs: VolumeSnapshotClass skipped with a warning" without_snapshot_crds
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
