@@ -15,8 +15,9 @@ struct Extent: Hashable, Sendable {
 /// memory is *warm* — backed by tmpfs pages and present in this process's page tables, because
 /// a deleted blob used it or it was pre-faulted — and which is *cold* (never touched, trimmed,
 /// or of unknown state after a restart). Every allocation is served from warm memory when any
-/// warm range fits (best fit, lowest address on ties); only then from cold memory; only then
-/// from a run of adjacent warm and cold ranges. The caller backs the cold parts of an
+/// warm range fits (best fit, lowest address on ties); only then from cold memory, starting in
+/// the warm range right before the chosen cold one if there is such a range; only then from a
+/// run of adjacent warm and cold ranges. The caller backs the cold parts of an
 /// allocation (``ObjectStore`` reserves them with `fallocate` and populates them with
 /// `MADV_POPULATE_WRITE`, which is several times faster than faulting page by page) before
 /// anyone writes to it.
@@ -115,7 +116,9 @@ struct ArenaAllocator: Sendable {
         let alignment = length >= ArenaAllocator.largeThreshold ? ArenaAllocator.pageAlignment : ArenaAllocator.granule
         let start =
             ArenaAllocator.bestFit(in: warmBySize, length: length, alignment: alignment)
-            ?? ArenaAllocator.bestFit(in: coldBySize, length: length, alignment: alignment)
+            ?? ArenaAllocator.bestFit(in: coldBySize, length: length, alignment: alignment).map {
+                startingInWarmNeighbour($0, alignment: alignment)
+            }
             ?? mixedRunFit(length: length, alignment: alignment)
         guard let start else { return nil }
         let cold = take(start: start, length: length)
@@ -259,6 +262,21 @@ struct ArenaAllocator: Sendable {
             position = index.index(after: position)
         }
         return nil
+    }
+
+    /// A placement in cold memory, moved down to start in the warm free range that ends where its
+    /// cold range begins (if any; different temperatures never coalesce, so such a neighbour is
+    /// warm). It still fits: it starts no later and the run is longer. Without this, a growing
+    /// blob size lands past the warm memory its predecessor left, and the next allocation of
+    /// that size lands on the (now larger) warm range's lowest address instead: two placements
+    /// that overlap only partly, so a client that wrote the first through its own mapping (a
+    /// vineyard client re-putting same-sized arrays) faults a third of the second's pages in
+    /// again, and the store backs pages it did not need to.
+    private func startingInWarmNeighbour(_ start: Int, alignment: Int) -> Int {
+        guard let cold = ranges.floor(start), let warm = ranges.floor(cold.key - 1),
+            warm.key + warm.value.length == cold.key, warm.value.warm
+        else { return start }
+        return min(start, ArenaAllocator.alignUp(warm.key, alignment))
     }
 
     /// Lowest-address run of adjacent free ranges (of mixed temperature) that fits.
