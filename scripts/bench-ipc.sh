@@ -3,7 +3,7 @@
 # get of 1 MiB .. 1 GiB numpy arrays with the unmodified vineyard Python client (see
 # scripts/bench_ipc.py for what is timed). Needs root and /dev/fuse (the socket is served in a
 # published volume, through the driver's own CSI calls in local mode).
-#   scripts/bench-ipc.sh [--sizes 1,4,16,64,256,1024] [--repeat 5]
+#   scripts/bench-ipc.sh [--sizes 1,4,16,64,256,1024] [--repeat 5] [--rounds 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
