@@ -2,6 +2,7 @@
 in the same run, with the unmodified vineyard Python client. Prints one table with ratios.
 
 Usage: bench_ipc.py OUR_SOCKET VINEYARDD_SOCKET [--sizes 1,4,16,64,256,1024] [--repeat 5] [--rounds 3]
+                    [--against-itself]
 
 put: client.put(array) (create_buffer, copy into shared memory, seal, create_data);
 throughput = bytes / time. get: client.get(id) (get_data, get_buffers; returns a view of shared
@@ -18,6 +19,8 @@ second placement of an array faults fresh pages pays for it here). Each put's ob
 Each repetition gives a *paired* ratio (ours against vineyardd, measured back to back); the table
 shows the median of the paired ratios over all rounds and their spread (the middle half, p25–p75),
 besides the medians and the best runs. The load average is printed before and after.
+--against-itself puts vineyardd in both columns, to see how far apart two identical servers
+come out on this machine under its current load.
 """
 
 import argparse
@@ -105,10 +108,14 @@ def main():
     parser.add_argument("--sizes", default="1,4,16,64,256,1024", help="MiB, comma-separated")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per server, size and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all sizes, each on fresh connections")
+    parser.add_argument("--against-itself", action="store_true",
+                        help="measure vineyardd in both columns: the ratios then show the method's own noise")
     args = parser.parse_args()
 
     sizes = [int(s) for s in args.sizes.split(",")]
-    sockets = {"ours": args.ours, "vineyardd": args.vineyardd}
+    sockets = {"ours": args.vineyardd if args.against_itself else args.ours, "vineyardd": args.vineyardd}
+    if args.against_itself:
+        print("calibration: vineyardd in both columns (expect ratios of 1.00 within the noise)")
     samples = {size: {label: ([], []) for label in sockets} for size in sizes}
     print(f"load average (1/5/15 min) before: {load()}")
     for _ in range(args.rounds):
