@@ -25,7 +25,7 @@ def kept_sections(path):
         return ""
     text = path.read_text()
     start = text.find("\n" + IPC_SECTION)
-    return text[start + 1:] if start >= 0 else ""
+    return text[start:] if start >= 0 else ""
 
 
 def metrics(run):
