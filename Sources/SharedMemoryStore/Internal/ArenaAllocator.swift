@@ -12,15 +12,16 @@ struct Extent: Hashable, Sendable {
 ///
 /// Page faults dominate write cost on tmpfs (first-touch writes run at 0.4–1.3 GB/s against
 /// ~10 GB/s for a copy into memory that is already mapped), so the allocator tracks which free
-/// memory is *warm* — backed by tmpfs pages and present in this process's page tables, because
-/// a deleted blob used it or it was pre-faulted — and which is *cold* (never touched, trimmed,
+/// memory is *warm* — backed by tmpfs pages and present in page tables (this process's, or those
+/// of the client that wrote it through its own mapping), because a deleted blob used it or it
+/// was pre-faulted — and which is *cold* (never touched, trimmed,
 /// or of unknown state after a restart). Every allocation is served from warm memory when any
 /// warm range fits (best fit, lowest address on ties); only then from cold memory, starting in
 /// the warm range right before the chosen cold one if there is such a range; only then from a
 /// run of adjacent warm and cold ranges. The caller backs the cold parts of an
-/// allocation (``ObjectStore`` reserves them with `fallocate` and populates them with
-/// `MADV_POPULATE_WRITE`, which is several times faster than faulting page by page) before
-/// anyone writes to it.
+/// allocation (``ObjectStore`` reserves them with `fallocate` and, unless another process
+/// writes them, populates them with `MADV_POPULATE_WRITE`, which is several times faster than
+/// faulting page by page) before anyone writes to it.
 ///
 /// Free ranges are indexed by offset (for coalescing) and by size within each temperature (for
 /// best fit), all in ``SortedMap``s, so allocation and free are O(log n). Adjacent free ranges
