@@ -14,7 +14,8 @@ import Glibc
 /// **Growth.** The writer reserves capacity ahead of its size. When a write needs more, it first
 /// tries to extend the reservation in place; otherwise it reserves about twice as much
 /// elsewhere (at least the needed size; at most 1 GiB more), copies the bytes written so far
-/// and frees the old range. Declaring ``ObjectStore/createBlob(expectedSize:)`` avoids moves.
+/// and frees the old range. Declaring the size in
+/// ``ObjectStore/createBlob(expectedSize:writtenElsewhere:)`` avoids moves.
 /// A move changes ``location``, so hand a location to another process only for a blob whose
 /// size is fixed within its reservation (as vineyard's `create_buffer` does).
 ///

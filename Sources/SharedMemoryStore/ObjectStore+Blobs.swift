@@ -8,15 +8,21 @@ extension ObjectStore {
     /// the client writes. It is invisible to ``object(_:)``, names and listings until
     /// ``seal(_:meta:name:)``; dropping the writer unsealed frees its memory.
     ///
-    /// - Parameter expectedSize: bytes to reserve up front. Writes within the reservation
-    ///   never move the blob, so its ``BlobWriter/location`` can be handed to another process.
-    ///   Writing past it grows the blob (see ``BlobWriter``).
+    /// - Parameters:
+    ///   - expectedSize: bytes to reserve up front. Writes within the reservation never move the
+    ///     blob, so its ``BlobWriter/location`` can be handed to another process. Writing past it
+    ///     grows the blob (see ``BlobWriter``).
+    ///   - writtenElsewhere: whether another process writes the reserved bytes through its own
+    ///     mapping of the arena (a vineyard client after `create_buffer`). Fresh memory is then
+    ///     only reserved, not also mapped into this process's page tables, which would be work
+    ///     for nobody: the writer's own page faults do the mapping that counts.
     /// - Returns: the writer.
     /// - Throws: ``StoreError/outOfMemory(requested:available:)`` if the reservation does not
     ///   fit; ``StoreError/invalidArgument(_:)`` for a negative size.
-    public func createBlob(expectedSize: Int = 0) throws(StoreError) -> BlobWriter {
+    public func createBlob(expectedSize: Int = 0, writtenElsewhere: Bool = false) throws(StoreError) -> BlobWriter {
         guard expectedSize >= 0 else { throw .invalidArgument("expectedSize must not be negative") }
-        let extent: Extent? = expectedSize > 0 ? try allocateBacked(expectedSize) : nil
+        let extent: Extent? =
+            expectedSize > 0 ? try allocateBacked(expectedSize, populate: !writtenElsewhere) : nil
         do throws(StoreError) {
             return try state.withLock { (state) throws(StoreError) -> BlobWriter in
                 guard !state.isClosed else { throw StoreError.storeClosed }
@@ -84,18 +90,21 @@ extension ObjectStore {
 
     // MARK: - Memory for writers
 
-    /// Allocates `size` bytes and makes sure all of it is backed and mapped before returning.
-    func allocateBacked(_ size: Int) throws(StoreError) -> Extent {
+    /// Allocates `size` bytes and makes sure all of it is backed (and, with `populate`, mapped
+    /// here) before returning.
+    func allocateBacked(_ size: Int, populate: Bool = true) throws(StoreError) -> Extent {
         let (placement, backOutsideLock) = try state.withLock {
             (state) throws(StoreError) -> (ArenaAllocator.Placement, Bool) in
             guard !state.isClosed else { throw StoreError.storeClosed }
             guard let placement = state.allocator.allocate(size) else {
                 throw StoreError.outOfMemory(requested: size, available: state.allocator.bytesFree)
             }
-            return (placement, try backLocked(&state, placement.extent, coldParts: placement.coldParts))
+            return (
+                placement, try backLocked(&state, placement.extent, coldParts: placement.coldParts, populate: populate)
+            )
         }
         if backOutsideLock {
-            try backOutside(placement.extent, coldParts: placement.coldParts, requested: size)
+            try backOutside(placement.extent, coldParts: placement.coldParts, requested: size, populate: populate)
         }
         return placement.extent
     }
@@ -126,15 +135,16 @@ extension ObjectStore {
     /// lock, a whole aligned chunk at a time (so neighbours allocated later are warm); large
     /// ones are left to the caller to back outside the lock (returns `true`), since nobody else
     /// can touch an allocation before it is returned. On failure `extent` is freed again.
-    private func backLocked(_ state: inout StoreState, _ extent: Extent, coldParts: [Extent]) throws(StoreError) -> Bool
-    {
+    private func backLocked(
+        _ state: inout StoreState, _ extent: Extent, coldParts: [Extent], populate: Bool = true
+    ) throws(StoreError) -> Bool {
         guard !coldParts.isEmpty else { return false }
         if extent.length >= ObjectStore.backingChunk { return true }
         let chunk = ObjectStore.backingChunk
         let start = extent.offset / chunk * chunk
         let end = min(state.allocator.capacity, ArenaAllocator.roundUp(extent.end, to: chunk))
         do throws(StoreError) {
-            try arena.back(Extent(offset: start, length: end - start))
+            try arena.back(Extent(offset: start, length: end - start), populate: populate)
         } catch {
             state.allocator.free(extent, warm: false)
             throw StoreError.outOfMemory(requested: extent.length, available: state.allocator.bytesFree)
@@ -144,9 +154,11 @@ extension ObjectStore {
     }
 
     /// Backs cold parts outside the lock; on failure frees `extent` again.
-    private func backOutside(_ extent: Extent, coldParts: [Extent], requested: Int) throws(StoreError) {
+    private func backOutside(
+        _ extent: Extent, coldParts: [Extent], requested: Int, populate: Bool = true
+    ) throws(StoreError) {
         do throws(StoreError) {
-            for part in coldParts { try arena.back(part) }
+            for part in coldParts { try arena.back(part, populate: populate) }
         } catch {
             let available = state.withLock { (state) -> Int in
                 state.allocator.free(extent, warm: false)

@@ -16,7 +16,7 @@ import Glibc
 ///
 /// ## Objects
 /// *Blobs* (identifiers with bit 63 set) are written through a ``BlobWriter`` from
-/// ``createBlob(expectedSize:)``: unsealed, private to the writer, growable. ``seal(_:meta:name:)``
+/// ``createBlob(expectedSize:writtenElsewhere:)``: unsealed, private to the writer, growable. ``seal(_:meta:name:)``
 /// makes a blob immutable and visible in one step. *Metadata objects* (bit 63 clear) are
 /// vineyard metadata trees without bytes of their own, created with ``createObject(_:name:)``.
 /// Names map strings (paths such as `vol-1/dir/file.pkl`) to objects and are kept sorted for
@@ -34,7 +34,10 @@ import Glibc
 /// used, or state unknown after a restart) is reserved with `fallocate` and populated with
 /// `MADV_POPULATE_WRITE` before it is handed out — in 2 MiB chunks for small blobs, exactly for
 /// large ones — which is both several times faster than faulting page by page and turns a full
-/// tmpfs into ``StoreError/outOfMemory(requested:available:)`` instead of a `SIGBUS`.
+/// tmpfs into ``StoreError/outOfMemory(requested:available:)`` instead of a `SIGBUS`. A blob that
+/// another process writes through its own mapping (``createBlob(expectedSize:writtenElsewhere:)``)
+/// is only reserved: that process's page faults map it where it is written, and populating this
+/// process's page tables too would double the page-table work of every fresh page.
 ///
 /// ## Durability
 /// Every state change is one log record, written after the bytes it refers to and before the

@@ -85,6 +85,34 @@ private func place(_ allocator: inout ArenaAllocator, _ size: Int) throws -> Are
         #expect(placed.coldParts == [Extent(offset: 512 << 10, length: 256 << 10)])
     }
 
+    @Test func coldPlacementStartsInTheWarmRangeBeforeIt() throws {
+        var allocator = ArenaAllocator(capacity: 64 << 20)
+        let small = try place(&allocator, 2 << 20)
+        allocator.free(small.extent)
+        // Warm [0, 2M), cold after it: a 4 MiB blob uses the warm range and 2 MiB of cold.
+        let first = try place(&allocator, 4 << 20)
+        #expect(first.extent.offset == 0)
+        #expect(first.coldParts == [Extent(offset: 2 << 20, length: 2 << 20)])
+        allocator.free(first.extent)
+        // The next blob of that size lands exactly where the first was, entirely warm.
+        let second = try place(&allocator, 4 << 20)
+        #expect(second.extent == first.extent)
+        #expect(second.coldParts.isEmpty)
+    }
+
+    @Test func coldPlacementKeepsItsAlignmentInTheWarmRange() throws {
+        var allocator = ArenaAllocator(capacity: 1 << 20)
+        let a = try place(&allocator, 64).extent
+        let b = try place(&allocator, 64).extent
+        allocator.free(b)
+        // Warm [64, 128), cold from 128: a page-aligned blob cannot start in the warm range.
+        let large = try place(&allocator, 128 << 10)
+        #expect(large.extent.offset == 4096)
+        #expect(large.coldParts == [large.extent])
+        allocator.free(large.extent)
+        allocator.free(a)
+    }
+
     @Test func extendsInPlaceAndShrinks() throws {
         var allocator = ArenaAllocator(capacity: 1 << 20)
         let a = try place(&allocator, 4096).extent

@@ -36,11 +36,13 @@ import Testing
         }
     }
 
-    @Test func anotherProcessFillsAnUnsealedBlob() throws {
+    /// Both backing paths (a small blob's 2 MiB chunk under the lock, a large blob's exact range
+    /// outside it), with and without this process's page tables populated.
+    @Test(arguments: [false, true], [100_000, 3 << 20])
+    func anotherProcessFillsAnUnsealedBlob(writtenElsewhere: Bool, size: Int) throws {
         try withStore { store, _ in
             // vineyard's create_buffer: a fixed-size reservation the client writes through its map.
-            let size = 100_000
-            let writer = try store.createBlob(expectedSize: size)
+            let writer = try store.createBlob(expectedSize: size, writtenElsewhere: writtenElsewhere)
             try writer.truncate(to: size, zeroFill: false)
             let location = writer.location
             let script = """
@@ -48,7 +50,8 @@ import Testing
                 offset, size = int(sys.argv[1]), int(sys.argv[2])
                 base = offset - offset % mmap.ALLOCATIONGRANULARITY
                 m = mmap.mmap(0, offset - base + size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE, offset=base)
-                m[offset - base:offset - base + size] = bytes((i * 7 + 3) % 256 for i in range(size))
+                pattern = bytes((i * 7 + 3) % 256 for i in range(256))
+                m[offset - base:offset - base + size] = (pattern * (size // 256 + 1))[:size]
                 m.flush()
                 """
             let result = try runProcess(

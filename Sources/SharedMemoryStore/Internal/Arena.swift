@@ -62,9 +62,14 @@ struct Arena: Sendable {
 
     /// Makes a range safe and fast to write: reserves its pages in tmpfs (`posix_fallocate`, so a
     /// full tmpfs or memory cgroup is reported here as an error instead of a `SIGBUS` on first
-    /// write) and fills the page tables (`MADV_POPULATE_WRITE`; skipped silently on kernels
-    /// without it). Never changes data.
-    func back(_ extent: Extent) throws(StoreError) {
+    /// write) and, with `populate`, fills this process's page tables (`MADV_POPULATE_WRITE`;
+    /// skipped silently on kernels without it). Never changes data.
+    ///
+    /// Populating pays only for writes through this process's mapping. Bytes another process
+    /// writes through its own mapping of the arena (a vineyard client after `create_buffer`)
+    /// fault in that process's page tables whatever happens here, so populating ours as well
+    /// only adds a second round of page-table work to every fresh page.
+    func back(_ extent: Extent, populate: Bool = true) throws(StoreError) {
         guard extent.length > 0 else { return }
         let page = Sys.pageSize
         let start = extent.offset / page * page
@@ -77,7 +82,7 @@ struct Arena: Sendable {
         if code != 0 && code != EOPNOTSUPP {
             throw StoreError.system(operation: "posix_fallocate", path: path, errno: code)
         }
-        if madvise(pointer(at: start), end - start, Sys.madvisePopulateWrite) != 0 {
+        if populate && madvise(pointer(at: start), end - start, Sys.madvisePopulateWrite) != 0 {
             let code = errno
             if code == ENOMEM || code == EFAULT {
                 throw StoreError.outOfMemory(requested: extent.length, available: 0)

@@ -12,14 +12,16 @@ struct Extent: Hashable, Sendable {
 ///
 /// Page faults dominate write cost on tmpfs (first-touch writes run at 0.4–1.3 GB/s against
 /// ~10 GB/s for a copy into memory that is already mapped), so the allocator tracks which free
-/// memory is *warm* — backed by tmpfs pages and present in this process's page tables, because
-/// a deleted blob used it or it was pre-faulted — and which is *cold* (never touched, trimmed,
+/// memory is *warm* — backed by tmpfs pages and present in page tables (this process's, or those
+/// of the client that wrote it through its own mapping), because a deleted blob used it or it
+/// was pre-faulted — and which is *cold* (never touched, trimmed,
 /// or of unknown state after a restart). Every allocation is served from warm memory when any
-/// warm range fits (best fit, lowest address on ties); only then from cold memory; only then
-/// from a run of adjacent warm and cold ranges. The caller backs the cold parts of an
-/// allocation (``ObjectStore`` reserves them with `fallocate` and populates them with
-/// `MADV_POPULATE_WRITE`, which is several times faster than faulting page by page) before
-/// anyone writes to it.
+/// warm range fits (best fit, lowest address on ties); only then from cold memory, starting in
+/// the warm range right before the chosen cold one if there is such a range; only then from a
+/// run of adjacent warm and cold ranges. The caller backs the cold parts of an
+/// allocation (``ObjectStore`` reserves them with `fallocate` and, unless another process
+/// writes them, populates them with `MADV_POPULATE_WRITE`, which is several times faster than
+/// faulting page by page) before anyone writes to it.
 ///
 /// Free ranges are indexed by offset (for coalescing) and by size within each temperature (for
 /// best fit), all in ``SortedMap``s, so allocation and free are O(log n). Adjacent free ranges
@@ -115,7 +117,9 @@ struct ArenaAllocator: Sendable {
         let alignment = length >= ArenaAllocator.largeThreshold ? ArenaAllocator.pageAlignment : ArenaAllocator.granule
         let start =
             ArenaAllocator.bestFit(in: warmBySize, length: length, alignment: alignment)
-            ?? ArenaAllocator.bestFit(in: coldBySize, length: length, alignment: alignment)
+            ?? ArenaAllocator.bestFit(in: coldBySize, length: length, alignment: alignment).map {
+                startingInWarmNeighbour($0, alignment: alignment)
+            }
             ?? mixedRunFit(length: length, alignment: alignment)
         guard let start else { return nil }
         let cold = take(start: start, length: length)
@@ -259,6 +263,21 @@ struct ArenaAllocator: Sendable {
             position = index.index(after: position)
         }
         return nil
+    }
+
+    /// A placement in cold memory, moved down to start in the warm free range that ends where its
+    /// cold range begins (if any; different temperatures never coalesce, so such a neighbour is
+    /// warm). It still fits: it starts no later and the run is longer. Without this, a growing
+    /// blob size lands past the warm memory its predecessor left, and the next allocation of
+    /// that size lands on the (now larger) warm range's lowest address instead: two placements
+    /// that overlap only partly, so a client that wrote the first through its own mapping (a
+    /// vineyard client re-putting same-sized arrays) faults a third of the second's pages in
+    /// again, and the store backs pages it did not need to.
+    private func startingInWarmNeighbour(_ start: Int, alignment: Int) -> Int {
+        guard let cold = ranges.floor(start), let warm = ranges.floor(cold.key - 1),
+            warm.key + warm.value.length == cold.key, warm.value.warm
+        else { return start }
+        return min(start, ArenaAllocator.alignUp(warm.key, alignment))
     }
 
     /// Lowest-address run of adjacent free ranges (of mixed temperature) that fits.

@@ -268,8 +268,10 @@ final class StoreSession: IPCConnectionHandler {
         }
         let writer: BlobWriter
         do throws(StoreError) {
-            writer = try store.createBlob(expectedSize: size)
-            // The client writes the bytes itself through its mapping; make them count.
+            // The client writes the bytes itself, through its own mapping: the store only reserves
+            // fresh memory (its own page tables would be filled for nothing), and the size counts
+            // them as written.
+            writer = try store.createBlob(expectedSize: size, writtenElsewhere: true)
             try writer.truncate(to: size, zeroFill: false)
         } catch {
             if case .outOfMemory = error { throw outOfMemory(size, usage: store.usage) }
