@@ -536,7 +536,7 @@ final class StoreSession: IPCConnectionHandler {
         // object replaces that file, whose bytes nothing else can reach any more.
         // A snapshot or clone may still name it, so only an unnamed object goes.
         if let previous, previous != id, previous.isBlob, ownedMeta(previous) != nil {
-            try? store.deleteIfUnnamed(previous)
+            _ = try? store.deleteIfUnnamed(previous)
         }
     }
 
