@@ -18,6 +18,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -366,6 +367,17 @@ def test_list_objects_and_status(client):
     assert status.memory_limit > 0 and status.memory_usage > 0 and status.ipc_connections >= 1
 
 
+def test_deleting_what_a_connection_read_frees_it(client):
+    # The Python client never sends release_request: a put/get/delete loop on one connection
+    # must not keep every object it read until it disconnects.
+    base = client.status.memory_usage
+    for round in range(4):
+        object_id = client.put(np.full(8 * MiB, round, dtype=np.int64))  # 64 MiB
+        assert client.get(object_id)[-1] == round
+        client.delete(object_id)
+    assert client.status.memory_usage < base + 64 * MiB
+
+
 def test_csi_write_and_read(backend):
     path = str(backend.root / unique("x_train"))
     frame = pd.DataFrame({"f": np.arange(4.0), "g": np.arange(4)})
@@ -516,6 +528,17 @@ def test_volumes_are_isolated(volume_a, volume_b):
         b.close()
 
 
+READER_SCRIPT = """
+import sys, numpy as np, vineyard
+client = vineyard.connect(sys.argv[1])
+held = client.get(vineyard.ObjectID(sys.argv[2]))
+expected = np.arange(held.size, dtype=np.int64)
+print("holding", flush=True)
+sys.stdin.readline()
+print("intact" if np.array_equal(held, expected) else "reused", flush=True)
+"""
+
+
 def test_connection_resources_are_released(volume_a):
     base = memory_usage(volume_a.socket)
     # Unsealed buffers die with their connection.
@@ -531,19 +554,26 @@ def test_connection_resources_are_released(volume_a):
     assert memory_usage(volume_a.socket) <= base
 
     # A reader's mapping stays valid after another client deletes the object; the memory
-    # returns when the reader disconnects.
+    # returns when the reader disconnects. The reader is another process, as pods are (clients
+    # in one process share vineyard's client-side buffer cache and ask for a blob only once).
     writer = vineyard.connect(volume_a.socket)
-    reader = vineyard.connect(volume_a.socket)
     big = np.arange(8 * MiB, dtype=np.int64)
     object_id = writer.put(big)
-    held = reader.get(object_id)
-    writer.delete(object_id)
-    assert not writer.exists(object_id)
-    filler = writer.put(np.full(8 * MiB, -1, dtype=np.int64))
-    assert np.array_equal(held, big), "deleted memory was reused under a reader"
-    writer.delete(filler)
-    del held
-    reader.close()
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER_SCRIPT, str(volume_a.socket), repr(object_id)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "holding"
+        writer.delete(object_id)
+        assert not writer.exists(object_id)
+        filler = writer.put(np.full(8 * MiB, -1, dtype=np.int64))
+        reader.stdin.write("check\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == "intact", "deleted memory was reused under a reader"
+        writer.delete(filler)
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=30)
     writer.close()
     deadline = time.monotonic() + 10
     while memory_usage(volume_a.socket) > base and time.monotonic() < deadline:

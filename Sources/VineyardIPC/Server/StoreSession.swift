@@ -13,7 +13,8 @@ import SharedMemoryStore
 /// - blobs it created and has not sealed: discarded, their memory freed;
 /// - a reference (an ``ObjectHandle``) on every sealed blob whose buffers it was given, so the
 ///   memory the client has mapped is not reused while the client may still read it, even if
-///   another client deletes the object. `release_request` gives one up early.
+///   another client deletes the object. `release_request` gives one up early, and so does
+///   deleting the object through this connection.
 final class StoreSession: IPCConnectionHandler {
     private struct Pin {
         let handle: ObjectHandle
@@ -457,6 +458,11 @@ final class StoreSession: IPCConnectionHandler {
             do throws(StoreError) {
                 try store.delete(id)
                 if id.isBlob { deletedBlobs.append(id) }
+                // This connection asked for the deletion, so its own hold goes too, as with
+                // vineyardd: the Python client never sends release_request, and a put, get,
+                // delete loop would otherwise keep every blob it read until it disconnects.
+                // Other connections' holds still keep the memory from reuse under their readers.
+                if let pin = pins.removeValue(forKey: id) { pin.handle.release() }
             } catch {
                 if case .notFound = error { continue }
                 throw IPCError(error)
