@@ -33,13 +33,14 @@ struct ClientTests {
         let file = try #require(try client.file(named: "vol/dir/a.bin"))
         #expect(file.object == object)
         #expect(file.size == payload.count)
-        #expect(file.instanceID == client.server.instanceID)
-        let bytes = try client.bytes(of: file, name: "vol/dir/a.bin")
+        #expect(file.chunks.map(\.instanceID) == [client.server.instanceID])
+        let bytes = try #require(try client.buffers(of: file, name: "vol/dir/a.bin").first).bytes
         #expect(Array(bytes) == payload)
         // A second connection maps the same shared memory: the bytes are vineyardd's, not ours.
         let other = try VineyardClient.connect(socketPath: server.socket)
         defer { other.close() }
-        let seen = try other.bytes(of: try #require(try other.file(named: "vol/dir/a.bin")), name: "vol/dir/a.bin")
+        let otherFile = try #require(try other.file(named: "vol/dir/a.bin"))
+        let seen = try #require(try other.buffers(of: otherFile, name: "vol/dir/a.bin").first).bytes
         #expect(Array(seen) == payload)
         let meta = try #require(try client.meta(object))
         #expect(meta["typename"]?.stringValue == VineyardClient.fileTypeName)
@@ -53,7 +54,26 @@ struct ClientTests {
         try client.writeFile(named: "empty", size: 0) { _ in }
         let file = try #require(try client.file(named: "empty"))
         #expect(file.size == 0)
-        #expect(try client.bytes(of: file, name: "empty").count == 0)
+        #expect(try client.buffers(of: file, name: "empty").isEmpty)
+    }
+
+    @Test func chunkedFilesReferenceSealedBlobs() throws {
+        let server = try VineyarddProcess()
+        let client = try VineyardClient.connect(socketPath: server.socket)
+        defer { client.close() }
+        var chunks: [VineyardFile.Chunk] = []
+        for (index, length) in [10, 1000, 7].enumerated() {
+            let buffer = try client.createBuffer(size: length + 5)  // blobs may be larger than their use
+            buffer.mutableBytes.initializeMemory(as: UInt8.self, repeating: UInt8(index + 1))
+            try client.seal(buffer.id)
+            chunks.append(VineyardFile.Chunk(blob: buffer.id, length: length, instanceID: client.server.instanceID))
+        }
+        try client.publishFile(named: "v/chunked", chunks: chunks)
+        let file = try #require(try client.file(named: "v/chunked"))
+        #expect(file.size == 1017)
+        #expect(file.chunks == chunks)
+        let bytes = try client.buffers(of: file, name: "v/chunked").flatMap { Array($0.bytes) }
+        #expect(bytes == [UInt8](repeating: 1, count: 10) + [UInt8](repeating: 2, count: 1000) + [UInt8](repeating: 3, count: 7))
     }
 
     @Test func namesListAndDrop() throws {
@@ -72,12 +92,12 @@ struct ClientTests {
         let client = try VineyardClient.connect(socketPath: server.socket)
         defer { client.close() }
         let created = try client.createBuffer(size: 16)
-        created.bytes.initializeMemory(as: UInt8.self, repeating: 9)
+        created.mutableBytes.initializeMemory(as: UInt8.self, repeating: 9)
         #expect(throws: VineyardClientError.self) { try client.buffers([created.id]) }
         #expect(client.isConnected, "an error reply keeps the connection")
-        #expect(try client.buffers([created.id], unsafe: true)[created.id]?.count == 16)
+        #expect(try client.buffers([created.id], unsafe: true)[created.id]?.bytes.count == 16)
         try client.seal(created.id)
-        #expect(Array(try #require(try client.buffers([created.id])[created.id])) == [UInt8](repeating: 9, count: 16))
+        #expect(Array(try #require(try client.buffers([created.id])[created.id]).bytes) == [UInt8](repeating: 9, count: 16))
     }
 
     @Test func outOfMemoryIsENOSPC() throws {

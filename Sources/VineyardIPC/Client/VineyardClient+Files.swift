@@ -6,14 +6,26 @@ public import SharedMemoryStore
 
 /// A file stored in a vineyardd, as found by name.
 public struct VineyardFile: Sendable {
-    /// The `vineyard::Tensor<uint8>` object the name refers to.
+    /// One blob of the file's bytes, in order.
+    public struct Chunk: Sendable, Hashable {
+        public var blob: ObjectID
+        /// Bytes of the blob that belong to the file (a chunk's blob may be larger).
+        public var length: Int
+        /// The instance whose shared memory holds the blob.
+        public var instanceID: UInt64
+
+        public init(blob: ObjectID, length: Int, instanceID: UInt64) {
+            self.blob = blob
+            self.length = length
+            self.instanceID = instanceID
+        }
+    }
+
+    /// The object the name refers to.
     public var object: ObjectID
-    /// Its one blob.
-    public var blob: ObjectID
-    /// The instance whose shared memory holds the blob.
-    public var instanceID: UInt64
-    /// The file's length.
+    /// The file's length: the sum of the chunks' lengths.
     public var size: Int
+    public var chunks: [Chunk]
 }
 
 /// Why a named file cannot be read through this client.
@@ -54,7 +66,7 @@ extension VineyardClient {
         let blob: ObjectID
         if size > 0 {
             let created = try createBuffer(size: size)
-            fill(created.bytes)
+            fill(created.mutableBytes)
             do {
                 try seal(created.id)
             } catch {
@@ -99,30 +111,84 @@ extension VineyardClient {
             throw .client(error)
         }
         let typename = meta["typename"]?.stringValue ?? "?"
-        guard typename.hasPrefix("vineyard::Tensor<"), let buffer = meta["buffer_"],
-            let blob = buffer["id"]?.stringValue.flatMap(ObjectID.init), let object = meta["id"]?.stringValue.flatMap(ObjectID.init)
+        guard let object = meta["id"]?.stringValue.flatMap(ObjectID.init) else { throw .notAFile(name: name, typename: typename) }
+        let fallbackInstance = meta["instance_id"]?.uint64Value ?? server.instanceID
+        func chunk(_ member: JSONValue?, length: Int) -> VineyardFile.Chunk? {
+            guard let member, let blob = member["id"]?.stringValue.flatMap(ObjectID.init) else { return nil }
+            return VineyardFile.Chunk(blob: blob, length: length, instanceID: member["instance_id"]?.uint64Value ?? fallbackInstance)
+        }
+        if typename == Self.chunkedFileTypeName {
+            let lengths = Self.lengths(meta["chunk_lengths_"]?.stringValue ?? "")
+            var chunks: [VineyardFile.Chunk] = []
+            for (index, length) in lengths.enumerated() {
+                guard let found = chunk(meta["chunk_\(index)"], length: length) else { throw .notAFile(name: name, typename: typename) }
+                chunks.append(found)
+            }
+            return VineyardFile(object: object, size: lengths.reduce(0, +), chunks: chunks)
+        }
+        // A byte tensor (written by ``writeFile(named:size:fill:)`` or by vineyard's Python
+        // client from a uint8 array): one blob.
+        guard typename.hasPrefix("vineyard::Tensor<"), let buffer = chunk(meta["buffer_"], length: Int(meta["nbytes"]?.int64Value ?? 0))
         else {
             throw .notAFile(name: name, typename: typename)
         }
-        let instance = buffer["instance_id"]?.uint64Value ?? meta["instance_id"]?.uint64Value ?? server.instanceID
-        let size = Int(meta["nbytes"]?.int64Value ?? 0)
-        return VineyardFile(object: object, blob: blob, instanceID: instance, size: size)
+        return VineyardFile(object: object, size: buffer.length, chunks: buffer.length > 0 ? [buffer] : [])
     }
 
-    /// A file's bytes, mapped from vineyardd's shared memory (no copy); valid until ``close()``.
+    /// Publishes a file made of sealed blobs (``chunkedFileTypeName``): creates the object,
+    /// persists it and names it, replacing what the name referred to.
+    ///
+    /// - Returns: the new object.
+    @discardableResult
+    public func publishFile(named name: String, chunks: [VineyardFile.Chunk]) throws(VineyardClientError) -> ObjectID {
+        let instance = JSONValue(integer: server.instanceID)
+        var tree: [String: JSONValue] = [
+            "typename": .string(Self.chunkedFileTypeName),
+            "instance_id": instance,
+            "nbytes": JSONValue(integer: chunks.reduce(0) { $0 + $1.length }),
+            "transient": true,
+            "global": false,
+            "chunk_lengths_": .string("[" + chunks.map { String($0.length) }.joined(separator: ", ") + "]"),
+        ]
+        for (index, chunk) in chunks.enumerated() {
+            tree["chunk_\(index)"] = [
+                "id": .string(chunk.blob.description), "instance_id": JSONValue(integer: chunk.instanceID),
+                "length": JSONValue(integer: chunk.length), "nbytes": JSONValue(integer: chunk.length),
+                "transient": true, "typename": "vineyard::Blob",
+            ]
+        }
+        let object = try createData(.object(tree))
+        try persist(object)
+        try putName(name, object)
+        return object
+    }
+
+    /// The typename of files written through a mount: their bytes in several blobs (a writer
+    /// does not know the final size when it starts, and vineyard blobs have a fixed size).
+    public static let chunkedFileTypeName = "vineyard-csi::File"
+
+    /// Parses `"[1, 2, 3]"`.
+    private static func lengths(_ text: String) -> [Int] {
+        text.split(whereSeparator: { $0 == "[" || $0 == "]" || $0 == "," || $0 == " " }).compactMap { Int($0) }
+    }
+
+    /// A file's chunks, mapped from vineyardd's shared memory (no copy), in order.
     ///
     /// - Throws: ``VineyardFileError/remote(name:instanceID:localInstanceID:)`` when another
     ///   instance holds the bytes.
-    public func bytes(of file: VineyardFile, name: String) throws(VineyardFileError) -> UnsafeRawBufferPointer {
-        guard file.size > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-        guard file.instanceID == server.instanceID else {
-            throw .remote(name: name, instanceID: file.instanceID, localInstanceID: server.instanceID)
+    public func buffers(of file: VineyardFile, name: String) throws(VineyardFileError) -> [MappedBuffer] {
+        if let foreign = file.chunks.first(where: { $0.instanceID != server.instanceID }) {
+            throw .remote(name: name, instanceID: foreign.instanceID, localInstanceID: server.instanceID)
         }
+        guard !file.chunks.isEmpty else { return [] }
         do throws(VineyardClientError) {
-            guard let bytes = try buffers([file.blob])[file.blob] else {
-                throw VineyardClientError.refused(IPCError(.objectNotExists, "blob \(file.blob) of \(name) is gone"))
+            let mapped = try buffers(file.chunks.map(\.blob))
+            return try file.chunks.map { (chunk) throws(VineyardClientError) in
+                guard let buffer = mapped[chunk.blob], buffer.bytes.count >= chunk.length else {
+                    throw .refused(IPCError(.objectNotExists, "blob \(chunk.blob) of \(name) is gone"))
+                }
+                return MappedBuffer(id: buffer.id, start: buffer.mutableBytes.baseAddress, count: chunk.length, owner: buffer.owner)
             }
-            return UnsafeRawBufferPointer(rebasing: bytes.prefix(file.size))
         } catch {
             throw .client(error)
         }

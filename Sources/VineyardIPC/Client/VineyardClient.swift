@@ -10,8 +10,7 @@ import Synchronization
 ///
 /// Buffers are zero-copy: the store file vineyardd passes with `SCM_RIGHTS` is mapped once per
 /// connection (see ``StoreMappings``) and ``createBuffer(size:)`` / ``buffers(_:unsafe:)`` hand
-/// out pointers into it. Those pointers stay valid until ``close()``; callers that keep bytes
-/// longer must copy them.
+/// out ``MappedBuffer``s into it, which keep their mapping alive while they exist.
 ///
 /// Calls are serialized (the protocol is strictly request/reply on one socket); use one client
 /// per thread for parallel traffic. A socket failure marks the client disconnected: every later
@@ -88,14 +87,14 @@ public final class VineyardClient: @unchecked Sendable {
     ///
     /// - Throws: ``VineyardClientError/refused(_:)`` with ``IPCStatusCode/notEnoughMemory`` when
     ///   vineyardd is full.
-    public func createBuffer(size: Int) throws(VineyardClientError) -> (id: ObjectID, bytes: UnsafeMutableRawBufferPointer) {
+    public func createBuffer(size: Int) throws(VineyardClientError) -> MappedBuffer {
         try withChannel { (channel, mappings) throws(VineyardClientError) in
             let reply = try Self.call(.createBuffer(size: size), on: channel)
             guard let created = reply["created"] else { throw .protocolViolation("create_buffer_reply lacks \"created\"") }
             let payload = try Self.payload(created)
             let fd = Int32(truncatingIfNeeded: reply["fd"]?.int64Value ?? -1)
             if fd >= 0 { try Self.receiveStoreFile(fd, mapSize: payload.mapSize, on: channel, into: &mappings) }
-            return (payload.objectID, try mappings.bytes(of: payload))
+            return try mappings.buffer(of: payload)
         }
     }
 
@@ -112,7 +111,7 @@ public final class VineyardClient: @unchecked Sendable {
     /// The bytes of blobs, mapped: no copy. Blobs vineyardd does not have are left out (as it
     /// leaves them out of its reply); unsealed blobs need `unsafe`.
     public func buffers(_ blobs: [ObjectID], unsafe: Bool = false) throws(VineyardClientError)
-        -> [ObjectID: UnsafeRawBufferPointer]
+        -> [ObjectID: MappedBuffer]
     {
         try withChannel { (channel, mappings) throws(VineyardClientError) in
             let reply = try Self.call(.getBuffers(ids: blobs, unsafe: unsafe), on: channel)
@@ -137,8 +136,8 @@ public final class VineyardClient: @unchecked Sendable {
                 }
                 try Self.receiveStoreFile(fd, mapSize: first.mapSize, on: channel, into: &mappings)
             }
-            var result: [ObjectID: UnsafeRawBufferPointer] = [:]
-            for payload in payloads { result[payload.objectID] = UnsafeRawBufferPointer(try mappings.bytes(of: payload)) }
+            var result: [ObjectID: MappedBuffer] = [:]
+            for payload in payloads { result[payload.objectID] = try mappings.buffer(of: payload) }
             return result
         }
     }

@@ -3,6 +3,26 @@
 
 import Glibc
 
+/// One store file vineyardd sent, mapped; unmapped when the last reference goes, so bytes
+/// handed out (``MappedBuffer/owner``) stay readable after the connection is gone.
+final class StoreMapping: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let length: Int
+    /// The local descriptor received with `SCM_RIGHTS`; kept open while mapped.
+    let descriptor: Int32
+
+    init(base: UnsafeMutableRawPointer, length: Int, descriptor: Int32) {
+        self.base = base
+        self.length = length
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        munmap(base, length)
+        Glibc.close(descriptor)
+    }
+}
+
 /// The shared-memory files a vineyardd sent on one connection, each mapped once.
 ///
 /// Keyed by the *server's* descriptor number (``IPCPayload/storeFD``), as vineyard's own client
@@ -11,14 +31,7 @@ import Glibc
 /// it), `map_size - 8` bytes from offset 0 (vineyardd's allocator adds 8 bytes of slack it
 /// never hands out). Not thread-safe: the owning client serializes access.
 struct StoreMappings {
-    struct Mapping {
-        let base: UnsafeMutableRawPointer
-        let length: Int
-        /// The local descriptor received with `SCM_RIGHTS`; kept open while mapped.
-        let descriptor: Int32
-    }
-
-    private var mappings: [Int32: Mapping] = [:]
+    private var mappings: [Int32: StoreMapping] = [:]
 
     func contains(_ storeFD: Int32) -> Bool { mappings[storeFD] != nil }
 
@@ -34,27 +47,23 @@ struct StoreMappings {
             Glibc.close(descriptor)
             throw .protocolViolation("cannot map store file \(storeFD): \(String(cString: strerror(code)))")
         }
-        mappings[storeFD] = Mapping(base: base, length: length, descriptor: descriptor)
+        mappings[storeFD] = StoreMapping(base: base, length: length, descriptor: descriptor)
     }
 
     /// The bytes a payload describes, checked against the mapping's bounds.
-    func bytes(of payload: IPCPayload) throws(VineyardClientError) -> UnsafeMutableRawBufferPointer {
-        guard payload.needsMapping else { return UnsafeMutableRawBufferPointer(start: nil, count: 0) }
+    func buffer(of payload: IPCPayload) throws(VineyardClientError) -> MappedBuffer {
+        guard payload.needsMapping else { return MappedBuffer(id: payload.objectID, start: nil, count: 0, owner: nil) }
         guard let mapping = mappings[payload.storeFD] else {
             throw .protocolViolation("blob \(payload.objectID) lies in store file \(payload.storeFD), which was never sent")
         }
         guard payload.dataOffset >= 0, payload.dataSize >= 0, payload.dataOffset + payload.dataSize <= mapping.length else {
             throw .protocolViolation("blob \(payload.objectID) lies outside its store file's \(mapping.length) bytes")
         }
-        return UnsafeMutableRawBufferPointer(start: mapping.base + payload.dataOffset, count: payload.dataSize)
+        return MappedBuffer(id: payload.objectID, start: mapping.base + payload.dataOffset, count: payload.dataSize, owner: mapping)
     }
 
-    /// Unmaps everything and closes the descriptors: pointers handed out become invalid.
+    /// Forgets every mapping; each is unmapped once no ``MappedBuffer`` refers to it.
     mutating func removeAll() {
-        for mapping in mappings.values {
-            munmap(mapping.base, mapping.length)
-            Glibc.close(mapping.descriptor)
-        }
         mappings = [:]
     }
 }
