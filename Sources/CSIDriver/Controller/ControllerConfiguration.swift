@@ -11,14 +11,19 @@ public struct ControllerConfiguration: Sendable {
     public var defaultVolumeSize: Int
     /// Cluster for a volume whose StorageClass names none.
     public var defaultCluster: ClusterReference
+    /// How new volumes get their backend (overridden by the StorageClass parameter
+    /// `k8s.v6d.io/vineyard/backend`).
+    public var backendSelection: BackendSelection
 
     public init(
         nodeID: String,
         stateDirectory: String,
         storeCapacity: Int,
         defaultVolumeSize: Int,
-        defaultCluster: ClusterReference
+        defaultCluster: ClusterReference,
+        backendSelection: BackendSelection = .embeddedOnly
     ) {
+        self.backendSelection = backendSelection
         self.nodeID = nodeID
         self.stateDirectory = stateDirectory
         self.storeCapacity = storeCapacity
