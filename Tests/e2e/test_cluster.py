@@ -1,0 +1,343 @@
+"""Cluster mode: volumes backed by a vineyard deployment's vineyardd (with etcd metadata).
+
+Real `vineyardd` from the vineyard wheel and `etcd` from Debian's etcd-server package, on
+loopback. Two vineyardd on one etcd stand for two nodes, each with its own driver instance
+whose `--vineyard-socket-root` holds that node's socket, as vineyard's operator lays it out
+(`<root>/<namespace>/<name>/vineyard.sock`).
+
+Every process is killed by its pid and every mount lazily detached, even when a test fails.
+"""
+
+import errno
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import vineyard
+
+from conftest import Clients, Driver, cluster_parameters, csi_pb2, expect_code, mount_capability, stage_and_publish, unpublish_and_unstage
+import grpc
+
+VINEYARDD = Path(vineyard.__file__).parent / "bdist" / "vineyardd"
+ETCD = shutil.which("etcd")
+NAMESPACE, NAME = "vineyard-system", "vineyardd-sample"
+
+pytestmark = pytest.mark.skipif(ETCD is None, reason="etcd not installed (Debian package etcd-server; scripts/install-deps.sh)")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(predicate, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def lazy_unmount_all_under(path):
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for mount in sorted((m for m in mounts if m.startswith(str(path))), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+
+
+class Etcd:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.client_port, self.peer_port = free_port(), free_port()
+        self.endpoint = f"http://127.0.0.1:{self.client_port}"
+        self.process = None
+
+    def start(self):
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        env = dict(os.environ, ETCD_UNSUPPORTED_ARCH=os.uname().machine.replace("aarch64", "arm64"))
+        self.log = open(self.workdir / "etcd.log", "wb")
+        self.process = subprocess.Popen([
+            ETCD, "--name", "vcsi", "--data-dir", str(self.workdir / "etcd"),
+            "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", f"vcsi={peer}",
+        ], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        wait_for(lambda: self._answers(), what="etcd")
+        return self
+
+    def _answers(self):
+        if self.process.poll() is not None:
+            raise RuntimeError((self.workdir / "etcd.log").read_text(errors="replace"))
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.client_port)) == 0
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class Vineyardd:
+    """One vineyardd of the deployment `NAMESPACE/NAME`, its socket where the operator puts it."""
+
+    def __init__(self, workdir, etcd, prefix, label):
+        self.root = workdir / f"sockets-{label}"
+        self.socket = self.root / NAMESPACE / NAME / "vineyard.sock"
+        self.etcd, self.prefix, self.label, self.workdir = etcd, prefix, label, workdir
+        self.rpc_port = free_port()
+        self.process = None
+
+    def start(self):
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(self.workdir / f"vineyardd-{self.label}.log", "ab")
+        self.process = subprocess.Popen([
+            str(VINEYARDD), "--socket", str(self.socket), "--size", "256Mi", "--meta", "etcd",
+            "--etcd_endpoint", self.etcd.endpoint, "--etcd_prefix", self.prefix, "--rpc_socket_port", str(self.rpc_port),
+        ], stdout=self.log, stderr=subprocess.STDOUT)
+
+        def ready():
+            if self.process.poll() is not None:
+                raise RuntimeError((self.workdir / f"vineyardd-{self.label}.log").read_text(errors="replace")[-3000:])
+            try:
+                vineyard.connect(str(self.socket)).close()
+                return True
+            except Exception:
+                return False
+        wait_for(ready, what=f"vineyardd {self.label}")
+        return self
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+        if self.process:
+            self.log.close()
+        self.process = None
+
+    def client(self):
+        return vineyard.connect(str(self.socket))
+
+
+class Node:
+    """A driver instance ("node") whose vineyard socket root is one vineyardd's."""
+
+    def __init__(self, workdir, label, socket_root, backend="auto"):
+        self.dir = workdir / f"node-{label}"
+        self.dir.mkdir()
+        self.driver = Driver(self.dir, node_id=f"node-{label}", extra_args=[
+            "--vineyard-socket-root", str(socket_root), "--backend", backend, "--store-size", "1Gi"])
+        self.staging, self.target = self.dir / "staging", self.dir / "target"
+        self.channel = None
+        self.clients = None
+
+    def start(self):
+        self.driver.start()
+        self.channel = self.driver.channel()
+        self.clients = Clients(self.channel)
+        return self
+
+    def publish(self, volume):
+        stage_and_publish(self.clients, volume, self.staging, self.target)
+        return self.target
+
+    def unpublish(self, volume):
+        unpublish_and_unstage(self.clients, volume, self.staging, self.target)
+
+    def stop(self):
+        if self.channel:
+            self.channel.close()
+        self.driver.stop(signal.SIGTERM)
+        lazy_unmount_all_under(self.dir)
+
+
+@pytest.fixture
+def cluster(workdir):
+    """etcd, vineyardd "a" and "b" on it, and a driver per vineyardd."""
+    started = []
+    try:
+        etcd = Etcd(workdir).start()
+        started.append(etcd)
+        prefix = f"/vineyard-csi-test-{os.getpid()}-{time.monotonic_ns()}"
+        # One at a time: two instances joining at once can race for an instance id.
+        a = Vineyardd(workdir, etcd, prefix, "a").start()
+        started.append(a)
+        b = Vineyardd(workdir, etcd, prefix, "b").start()
+        started.append(b)
+        node_a = Node(workdir, "a", a.root).start()
+        started.append(node_a)
+        node_b = Node(workdir, "b", b.root).start()
+        started.append(node_b)
+        yield {"etcd": etcd, "a": a, "b": b, "node_a": node_a, "node_b": node_b}
+    finally:
+        for thing in reversed(started):
+            try:
+                thing.stop() if not isinstance(thing, Vineyardd) else thing.kill()
+            except Exception:
+                pass
+        lazy_unmount_all_under(workdir)
+
+
+def create_volume(clients, name, requirements=None, **parameters):
+    request = csi_pb2.CreateVolumeRequest(
+        name=name, volume_capabilities=[mount_capability()], parameters={**cluster_parameters(NAMESPACE, NAME), **parameters},
+        capacity_range=csi_pb2.CapacityRange(required_bytes=64 << 20))
+    if requirements:
+        request.accessibility_requirements.CopyFrom(requirements)
+    return clients.controller.CreateVolume(request).volume
+
+
+def pin(node_id):
+    topology = csi_pb2.Topology(segments={"topology.csi.vineyard.v6d.io/node": node_id})
+    return csi_pb2.TopologyRequirement(requisite=[topology], preferred=[topology])
+
+
+def probe_ready(clients):
+    response = clients.identity.Probe(csi_pb2.ProbeRequest())
+    return not response.HasField("ready") or response.ready.value
+
+
+# MARK: - Backend selection and topology
+
+
+def test_auto_uses_the_deployments_vineyardd_and_does_not_pin(cluster):
+    clients = cluster["node_a"].clients
+    volume = create_volume(clients, "pvc-cluster", requirements=pin("node-a"))
+    assert volume.volume_context["k8s.v6d.io/vineyard/backend"] == "vineyardd"
+    assert list(volume.accessible_topology) == [], "a vineyardd volume must not be pinned to a node"
+    embedded = create_volume(clients, "pvc-embedded", requirements=pin("node-a"), **{"k8s.v6d.io/vineyard/backend": "embedded"})
+    assert embedded.volume_context["k8s.v6d.io/vineyard/backend"] == "embedded"
+    assert [dict(t.segments) for t in embedded.accessible_topology] == [{"topology.csi.vineyard.v6d.io/node": "node-a"}]
+    expect_code(grpc.StatusCode.INVALID_ARGUMENT, create_volume, clients, "pvc-bad", **{"k8s.v6d.io/vineyard/backend": "nfs"})
+    log = cluster["node_a"].driver.read_log()
+    assert "backend selection" in log and "default-cluster-backend: vineyardd" in log.replace('"', "").replace("=", ": ")
+
+
+def test_without_a_deployment_socket_auto_stays_embedded(workdir):
+    node = Node(workdir, "solo", workdir / "no-sockets").start()
+    try:
+        volume = create_volume(node.clients, "pvc-solo", requirements=pin("node-solo"))
+        assert volume.volume_context["k8s.v6d.io/vineyard/backend"] == "embedded"
+        assert [dict(t.segments) for t in volume.accessible_topology] == [{"topology.csi.vineyard.v6d.io/node": "node-solo"}]
+    finally:
+        node.stop()
+
+
+# MARK: - Files through the mount
+
+
+def test_files_written_through_the_mount_are_vineyardd_objects(cluster):
+    node, server = cluster["node_a"], cluster["a"]
+    volume = create_volume(node.clients, "pvc-files")
+    mount = node.publish(volume)
+    try:
+        data = os.urandom(3 << 20) + b"tail"
+        (mount / "dir").mkdir()
+        (mount / "dir" / "big.bin").write_bytes(data)
+        (mount / "empty").write_bytes(b"")
+        assert (mount / "dir" / "big.bin").read_bytes() == data
+        assert sorted(os.listdir(mount)) == ["dir", "empty", "vineyard.sock"]
+        assert os.stat(mount / "dir" / "big.bin").st_size == len(data)
+        client = server.client()
+        names = client.list_names(f"{volume.volume_id}/*", limit=100)
+        assert f"{volume.volume_id}/dir/big.bin" in names and f"{volume.volume_id}/empty" in names
+        meta = client.get_meta(client.get_name(f"{volume.volume_id}/dir/big.bin"))
+        assert meta.typename == "vineyard-csi::File" and meta.nbytes == len(data)
+        # The volume's vineyard.sock is the deployment's own socket.
+        via_volume = vineyard.connect(str(mount / "vineyard.sock"))
+        assert via_volume.instance_id == client.instance_id
+        # Renames and removals are name operations in vineyardd.
+        os.rename(mount / "dir" / "big.bin", mount / "moved.bin")
+        assert (mount / "moved.bin").read_bytes() == data
+        assert client.get_name(f"{volume.volume_id}/moved.bin")
+        os.unlink(mount / "moved.bin")
+        assert f"{volume.volume_id}/moved.bin" not in client.list_names(f"{volume.volume_id}/*", limit=100)
+        # Appending continues the sealed blobs; writing below the end is refused clearly.
+        with open(mount / "empty", "ab") as appended:
+            appended.write(b"abc")
+        with open(mount / "empty", "ab") as appended:
+            appended.write(b"def")
+        assert (mount / "empty").read_bytes() == b"abcdef"
+        with pytest.raises(OSError) as refused:
+            with open(mount / "empty", "r+b") as inplace:
+                inplace.write(b"X")
+                inplace.flush()
+        assert refused.value.errno == errno.EOPNOTSUPP
+    finally:
+        node.unpublish(volume)
+
+
+def test_a_name_written_on_node_a_is_known_on_node_b(cluster):
+    node_a, node_b = cluster["node_a"], cluster["node_b"]
+    volume = create_volume(node_a.clients, "pvc-shared")
+    mount_a, mount_b = node_a.publish(volume), node_b.publish(volume)
+    try:
+        (mount_a / "from-a.txt").write_bytes(b"written on node a")
+        # B's vineyardd learns the name from etcd: the file appears in B's mount with its size.
+        wait_for(lambda: "from-a.txt" in os.listdir(mount_b), timeout=15, what="the name on node b")
+        assert os.stat(mount_b / "from-a.txt").st_size == len(b"written on node a")
+        # The bytes stay in A's shared memory. Vineyard moves them only over its RPC (migration),
+        # which the driver does not speak: reading on B fails clearly with EREMOTE.
+        with pytest.raises(OSError) as remote:
+            (mount_b / "from-a.txt").read_bytes()
+        assert remote.value.errno == errno.EREMOTE
+        # Vineyard's own client on B sees the object as remote, owned by A's instance.
+        b = cluster["b"].client()
+        meta = b.get_meta(b.get_name(f"{volume.volume_id}/from-a.txt"), sync_remote=True)
+        assert not meta.islocal and meta.instance_id == cluster["a"].client().instance_id
+        # And the other way round: B writes, A sees the name.
+        (mount_b / "from-b.txt").write_bytes(b"b")
+        wait_for(lambda: "from-b.txt" in os.listdir(mount_a), timeout=15, what="the name on node a")
+    finally:
+        node_b.unpublish(volume)
+        node_a.unpublish(volume)
+
+
+# MARK: - Failures
+
+
+def test_killing_vineyardd_mid_write_keeps_sealed_files_and_reports_the_outage(cluster):
+    node_a, node_b, server = cluster["node_a"], cluster["node_b"], cluster["a"]
+    volume = create_volume(node_a.clients, "pvc-outage")
+    mount = node_a.publish(volume)
+    try:
+        (mount / "sealed.bin").write_bytes(b"s" * 100_000)
+        writer = open(mount / "partial.bin", "wb")
+        writer.write(b"p" * (2 << 20))
+        writer.flush()
+        server.kill()
+        # The outage is visible: writes and the close fail, Probe says not ready.
+        with pytest.raises(OSError) as failed:
+            writer.write(b"p" * (2 << 20))
+            writer.flush()
+        assert failed.value.errno == errno.ENOTCONN
+        with pytest.raises(OSError):
+            writer.close()
+        assert not probe_ready(node_a.clients)
+        with pytest.raises(OSError) as down:
+            os.listdir(mount)
+        assert down.value.errno == errno.ENOTCONN
+        # Nothing partial was ever named: node b (through etcd) knows the sealed file only.
+        listing = cluster["b"].client().list_names(f"{volume.volume_id}/*", limit=100)
+        assert f"{volume.volume_id}/sealed.bin" in listing
+        assert f"{volume.volume_id}/partial.bin" not in listing
+        # vineyardd comes back: the driver reconnects, Probe is ready, new files work.
+        server.start()
+        wait_for(lambda: probe_ready(node_a.clients), timeout=15, what="Probe ready again")
+        (mount / "after.bin").write_bytes(b"after")
+        assert (mount / "after.bin").read_bytes() == b"after"
+        assert "partial.bin" not in os.listdir(mount)
+    finally:
+        node_a.unpublish(volume)
+
+
+def test_staging_fails_clearly_when_vineyardd_is_down(cluster):
+    node = cluster["node_a"]
+    volume = create_volume(node.clients, "pvc-down")
+    cluster["a"].kill()
+    details = expect_code(grpc.StatusCode.FAILED_PRECONDITION, node.publish, volume)
+    assert "does not answer" in details
