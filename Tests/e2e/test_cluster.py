@@ -157,6 +157,16 @@ class Node:
         lazy_unmount_all_under(self.dir)
 
 
+def stop_all(started, workdir):
+    """Stops what a fixture started, last first (drivers unmount), whatever fails."""
+    for thing in reversed(started):
+        try:
+            thing.kill() if isinstance(thing, Vineyardd) else thing.stop()
+        except Exception:
+            pass
+    lazy_unmount_all_under(workdir)
+
+
 @pytest.fixture
 def cluster(workdir):
     """etcd, vineyardd "a" and "b" on it, and a driver per vineyardd."""
@@ -176,12 +186,7 @@ def cluster(workdir):
         started.append(node_b)
         yield {"etcd": etcd, "a": a, "b": b, "node_a": node_a, "node_b": node_b}
     finally:
-        for thing in reversed(started):
-            try:
-                thing.stop() if not isinstance(thing, Vineyardd) else thing.kill()
-            except Exception:
-                pass
-        lazy_unmount_all_under(workdir)
+        stop_all(started, workdir)
 
 
 def create_volume(clients, name, requirements=None, **parameters):
@@ -343,3 +348,104 @@ def test_staging_fails_clearly_when_vineyardd_is_down(cluster):
     cluster["a"].kill()
     details = expect_code(grpc.StatusCode.FAILED_PRECONDITION, node.publish, volume)
     assert "does not answer" in details
+
+
+# MARK: - The same file-system behaviour on both backends
+
+
+@pytest.fixture(scope="module")
+def both_backends(tmp_path_factory):
+    """One driver (auto, a vineyardd with etcd metadata at its socket root) publishing one
+    volume per backend; yields {"embedded": mount, "vineyardd": mount}."""
+    workdir = tmp_path_factory.mktemp("both-backends")
+    started, published = [], []
+    try:
+        etcd = Etcd(workdir).start()
+        started.append(etcd)
+        server = Vineyardd(workdir, etcd, f"/vineyard-csi-both-{os.getpid()}", "solo").start()
+        started.append(server)
+        node = Node(workdir, "solo", server.root).start()
+        started.append(node)
+        mounts = {}
+        for backend in ("embedded", "vineyardd"):
+            volume = create_volume(node.clients, f"pvc-{backend}", **{"k8s.v6d.io/vineyard/backend": backend})
+            staging, target = node.dir / f"staging-{backend}", node.dir / f"target-{backend}"
+            stage_and_publish(node.clients, volume, staging, target)
+            published.append((volume, staging, target))
+            mounts[backend] = target
+        yield mounts
+        for volume, staging, target in published:
+            unpublish_and_unstage(node.clients, volume, staging, target)
+    finally:
+        stop_all(started, workdir)
+
+
+@pytest.fixture(params=["embedded", "vineyardd"])
+def mount(request, both_backends):
+    root = both_backends[request.param] / ("t-" + "".join(c if c.isalnum() else "-" for c in request.node.name))
+    root.mkdir()
+    return root
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, (1 << 20) + 1, 5 << 20])
+def test_round_trip(mount, size):
+    data = os.urandom(size)
+    (mount / f"f{size}").write_bytes(data)
+    assert (mount / f"f{size}").read_bytes() == data
+    assert os.stat(mount / f"f{size}").st_size == size
+
+
+def test_directories_renames_and_removals(mount):
+    (mount / "a" / "b").mkdir(parents=True)
+    (mount / "a" / "b" / "x").write_bytes(b"x")
+    (mount / "a" / "y").write_bytes(b"yy")
+    assert sorted(os.listdir(mount / "a")) == ["b", "y"]
+    with pytest.raises(OSError) as busy:
+        os.rmdir(mount / "a" / "b")
+    assert busy.value.errno == errno.ENOTEMPTY
+    os.rename(mount / "a" / "y", mount / "a" / "b" / "x")  # over an existing file
+    assert (mount / "a" / "b" / "x").read_bytes() == b"yy"
+    os.rename(mount / "a" / "b", mount / "c")
+    assert os.listdir(mount / "c") == ["x"] and os.listdir(mount / "a") == []
+    os.unlink(mount / "c" / "x")
+    with pytest.raises(FileNotFoundError):
+        (mount / "c" / "x").read_bytes()
+    os.rmdir(mount / "c")
+    os.rmdir(mount / "a")
+    assert os.listdir(mount) == []
+
+
+def test_many_small_files(mount):
+    for i in range(200):
+        (mount / f"s{i:03d}").write_bytes(b"%d" % i)
+    assert sorted(os.listdir(mount)) == [f"s{i:03d}" for i in range(200)]
+    assert all((mount / f"s{i:03d}").read_bytes() == b"%d" % i for i in range(0, 200, 17))
+
+
+def test_numpy_and_pandas_files(mount):
+    import numpy as np
+    import pandas as pd
+    array = np.arange(100_000, dtype=np.float64)
+    np.save(mount / "a.npy", array)
+    assert (np.load(mount / "a.npy") == array).all()
+    frame = pd.DataFrame({"a": range(1000), "b": [float(i) / 3 for i in range(1000)]})
+    frame.to_pickle(mount / "f.pkl")
+    assert pd.read_pickle(mount / "f.pkl").equals(frame)
+
+
+def test_open_readers_keep_their_version_while_it_is_replaced(mount):
+    (mount / "v").write_bytes(b"1" * 100_000)
+    with open(mount / "v", "rb") as reader:
+        first = reader.read(10)
+        (mount / "v").write_bytes(b"2" * 100_000)
+        assert first + reader.read() == b"1" * 100_000
+    assert (mount / "v").read_bytes() == b"2" * 100_000
+
+
+def test_vineyard_socket_in_the_volume(mount):
+    import numpy as np
+    client = vineyard.connect(str(mount.parent / "vineyard.sock"))
+    array = np.arange(12).reshape(3, 4)
+    object_id = client.put(array, persist=True, name=f"probe-{mount.name}-{time.monotonic_ns()}")
+    assert (client.get(object_id) == array).all()
+    client.close()

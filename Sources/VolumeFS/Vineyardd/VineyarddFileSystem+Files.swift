@@ -28,7 +28,9 @@ extension VineyarddFileSystem {
                 if case .directory = existing { throw .isDirectory }
             }
             let handle = try openWriter(path, appending: false)
-            return CreateReply(entry: EntryReply(attributes: attributes(inode(for: path), .file(size: 0))), open: OpenReply(handle: handle))
+            return CreateReply(
+                entry: EntryReply(attributes: attributes(inode(for: path), .file(size: 0))),
+                open: OpenReply(handle: handle, directIO: true))
         }
     }
 
@@ -38,14 +40,19 @@ extension VineyarddFileSystem {
             if flags.isWritable {
                 guard !readOnly else { throw .readOnlyFileSystem }
                 guard path != VolumeFileSystem.socketFileName else { throw .notPermitted }
-                return OpenReply(handle: try openWriter(path, appending: !flags.contains(.truncate)))
+                // Direct I/O: written bytes must not land in the inode's page cache, where
+                // readers of the previous version would find them.
+                return OpenReply(handle: try openWriter(path, appending: !flags.contains(.truncate)), directIO: true)
             }
             guard path != VolumeFileSystem.socketFileName else { return OpenReply(handle: 0) }
-            let (chunks, lengths, _) = try mapFile(path)
+            let (chunks, lengths, object) = try mapFile(path)
             let (_, generation) = try connection.current()
             let handle = add(RemoteOpenFile(path: path, generation: generation, writable: false, chunks: chunks, lengths: lengths))
             state.readers[path, default: 0] += 1
-            return OpenReply(handle: handle, keepCache: true)
+            // Cached pages are kept only while they are of the version this open reads.
+            let keep = object != nil && state.cachedVersions[path] == object
+            state.cachedVersions[path] = object
+            return OpenReply(handle: handle, keepCache: keep)
         }
     }
 

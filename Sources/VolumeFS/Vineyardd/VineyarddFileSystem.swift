@@ -49,6 +49,8 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         /// so vineyardd never reuses memory a reader still has mapped.
         var readers: [String: Int] = [:]
         var deferredDeletions: [String: [(id: ObjectID, deep: Bool)]] = [:]
+        /// The version whose pages the kernel may have cached, by path.
+        var cachedVersions: [String: ObjectID] = [:]
     }
 
     let connection: VineyarddConnection
@@ -266,14 +268,16 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
             let path = try Self.child(try path(of: parent), name)
             guard case .directory? = try entry(path) else { throw .notDirectory }
             let marker = prefix + path + "/"
-            try connection.with { (client) throws(VineyardClientError) in
+            let removed = try connection.with { (client) throws(VineyardClientError) -> Bool in
                 let below = try client.names(matching: Self.glob(marker) + "*", limit: 2)
-                guard below.allSatisfy({ $0.name == marker }) else { throw .refused(IPCError(.invalid, "not empty")) }
+                guard below.allSatisfy({ $0.name == marker }) else { return false }
                 if let id = try client.object(named: marker) {
                     try client.dropName(marker)
                     try client.delete([id])
                 }
+                return true
             }
+            guard removed else { throw .notEmpty }
         }
     }
 
@@ -322,10 +326,11 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
                 if case .file? = target { throw .notDirectory }
                 if to.hasPrefix(from + "/") { throw .invalid }
                 let oldBase = prefix + from + "/"
+                let targetEmpty = try connection.with { (client) throws(VineyardClientError) -> Bool in
+                    try client.names(matching: Self.glob(prefix + to + "/") + "*", limit: 2).allSatisfy { $0.name == prefix + to + "/" }
+                }
+                guard targetEmpty else { throw .notEmpty }
                 try connection.with { (client) throws(VineyardClientError) in
-                    if try !client.names(matching: Self.glob(prefix + to + "/") + "*", limit: 2).allSatisfy({ $0.name == prefix + to + "/" }) {
-                        throw .refused(IPCError(.invalid, "target directory not empty"))
-                    }
                     for (name, id) in try client.names(matching: Self.glob(oldBase) + "*") {
                         try client.putName(prefix + to + "/" + name.dropFirst(oldBase.count), id)
                         try client.dropName(name)
