@@ -17,7 +17,10 @@ extension CSIDriverManifests {
             "env": [Self.fieldEnvironment("KUBE_NODE_NAME", "spec.nodeName")],
             "ports": [Self.port("healthz", DeployLayout.healthPort)],
             "livenessProbe": Self.httpLivenessProbe(path: "/healthz", port: "healthz"),
-            "volumeMounts": [socket, Self.volumeMount("state-dir", DeployLayout.stateDirectory)],
+            "volumeMounts": [
+                socket, Self.volumeMount("state-dir", DeployLayout.stateDirectory),
+                Self.volumeMount("vineyard-sockets", DeployLayout.vineyardSocketRoot),
+            ],
             "resources": Self.resources(cpu: "10m", memory: "32Mi", cpuLimit: "500m", memoryLimit: "256Mi"),
             "securityContext": Self.unprivileged,
         ]
@@ -95,6 +98,10 @@ extension CSIDriverManifests {
                                 .commented(
                                     "The controller's volume records (--state-dir) must outlive the pod. They live on\nthe node the pod runs on: pin the Deployment to one node (deploy/README.md) or\nthe records stay behind when the pod moves.",
                                     Self.hostPathVolume("state-dir", DeployLayout.stateDirectory, type: "DirectoryOrCreate")
+                                ),
+                                .commented(
+                                    "Sockets of vineyard deployments on the controller's node: --backend auto gives a\nnew volume the vineyardd backend when its cluster's socket is here. Where that node\nmay lack one, set the StorageClass parameter k8s.v6d.io/vineyard/backend instead.",
+                                    Self.hostPathVolume("vineyard-sockets", DeployLayout.vineyardSocketRoot, type: "DirectoryOrCreate")
                                 ),
                             ],
                         ],
