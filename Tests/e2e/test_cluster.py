@@ -449,3 +449,22 @@ def test_vineyard_socket_in_the_volume(mount):
     object_id = client.put(array, persist=True, name=f"probe-{mount.name}-{time.monotonic_ns()}")
     assert (client.get(object_id) == array).all()
     client.close()
+
+
+def test_vineyardd_out_of_memory_is_enospc_and_publishes_nothing(cluster):
+    node = cluster["node_a"]
+    volume = create_volume(node.clients, "pvc-full")
+    mount = node.publish(volume)
+    try:
+        chunk = b"z" * (1 << 20)
+        with pytest.raises(OSError) as full:
+            with open(mount / "huge.bin", "wb") as writer:
+                for _ in range(400):  # vineyardd has 256 MiB
+                    writer.write(chunk)
+        assert full.value.errno == errno.ENOSPC
+        assert "huge.bin" not in os.listdir(mount)
+        # The blobs of the failed file went back to vineyardd: a file of half its size fits.
+        (mount / "half.bin").write_bytes(b"h" * (128 << 20))
+        assert os.stat(mount / "half.bin").st_size == 128 << 20
+    finally:
+        node.unpublish(volume)

@@ -232,11 +232,14 @@ extension VineyarddFileSystem {
     /// dropped) and forgets them.
     private func discardUnpublished(_ file: RemoteOpenFile) {
         let own = Array(file.chunks[file.referenced...])
-        let sealed = file.sealed
-        let referenced = file.referenced
-        try? connection.with { (client) throws(VineyardClientError) in
-            for (index, chunk) in own.enumerated() {
-                if referenced + index < sealed { try? client.delete([chunk.id]) } else { try? client.dropBuffer(chunk.id) }
+        // Blobs of a vineyardd that went away are gone with it; never send their ids to another.
+        if let (_, generation) = try? connection.current(), generation == file.generation {
+            let sealed = file.sealed
+            let referenced = file.referenced
+            try? connection.with { (client) throws(VineyardClientError) in
+                for (index, chunk) in own.enumerated() {
+                    if referenced + index < sealed { try? client.delete([chunk.id]) } else { try? client.dropBuffer(chunk.id) }
+                }
             }
         }
         file.chunks.removeLast(own.count)

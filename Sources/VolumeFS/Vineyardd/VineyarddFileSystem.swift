@@ -128,9 +128,9 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         let name = prefix + path
         enum Found { case missing, file(size: Int), other }
         let found = try connection.with { (client) throws(VineyardClientError) -> Found in
-            guard try client.object(named: name) != nil else { return .missing }
             do throws(VineyardFileError) {
-                return .file(size: try client.file(named: name)?.size ?? 0)
+                guard let file = try client.file(named: name) else { return .missing }
+                return .file(size: file.size)
             } catch {
                 if case .client(let failure) = error { throw failure }
                 return .other  // an object that is not a file (a DataFrame): shown empty, unreadable
