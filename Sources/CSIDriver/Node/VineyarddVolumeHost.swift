@@ -64,7 +64,8 @@ public final class VineyarddVolumeHost: VolumeHost {
         }
         let fileSystem: VineyarddFileSystem
         do {
-            fileSystem = try VineyarddFileSystem(connection: connection, volumeID: volume.volumeID, readOnly: false)
+            fileSystem = try VineyarddFileSystem(
+                connection: connection, volumeID: volume.volumeID, readOnly: false, reportedCapacity: volume.capacityBytes)
         } catch {
             throw VolumeHostError(.failed, "cannot open the file system of volume \(volume.volumeID): \(error)")
         }
@@ -95,15 +96,22 @@ public final class VineyarddVolumeHost: VolumeHost {
         sessions.withLock { $0[path] }?.served.isServing ?? false
     }
 
-    /// vineyardd's memory: the volume has no quota of its own there.
+    /// Bytes are vineyardd's memory (the volume has no quota of its own there, and vineyardd
+    /// does not account memory per name); inodes are the volume's names.
     public func statistics(of volume: VolumeDescriptor) -> VolumeStatistics? {
-        guard let status = try? connection(for: volume).status() else { return nil }
+        let connection = connection(for: volume)
+        guard let status = try? connection.status(),
+            let names = try? VineyarddFileSystem.nameCount(connection: connection, volumeID: volume.volumeID)
+        else { return nil }
         let limit = Int(status["memory_limit"]?.int64Value ?? 0)
         let used = Int(status["memory_usage"]?.int64Value ?? 0)
         let total = volume.capacityBytes > 0 ? min(volume.capacityBytes, limit) : limit
+        let usedBytes = min(used, total)
+        let usedInodes = names + 1  // and the root
         return VolumeStatistics(
-            totalBytes: total, usedBytes: min(used, total), availableBytes: max(0, total - used),
-            totalInodes: FUSEVolumeHost.reportedFreeInodes, usedInodes: 0, availableInodes: FUSEVolumeHost.reportedFreeInodes)
+            totalBytes: total, usedBytes: usedBytes, availableBytes: total - usedBytes,
+            totalInodes: usedInodes + FUSEVolumeHost.reportedFreeInodes, usedInodes: usedInodes,
+            availableInodes: FUSEVolumeHost.reportedFreeInodes)
     }
 
     public func purge(_ volume: VolumeDescriptor) throws(VolumeHostError) {

@@ -58,6 +58,9 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
     /// `"<volumeID>/"`.
     let prefix: String
     let readOnly: Bool
+    /// The volume's capacity, reported by `statfs` (vineyardd enforces no per-volume quota);
+    /// 0: vineyardd's memory limit.
+    let reportedCapacity: Int
     /// Serializes metadata and vineyardd calls (one connection). Readers copy nothing under it.
     let lock = Mutex(())
     var state = State()
@@ -68,8 +71,9 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
     /// - Parameters:
     ///   - connection: the deployment's vineyardd on this node.
     ///   - volumeID: names live under `<volumeID>/`.
-    public init(connection: VineyarddConnection, volumeID: String, readOnly: Bool) throws(VolumeFSError) {
+    public init(connection: VineyarddConnection, volumeID: String, readOnly: Bool, reportedCapacity: Int = 0) throws(VolumeFSError) {
         try VolumeFileSystem.validate(volumeID: volumeID)
+        self.reportedCapacity = reportedCapacity
         self.connection = connection
         self.volumeID = volumeID
         self.prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
@@ -201,9 +205,10 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         let status = try locked { () throws(Errno) in try connection.with { (client) throws(VineyardClientError) in try client.instanceStatus() } }
         let limit = UInt64(max(0, status["memory_limit"]?.int64Value ?? 0))
         let used = UInt64(max(0, status["memory_usage"]?.int64Value ?? 0))
-        let free = limit > used ? limit - used : 0
+        let total = reportedCapacity > 0 ? min(UInt64(reportedCapacity), limit) : limit
+        let free = min(total, limit > used ? limit - used : 0)
         return FileSystemStatistics(
-            blockSize: 4096, blocks: limit / 4096, freeBlocks: free / 4096, files: 1 << 20, freeFiles: 1 << 20)
+            blockSize: 4096, blocks: total / 4096, freeBlocks: free / 4096, files: 1 << 20, freeFiles: 1 << 20)
     }
 
     // MARK: - Directories
@@ -366,6 +371,12 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
 }
 
 extension VineyarddFileSystem {
+    /// How many names the volume has in vineyardd (files, and directories made with `mkdir`).
+    public static func nameCount(connection: VineyarddConnection, volumeID: String) throws(Errno) -> Int {
+        let prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
+        return try connection.with { (client) throws(VineyardClientError) in try client.names(matching: glob(prefix) + "*").count }
+    }
+
     /// Removes every name of the volume from vineyardd and deletes the objects (deleted or
     /// ephemeral volumes).
     ///
