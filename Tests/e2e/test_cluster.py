@@ -312,7 +312,9 @@ def test_killing_vineyardd_mid_write_keeps_sealed_files_and_reports_the_outage(c
     volume = create_volume(node_a.clients, "pvc-outage")
     mount = node_a.publish(volume)
     try:
-        (mount / "sealed.bin").write_bytes(b"s" * 100_000)
+        (mount / "sealed.bin").write_bytes(b"s" * (8 << 20))
+        reader = os.open(mount / "sealed.bin", os.O_RDONLY)
+        assert os.pread(reader, 4096, 0) == b"s" * 4096
         writer = open(mount / "partial.bin", "wb")
         writer.write(b"p" * (2 << 20))
         writer.flush()
@@ -338,6 +340,12 @@ def test_killing_vineyardd_mid_write_keeps_sealed_files_and_reports_the_outage(c
         (mount / "after.bin").write_bytes(b"after")
         assert (mount / "after.bin").read_bytes() == b"after"
         assert "partial.bin" not in os.listdir(mount)
+        # A file opened before the outage belongs to the vineyardd that went away: EIO, never
+        # bytes of the new one (past the kernel's read-ahead, so the driver is asked).
+        with pytest.raises(OSError) as gone:
+            os.pread(reader, 4096, 6 << 20)
+        assert gone.value.errno == errno.EIO
+        os.close(reader)
     finally:
         node_a.unpublish(volume)
 
@@ -506,3 +514,18 @@ def test_earlier_suites_pass_on_the_vineyardd_backend(workdir, suite):
         server.wait()
         log.close()
         lazy_unmount_all_under(workdir)
+
+
+def test_a_restarted_plugin_mounts_vineyardd_volumes_again(cluster):
+    node = cluster["node_a"]
+    volume = create_volume(node.clients, "pvc-restart")
+    mount = node.publish(volume)
+    try:
+        (mount / "kept.txt").write_bytes(b"kept in vineyardd")
+        node.channel.close()
+        node.driver.stop(signal.SIGTERM)
+        node.start()
+        assert (mount / "kept.txt").read_bytes() == b"kept in vineyardd"
+        assert "backend: vineyardd" in node.driver.read_log().replace('"', "").replace("=", ": ")
+    finally:
+        node.unpublish(volume)
