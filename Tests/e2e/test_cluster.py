@@ -274,6 +274,13 @@ def test_files_written_through_the_mount_are_vineyardd_objects(cluster):
                 inplace.write(b"X")
                 inplace.flush()
         assert refused.value.errno == errno.EOPNOTSUPP
+        # A file is one object: one writer at a time.
+        with open(mount / "one-writer", "wb") as first:
+            first.write(b"1")
+            with pytest.raises(OSError) as second:
+                open(mount / "one-writer", "wb")
+            assert second.value.errno == errno.EBUSY
+        assert (mount / "one-writer").read_bytes() == b"1"
     finally:
         node.unpublish(volume)
 
