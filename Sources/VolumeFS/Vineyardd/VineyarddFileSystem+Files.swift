@@ -119,12 +119,23 @@ extension VineyarddFileSystem {
 
     public func read(inode: InodeNumber, handle: UInt64, offset: Int64, size: Int, context: RequestContext) throws(Errno) -> ReadReply {
         let file = try locked { () throws(Errno) in try openFile(handle) }
-        let start = Int(offset)
+        guard file.writable else { return Self.reply(file, offset: Int(offset), size: size) }
+        // A writer's chunks change with its writes: read them under the lock, into a copy.
+        return try locked { () throws(Errno) in
+            switch Self.reply(file, offset: Int(offset), size: size) {
+            case .buffer(let bytes, _): return .bytes(Array(bytes))
+            case let other: return other
+            }
+        }
+    }
+
+    /// The bytes at `offset`: a pointer into one mapped blob (kept mapped by the reply), or a
+    /// copy when the range spans blobs.
+    private static func reply(_ file: RemoteOpenFile, offset start: Int, size: Int) -> ReadReply {
         let end = min(start + size, file.size)
         guard start < end, let first = file.locate(start) else { return .empty }
         let chunk = file.chunks[first.chunk]
         if first.offset + (end - start) <= file.lengths[first.chunk] {
-            // Within one blob: a pointer into vineyardd's memory, kept mapped by the reply.
             let bytes = UnsafeRawBufferPointer(rebasing: chunk.bytes[first.offset..<first.offset + end - start])
             return .buffer(bytes, keepAlive: chunk.owner)
         }
