@@ -157,7 +157,13 @@ public final class VineyardClient: @unchecked Sendable {
     /// An object's metadata tree, members expanded; `nil` when vineyardd has no such object
     /// (including unsealed blobs, which have no metadata yet).
     public func meta(_ object: ObjectID) throws(VineyardClientError) -> JSONValue? {
-        let reply = try simpleCall(.getData(ids: [object], wait: false))
+        // Without `sync_remote`: vineyardd answers from the metadata it already has (etcd
+        // updates it in the background) instead of a round trip to etcd on every lookup.
+        guard case .object(var request) = IPCRequest.getData(ids: [object], wait: false).json else {
+            preconditionFailure("a request is a JSON object")
+        }
+        request["sync_remote"] = false
+        let reply = try withChannel { (channel, _) throws(VineyardClientError) in try Self.call(json: .object(request), on: channel) }
         guard let content = reply["content"]?.objectValue else { return nil }
         return content.values.first
     }
@@ -246,9 +252,13 @@ public final class VineyardClient: @unchecked Sendable {
     }
 
     private static func call(_ request: IPCRequest, on channel: IPCChannel) throws(VineyardClientError) -> JSONValue {
+        try call(json: request.json, on: channel)
+    }
+
+    private static func call(json request: JSONValue, on channel: IPCChannel) throws(VineyardClientError) -> JSONValue {
         let result: Result<JSONValue, IPCError>
         do {
-            result = try channel.call(request)
+            result = try channel.call(json: request)
         } catch {
             throw .disconnected(error)
         }
