@@ -89,7 +89,7 @@ let package = Package(
         /// The file system of a volume: a directory tree whose files are objects in a store.
         .target(
             name: "VolumeFS",
-            dependencies: ["FUSEKit", "SharedMemoryStore"],
+            dependencies: ["FUSEKit", "SharedMemoryStore", "VineyardIPC"],
             swiftSettings: swiftSettings
         ),
         /// vineyard's IPC protocol: the codec (frames, typed requests and replies) and a server

@@ -10,6 +10,7 @@ APT_PACKAGES=(
     libgrpc++-dev libprotobuf-dev protobuf-compiler   # gRPC shim (CGRPCShim)
     libfuse3-dev fuse3                                  # FUSE volumes (CFUSE)
     util-linux                                          # mount/umount for bind mounts
+    etcd-server                                         # cluster-mode tests: vineyardd metadata (Tests/e2e/test_cluster.py)
 )
 
 missing=()

@@ -35,7 +35,8 @@ final class Driver: Sendable {
                     storeCapacity: options.parsedStoreSize!,
                     defaultVolumeSize: options.parsedDefaultVolumeSize!,
                     defaultCluster: defaultCluster,
-                    nodeLocal: options.nodeDeployment
+                    nodeLocal: options.nodeDeployment,
+                    backendSelection: options.backendSelection
                 ),
                 content: registry.map { EmbeddedVolumeContent(registry: $0) },
                 logger: logger
@@ -63,19 +64,27 @@ final class Driver: Sendable {
                 afterRecovery = { handover.discardUnclaimed() }
                 fuse = handover
             }
+            let vineyardd = VineyarddVolumeHost(selection: options.backendSelection, logger: logger)
+            let routed = BackendVolumeHost(embedded: fuse, vineyardd: vineyardd)
+            let releaseEmbedded = releaseMounts
+            releaseMounts = {
+                vineyardd.unmountAll()
+                releaseEmbedded()
+            }
             node = try NodeService(
                 configuration: NodeConfiguration(
                     nodeID: options.nodeid,
                     stateDirectory: "\(stateDirectory)/node",
                     maxVolumes: options.maxVolumes,
-                    defaultCluster: defaultCluster
+                    defaultCluster: defaultCluster,
+                    backendSelection: options.backendSelection
                 ),
-                host: fuse,
+                host: routed,
                 mounter: LinuxMounter(),
                 logger: logger,
                 capacityLedger: controller
             )
-            host = fuse
+            host = routed
         }
         node?.recover()
         afterRecovery()
@@ -99,6 +108,13 @@ final class Driver: Sendable {
                 "node-deployment": "\(options.nodeDeployment)", "read-mode": "\(options.readMode.rawValue)",
             ]
         )
+        let selection = options.backendSelection
+        logger.info(
+            "backend selection",
+            metadata: [
+                "backend": "\(selection.mode.rawValue)", "vineyard-socket-root": "\(selection.socketRoot)",
+                "default-cluster": "\(defaultCluster)", "default-cluster-backend": "\(selection.choose(for: defaultCluster))",
+            ])
     }
 
     /// Serves until SIGTERM or SIGINT, then lets in-flight calls finish, unmounts what this

@@ -25,6 +25,8 @@ enum ReadMode: String, ExpressibleByArgument, CaseIterable {
     case direct
 }
 
+extension BackendSelection.Mode: ExpressibleByArgument {}
+
 /// The command-line flags of `vineyard-csi`, named like vineyard's own CSI driver's.
 struct DriverOptions: ParsableArguments {
     @Option(help: "CSI endpoint to serve: unix:///path/to/csi.sock or tcp://host:port.")
@@ -55,6 +57,14 @@ struct DriverOptions: ParsableArguments {
 
     @Option(help: "Vineyard cluster (namespace/name) for volumes whose StorageClass names none.")
     var defaultCluster: String = "vineyard-system/vineyardd-sample"
+
+    @Option(help: ArgumentHelp(
+        "Backend of new volumes: auto, embedded or vineyardd.",
+        discussion: "auto uses a vineyard cluster's own vineyardd (cluster mode: names known cluster-wide, volumes not pinned to a node) when its socket exists at <vineyard-socket-root>/<namespace>/<name>/vineyard.sock, and the node's embedded store otherwise. A StorageClass parameter k8s.v6d.io/vineyard/backend overrides it per class."))
+    var backend: BackendSelection.Mode = .auto
+
+    @Option(help: "Where vineyard's operator puts its deployments' sockets (<root>/<namespace>/<name>/vineyard.sock).")
+    var vineyardSocketRoot: String = BackendSelection.defaultSocketRoot
 
     @Option(help: "Maximum number of volumes on this node, reported by NodeGetInfo (0 = no limit).")
     var maxVolumes: Int = 0
@@ -126,9 +136,13 @@ struct DriverOptions: ParsableArguments {
             throw ValidationError("--handover-dir \(handoverDir) is not an absolute path")
         }
         if spawnFdHolder && handoverDir.isEmpty { throw ValidationError("--spawn-fd-holder needs --handover-dir") }
+        if !vineyardSocketRoot.hasPrefix("/") {
+            throw ValidationError("--vineyard-socket-root \(vineyardSocketRoot) is not an absolute path")
+        }
     }
 
     var parsedStoreSize: Int? { ByteCount.parse(storeSize) }
+    var backendSelection: BackendSelection { BackendSelection(mode: backend, socketRoot: vineyardSocketRoot) }
     var parsedDefaultVolumeSize: Int? { ByteCount.parse(defaultVolumeSize) }
     var parsedStorePrefault: Int? { ByteCount.parse(storePrefault) }
     var parsedSocketMode: UInt32? { UInt32(socketMode, radix: 8) }

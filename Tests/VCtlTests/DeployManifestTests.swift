@@ -167,6 +167,7 @@ import Testing
             ("fuse-device", "/dev/fuse", "CharDevice"),
             ("store-dir", "/dev/shm/vineyard-csi", "DirectoryOrCreate"),
             ("state-dir", "/var/lib/vineyard-csi", "DirectoryOrCreate"),
+            ("vineyard-sockets", "/var/run/vineyard-kubernetes", "DirectoryOrCreate"),
         ]
         for (volume, hostPath, type) in expected {
             #expect(driver.mountPath(of: volume) == hostPath, "\(volume)")

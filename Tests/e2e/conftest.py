@@ -19,6 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("VINEYARD_CSI_BIN_DIR", REPO / ".build" / "debug"))
 DRIVER = BIN_DIR / "vineyard-csi"
 VCTL = BIN_DIR / "vctl"
+# Extra flags for every driver the tests start, e.g. to run a suite against a vineyardd backend:
+# VINEYARD_CSI_E2E_DRIVER_ARGS="--backend vineyardd --vineyard-socket-root /tmp/sockets".
+EXTRA_DRIVER_ARGS = os.environ.get("VINEYARD_CSI_E2E_DRIVER_ARGS", "").split()
 
 
 def _generate_stubs() -> Path:
@@ -61,7 +64,7 @@ class Driver:
         return [
             str(DRIVER), "--endpoint", self.endpoint, "--nodeid", self.node_id,
             "--state-dir", str(self.state_dir), "--store-dir", str(self.workdir / "shm"),
-            "--store-size", "8Gi", *self.extra_args,
+            "--store-size", "8Gi", *self.extra_args, *EXTRA_DRIVER_ARGS,
         ]
 
     def start(self, expect_ready=True):

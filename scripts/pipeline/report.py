@@ -14,8 +14,8 @@ VINEYARD_REPORT = (
 )
 
 
-# scripts/bench-ipc.sh's results are written into benchmarks.md by hand, as this section at its
-# end; rewriting the pipeline report keeps it.
+# scripts/bench-ipc.sh's and scripts/bench-cluster.sh's results are written into benchmarks.md by
+# hand, from this section to the end; rewriting the pipeline report keeps them.
 IPC_SECTION = "## vineyard.sock against vineyardd"
 
 

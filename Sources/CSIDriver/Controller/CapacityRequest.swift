@@ -1,5 +1,5 @@
-public import CSIProto
-public import GRPCTransport
+import CSIProto
+import GRPCTransport
 
 /// A validated `capacity_range`: how many bytes a volume must have at least and may have at most.
 struct CapacityRequest: Equatable {

@@ -16,6 +16,9 @@ public struct ControllerConfiguration: Sendable {
     /// leaves expansion to NodeExpandVolume (csi-resizer cannot run per node, so it must not
     /// call a controller that may not know the volume).
     public var nodeLocal: Bool
+    /// How new volumes get their backend (overridden by the StorageClass parameter
+    /// `k8s.v6d.io/vineyard/backend`).
+    public var backendSelection: BackendSelection
 
     public init(
         nodeID: String,
@@ -23,8 +26,10 @@ public struct ControllerConfiguration: Sendable {
         storeCapacity: Int,
         defaultVolumeSize: Int,
         defaultCluster: ClusterReference,
-        nodeLocal: Bool = false
+        nodeLocal: Bool = false,
+        backendSelection: BackendSelection = .embeddedOnly
     ) {
+        self.backendSelection = backendSelection
         self.nodeID = nodeID
         self.stateDirectory = stateDirectory
         self.storeCapacity = storeCapacity

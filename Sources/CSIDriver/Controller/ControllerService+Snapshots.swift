@@ -42,6 +42,10 @@ extension ControllerService {
             guard let volume = state.volumes[request.sourceVolumeID] else {
                 throw .notFound("volume \(request.sourceVolumeID) does not exist")
             }
+            guard volume.backend != .vineyardd else {
+                throw .failedPrecondition(
+                    "volume \(volume.id) lives in the vineyardd of cluster \(volume.cluster); snapshots need the embedded backend")
+            }
             let id = SnapshotRecord.newID()
             let size: Int
             do {

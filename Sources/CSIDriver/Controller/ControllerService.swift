@@ -4,6 +4,7 @@ public import GRPCTransport
 public import Logging
 import Synchronization
 import SwiftProtobuf
+import VolumeFS
 
 /// The CSI Controller service: creates, deletes, publishes and lists volumes.
 ///
@@ -120,10 +121,20 @@ public final class ControllerService: CSIControllerService {
                 "capacity \(size) bytes exceeds the capacity of a vineyard store (\(configuration.storeCapacity) bytes)"
             )
         }
+        let backend = configuration.backendSelection.choose(
+            for: cluster, requested: try StorageClassParameters.backend(from: request.parameters))
         let requirement = request.hasAccessibilityRequirements ? request.accessibilityRequirements : nil
-        var node = try configuration.nodeLocal
+        // A node-local controller places embedded volumes in its own node's store.
+        var node = try configuration.nodeLocal && backend == .embedded
             ? Self.requireThisNode(requirement, nodeID: configuration.nodeID) : Self.selectNode(requirement)
         if let source { node = source.node }  // the shared objects are in that node's store
+        if backend == .vineyardd {
+            // Snapshots and clones share objects of the embedded store's name trees.
+            if source != nil {
+                throw .invalid("volume_content_source needs the embedded backend; vineyard cluster \(cluster) uses its vineyardd")
+            }
+            node = nil  // the deployment's vineyardd serves every node: the volume is not pinned
+        }
 
         let record = try state.withLock { state throws(RPCStatus) -> VolumeRecord in
             if let existingID = state.volumeIDsByName[request.name], let existing = state.volumes[existingID] {
@@ -159,7 +170,8 @@ public final class ControllerService: CSIControllerService {
                 node: node,
                 publishedNodes: [:],
                 createdAt: Date(),
-                contentSource: source?.reference
+                contentSource: source?.reference,
+                backend: backend
             )
             if let source { try populate(record, from: source) }
             do throws(RPCStatus) {
@@ -170,6 +182,11 @@ public final class ControllerService: CSIControllerService {
             }
             state.volumes[record.id] = record
             state.volumeIDsByName[record.name] = record.id
+            logger.info(
+                "created volume",
+                metadata: [
+                    "volume": "\(record.id)", "cluster": "\(cluster)", "backend": "\(backend)", "node": "\(node ?? "any")",
+                ])
             return record
         }
         var response = Csi_V1_CreateVolumeResponse()
@@ -188,7 +205,16 @@ public final class ControllerService: CSIControllerService {
                     "volume \(record.id) is still published to node(s) \(record.publishedNodes.keys.sorted().joined(separator: ", "))"
                 )
             }
-            if let content {
+            if record.backend == .vineyardd {
+                let socket = configuration.backendSelection.socketPath(for: record.cluster)
+                let connection = VineyarddConnection(socketPath: socket)
+                defer { connection.close() }
+                do {
+                    try VineyarddFileSystem.purge(connection: connection, volumeID: record.id)
+                } catch {
+                    throw RPCStatus(.unavailable, "cannot delete the objects of volume \(record.id) from vineyardd at \(socket): \(error)")
+                }
+            } else if let content {
                 // Objects a snapshot or clone still names stay in the store.
                 do {
                     try content.remove(treeOf: record.id, cluster: record.cluster)
@@ -434,10 +460,10 @@ public final class ControllerService: CSIControllerService {
         volume.volumeContext = [
             VolumeParameterKey.vineyardNamespace: record.cluster.namespace,
             VolumeParameterKey.vineyardName: record.cluster.name,
-            VolumeParameterKey.backend: "embedded",
+            VolumeParameterKey.backend: (record.backend ?? .embedded).rawValue,
             VolumeParameterKey.capacity: "\(record.capacityBytes)",
         ]
-        if let node = record.node {
+        if let node = record.node, record.backend != .vineyardd {
             var topology = Csi_V1_Topology()
             topology.segments = [DriverInfo.nodeTopologyKey: node]
             volume.accessibleTopology = [topology]

@@ -10,18 +10,10 @@ import VolumeFS
 /// One ``FUSESession`` per mounted path, each running libfuse's multithreaded loop on a thread
 /// of its own; stores are opened once per vineyard cluster and shared by its volumes.
 public final class FUSEVolumeHost: VolumeHost {
-    private final class ServedSession: Sendable {
-        let session: FUSESession
+    private struct ServedSession: Sendable {
+        let served: ServedFUSESession
         let volume: VolumeDescriptor
         let fileSystem: VolumeFileSystem
-        /// Signalled when the session loop returns.
-        let finished = DispatchSemaphore(value: 0)
-
-        init(session: FUSESession, volume: VolumeDescriptor, fileSystem: VolumeFileSystem) {
-            self.session = session
-            self.volume = volume
-            self.fileSystem = fileSystem
-        }
     }
 
     /// Free inodes reported by NodeGetVolumeStats: files cost metadata, not inode slots.
@@ -47,15 +39,10 @@ public final class FUSEVolumeHost: VolumeHost {
         self.sockets = socketDirectory.map { VolumeSockets(directory: $0, logger: logger) }
     }
 
-    public var isReady: Bool { access("/dev/fuse", R_OK | W_OK) == 0 }
+    public var isReady: Bool { FUSEDeviceCheck.isUsable }
 
     public func mount(_ volume: VolumeDescriptor, at path: String) throws(VolumeHostError) {
-        guard access("/dev/fuse", F_OK) == 0 else {
-            throw VolumeHostError(.unavailable, "/dev/fuse does not exist: load the fuse module and pass /dev/fuse to the driver")
-        }
-        guard access("/dev/fuse", R_OK | W_OK) == 0 else {
-            throw VolumeHostError(.unavailable, "/dev/fuse is not readable and writable by this process (run the node plugin privileged)")
-        }
+        try FUSEDeviceCheck.require()
         let store = try openStore(volume)
         try sockets?.prepare(volume, store: store)
         let fileSystem: VolumeFileSystem
@@ -66,24 +53,8 @@ public final class FUSEVolumeHost: VolumeHost {
         }
         let options = VolumeFileSystem.recommendedMountOptions(
             volumeID: volume.volumeID, readOnly: false, directReads: directReads)
-        let session: FUSESession
-        do {
-            session = try FUSESession(fileSystem: fileSystem, mountPoint: path, options: options)
-        } catch {
-            let kind: VolumeHostError.Kind = error.errno == .notPermitted || error.errno == .permissionDenied ? .unavailable : .failed
-            throw VolumeHostError(kind, "cannot mount volume \(volume.volumeID) at \(path): \(error)")
-        }
-        let served = ServedSession(session: session, volume: volume, fileSystem: fileSystem)
-        let logger = self.logger
-        let thread = Thread {
-            do { try session.run() } catch {
-                logger.error("FUSE session ended with an error", metadata: ["path": "\(path)", "error": "\(error)"])
-            }
-            served.finished.signal()
-        }
-        thread.name = "fuse \(volume.volumeID)"
-        thread.start()
-        sessions.withLock { $0[path] = served }
+        let served = try ServedFUSESession.start(fileSystem, at: path, options: options, volume: volume, logger: logger)
+        sessions.withLock { $0[path] = ServedSession(served: served, volume: volume, fileSystem: fileSystem) }
         do {
             try sockets?.attach(volume, store: store, at: path)
         } catch {
@@ -94,25 +65,12 @@ public final class FUSEVolumeHost: VolumeHost {
 
     public func unmount(path: String) throws(VolumeHostError) {
         sockets?.detach(path: path)
-        guard let served = sessions.withLock({ $0.removeValue(forKey: path) }) else { return }
-        do {
-            try served.session.unmount()
-        } catch {
-            logger.warning("FUSE unmount failed; detaching", metadata: ["path": "\(path)", "error": "\(error)"])
-            umount2(path, Int32(MNT_DETACH))
-            served.session.requestExit()
-        }
-        // Pods holding files open keep a lazily detached mount alive; abort the connection so
-        // the loop returns and those files answer ENOTCONN instead of hanging.
-        if served.finished.wait(timeout: .now() + 10) == .timedOut {
-            logger.error("FUSE session loop did not stop within 10 s; aborting the connection", metadata: ["path": "\(path)"])
-            try? served.session.abortConnection()
-            _ = served.finished.wait(timeout: .now() + 10)
-        }
+        guard let entry = sessions.withLock({ $0.removeValue(forKey: path) }) else { return }
+        entry.served.stop(path: path, logger: logger)
     }
 
     public func isServing(path: String) -> Bool {
-        sessions.withLock { $0[path] }.map { $0.session.isRunning && $0.session.isMounted } ?? false
+        sessions.withLock { $0[path] }?.served.isServing ?? false
     }
 
     public func statistics(of volume: VolumeDescriptor) -> VolumeStatistics? {

@@ -8,11 +8,18 @@ public struct NodeConfiguration: Sendable {
     public var maxVolumes: Int
     /// Cluster for volumes whose context names none (ephemeral volumes without attributes).
     public var defaultCluster: ClusterReference
+    /// The backend of volumes whose context names none (ephemeral volumes, volumes created
+    /// before cluster mode).
+    public var backendSelection: BackendSelection
 
-    public init(nodeID: String, stateDirectory: String, maxVolumes: Int, defaultCluster: ClusterReference) {
+    public init(
+        nodeID: String, stateDirectory: String, maxVolumes: Int, defaultCluster: ClusterReference,
+        backendSelection: BackendSelection = .embeddedOnly
+    ) {
         self.nodeID = nodeID
         self.stateDirectory = stateDirectory
         self.maxVolumes = maxVolumes
         self.defaultCluster = defaultCluster
+        self.backendSelection = backendSelection
     }
 }

@@ -166,7 +166,9 @@ public final class NodeService: CSINodeService {
             }
             state.staged[volume.volumeID] = record
         }
-        logger.info("staged volume", metadata: ["volume": "\(volume.volumeID)", "path": "\(stagingPath)"])
+        logger.info(
+            "staged volume",
+            metadata: ["volume": "\(volume.volumeID)", "path": "\(stagingPath)", "backend": "\(volume.effectiveBackend)"])
         return Csi_V1_NodeStageVolumeResponse()
     }
 
@@ -404,7 +406,18 @@ public final class NodeService: CSINodeService {
                 "volume_context names only one of \(VolumeParameterKey.vineyardNamespace) and \(VolumeParameterKey.vineyardName)")
         }
         let capacity = context[VolumeParameterKey.capacity].flatMap { Int($0) } ?? 0
-        return VolumeDescriptor(volumeID: volumeID, cluster: cluster, capacityBytes: capacity, ephemeral: ephemeral)
+        // The controller's choice when it made one; otherwise this node's (recorded with the
+        // volume, so a restart keeps it).
+        let backend: VolumeBackend
+        switch context[VolumeParameterKey.backend] {
+        case nil: backend = configuration.backendSelection.choose(for: cluster)
+        case let value?:
+            guard let named = VolumeBackend(rawValue: value) else {
+                throw .invalid("volume_context[\(VolumeParameterKey.backend)] \"\(value)\" is neither embedded nor vineyardd")
+            }
+            backend = named
+        }
+        return VolumeDescriptor(volumeID: volumeID, cluster: cluster, capacityBytes: capacity, ephemeral: ephemeral, backend: backend)
     }
 
     private func mountSession(_ volume: VolumeDescriptor, at path: String) throws(RPCStatus) {

@@ -8,13 +8,19 @@ public struct VolumeDescriptor: Codable, Equatable, Sendable {
     public var capacityBytes: Int
     /// An ephemeral inline volume: its objects go when its one publication goes.
     public var ephemeral: Bool
+    /// Which store serves it; `nil` in records written before cluster mode means embedded.
+    public var backend: VolumeBackend?
 
-    public init(volumeID: String, cluster: ClusterReference, capacityBytes: Int, ephemeral: Bool) {
+    public init(volumeID: String, cluster: ClusterReference, capacityBytes: Int, ephemeral: Bool, backend: VolumeBackend? = nil) {
         self.volumeID = volumeID
         self.cluster = cluster
         self.capacityBytes = capacityBytes
         self.ephemeral = ephemeral
+        self.backend = backend
     }
+
+    /// The backend, with records from before cluster mode read as embedded.
+    public var effectiveBackend: VolumeBackend { backend ?? .embedded }
 }
 
 /// Usage figures of one volume, as NodeGetVolumeStats reports them.

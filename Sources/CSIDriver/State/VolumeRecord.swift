@@ -17,6 +17,8 @@ public struct VolumeRecord: DurableRecord, Equatable {
     public var createdAt: Date
     /// What the volume's tree started as (CreateVolume's volume_content_source), if anything.
     public var contentSource: ContentSource?
+    /// Where its objects live; `nil` in records written before cluster mode means embedded.
+    public var backend: VolumeBackend?
 
     public var key: String { id }
 

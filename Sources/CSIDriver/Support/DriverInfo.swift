@@ -19,7 +19,8 @@ public enum VolumeParameterKey {
     public static let vineyardNamespace = "k8s.v6d.io/vineyard/namespace"
     /// Name of the vineyard cluster the volume's objects live in.
     public static let vineyardName = "k8s.v6d.io/vineyard/name"
-    /// Which backend serves the volume (`embedded` or `vineyardd`); volume context only.
+    /// Which backend serves the volume: in the volume context `embedded` or `vineyardd`; as a
+    /// StorageClass parameter also `auto` (see ``BackendSelection``).
     public static let backend = "k8s.v6d.io/vineyard/backend"
     /// The volume's quota in bytes, so the node plugin can enforce it; volume context only.
     public static let capacity = "k8s.v6d.io/vineyard/capacity"

@@ -1,4 +1,4 @@
-public import GRPCTransport
+import GRPCTransport
 
 extension RPCStatus {
     /// A required field is missing; CSI mandates INVALID_ARGUMENT naming the field.

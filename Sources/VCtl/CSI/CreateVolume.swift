@@ -20,6 +20,9 @@ extension CSICommand {
         @Option(help: "Vineyard cluster namespace/name (the StorageClass parameters).")
         var cluster: String?
 
+        @Option(help: "Backend: auto, embedded or vineyardd (the StorageClass parameter k8s.v6d.io/vineyard/backend; default: the driver's --backend).")
+        var backend: String?
+
         @Option(help: "Pin the volume to this node (topology requirement).")
         var node: String?
 
@@ -30,6 +33,9 @@ extension CSICommand {
             if let size, ByteCount.parse(size) == nil { throw ValidationError("--size \(size) is not a size such as 1Gi") }
             if let cluster, ClusterReference(parsing: cluster) == nil {
                 throw ValidationError("--cluster \(cluster) is not namespace/name with Kubernetes names")
+            }
+            if let backend, BackendSelection.Mode(rawValue: backend) == nil {
+                throw ValidationError("--backend \(backend) is not one of auto, embedded, vineyardd")
             }
             for parameter in parameters where !parameter.contains("=") {
                 throw ValidationError("--parameter \(parameter) is not key=value")
@@ -45,6 +51,7 @@ extension CSICommand {
                 request.parameters[VolumeParameterKey.vineyardNamespace] = cluster.namespace
                 request.parameters[VolumeParameterKey.vineyardName] = cluster.name
             }
+            if let backend { request.parameters[VolumeParameterKey.backend] = backend }
             for parameter in parameters {
                 let pair = parameter.split(separator: "=", maxSplits: 1)
                 request.parameters[String(pair[0])] = pair.count > 1 ? String(pair[1]) : ""
@@ -64,10 +71,15 @@ extension CSICommand {
 /// Human-readable lines for a volume.
 enum VolumeSummary {
     static func lines(_ volume: Csi_V1_Volume) -> [String] {
-        ["volume: \(volume.volumeID)", "capacity: \(volume.capacityBytes)"]
+        ["volume: \(volume.volumeID)", "capacity: \(volume.capacityBytes)", "backend: \(backend(volume))"]
             + volume.volumeContext.sorted { $0.key < $1.key }.map { "context: \($0.key)=\($0.value)" }
             + volume.accessibleTopology.flatMap { topology in
                 topology.segments.sorted { $0.key < $1.key }.map { "topology: \($0.key)=\($0.value)" }
             }
+    }
+
+    /// The backend the volume context names (volumes of drivers before cluster mode: embedded).
+    static func backend(_ volume: Csi_V1_Volume) -> String {
+        volume.volumeContext[VolumeParameterKey.backend] ?? VolumeBackend.embedded.rawValue
     }
 }

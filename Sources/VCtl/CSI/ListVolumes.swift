@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSIDriver
 import CSIProto
 
 extension CSICommand {
@@ -33,9 +34,9 @@ extension CSICommand {
             client.print(all) { response in
                 var lines = response.entries.map { entry in
                     let nodes = entry.status.publishedNodeIds.joined(separator: ",")
-                    return "\(entry.volume.volumeID)\t\(entry.volume.capacityBytes)\t\(nodes.isEmpty ? "-" : nodes)"
+                    return "\(entry.volume.volumeID)\t\(entry.volume.capacityBytes)\t\(VolumeSummary.backend(entry.volume))\t\(nodes.isEmpty ? "-" : nodes)"
                 }
-                lines.insert("VOLUME\tCAPACITY\tPUBLISHED", at: 0)
+                lines.insert("VOLUME\tCAPACITY\tBACKEND\tPUBLISHED", at: 0)
                 if startingToken != nil && !response.nextToken.isEmpty { lines.append("next token: \(response.nextToken)") }
                 return lines
             }

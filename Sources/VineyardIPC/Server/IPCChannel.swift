@@ -101,8 +101,14 @@ public final class IPCChannel: Sendable {
     ///
     /// - Throws: ``IPCChannelError`` when the connection fails or closes.
     public func call(_ request: IPCRequest) throws(IPCChannelError) -> Result<JSONValue, IPCError> {
+        try call(json: request.json)
+    }
+
+    /// ``call(_:)`` with a request frame's JSON as given (a client adjusting a field the typed
+    /// request fixes, such as `sync_remote`).
+    public func call(json request: JSONValue) throws(IPCChannelError) -> Result<JSONValue, IPCError> {
         do throws(IPCSocketError) {
-            try send(request.json)
+            try send(request)
         } catch {
             throw .socket(error)
         }

@@ -34,6 +34,7 @@ extension CSIDriverManifests {
                 Self.volumeMount("store-dir", DeployLayout.storeDirectory),
                 Self.volumeMount("state-dir", DeployLayout.stateDirectory),
                 Self.volumeMount("handover-dir", DeployLayout.handoverDirectory),
+                Self.volumeMount("vineyard-sockets", DeployLayout.vineyardSocketRoot),
             ],
             "resources": .commented(
                 "The stores' shared memory is charged to this container: the memory limit is\n--store-size for each vineyard cluster plus \(DeployLayout.nodePluginOverheadBytes >> 20)Mi.",
@@ -98,6 +99,10 @@ extension CSIDriverManifests {
                                 .commented(
                                     "--handover-dir: the descriptor holder's socket and the mounts' inode tables, so\nmounts outlive a restart, crash or upgrade of this pod (see the fdholder DaemonSet).",
                                     Self.hostPathVolume("handover-dir", DeployLayout.handoverDirectory, type: "DirectoryOrCreate")
+                                ),
+                                .commented(
+                                    "Sockets of vineyard deployments on this node (vineyard's operator puts them here):\nvolumes of a cluster with one live in its vineyardd (cluster mode, --backend auto).",
+                                    Self.hostPathVolume("vineyard-sockets", DeployLayout.vineyardSocketRoot, type: "DirectoryOrCreate")
                                 ),
                             ],
                         ],

@@ -20,6 +20,9 @@ enum DeployLayout {
     /// a restart of the node plugin.
     static let storeDirectory = "/dev/shm/vineyard-csi"
     static let fuseDevice = "/dev/fuse"
+    /// Where vineyard's operator puts its deployments' sockets on the host
+    /// (`<root>/<namespace>/<name>/vineyard.sock`): the driver's `--backend auto` looks there.
+    static let vineyardSocketRoot = BackendSelection.defaultSocketRoot
     /// The node plugin's `--handover-dir` on the host (tmpfs, emptied at reboot like the mounts
     /// it keeps alive): the descriptor holder's socket and the mounts' inode tables.
     static let handoverDirectory = "/run/vineyard-csi"

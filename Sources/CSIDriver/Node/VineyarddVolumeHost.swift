@@ -1,0 +1,135 @@
+import Foundation
+import FUSEKit
+public import Logging
+import SharedMemoryStore
+import Synchronization
+import VolumeFS
+
+/// Serves volumes whose backend is a vineyard deployment's vineyardd (cluster mode): one FUSE
+/// session per path over ``VineyarddFileSystem``, and the deployment's own socket bind-mounted
+/// on the volume's `vineyard.sock`.
+///
+/// The socket is the deployment's, not a scoped one: in cluster mode a vineyard client of the
+/// volume talks to vineyardd directly and sees the deployment's objects, as vineyard's own CSI
+/// driver does. Files of the volume are its names under `<volume id>/`.
+public final class VineyarddVolumeHost: VolumeHost {
+    private struct Served: Sendable {
+        let served: ServedFUSESession
+        let volume: VolumeDescriptor
+        let socketMount: String?
+    }
+
+    private let selection: BackendSelection
+    private let logger: Logger
+    private let sessions = Mutex<[String: Served]>([:])
+    /// One connection per deployment socket, shared by the file systems of its volumes.
+    private let connections = Mutex<[String: VineyarddConnection]>([:])
+
+    public init(selection: BackendSelection, logger: Logger) {
+        self.selection = selection
+        self.logger = logger
+    }
+
+    /// FUSE usable, and every vineyardd that serves a mounted volume answers.
+    public var isReady: Bool {
+        guard FUSEDeviceCheck.isUsable else { return false }
+        return unreachableSockets().isEmpty
+    }
+
+    /// The sockets of mounted volumes' vineyardds that do not answer now.
+    public func unreachableSockets() -> [String] {
+        let inUse = Set(sessions.withLock { $0.values.map { selection.socketPath(for: $0.volume.cluster) } })
+        return inUse.sorted().filter { !connection(socketPath: $0).isReachable }
+    }
+
+    private func connection(socketPath: String) -> VineyarddConnection {
+        connections.withLock { connections in
+            if let existing = connections[socketPath] { return existing }
+            let created = VineyarddConnection(socketPath: socketPath)
+            connections[socketPath] = created
+            return created
+        }
+    }
+
+    private func connection(for volume: VolumeDescriptor) -> VineyarddConnection {
+        connection(socketPath: selection.socketPath(for: volume.cluster))
+    }
+
+    public func mount(_ volume: VolumeDescriptor, at path: String) throws(VolumeHostError) {
+        try FUSEDeviceCheck.require()
+        let connection = connection(for: volume)
+        guard connection.isReachable else {
+            throw VolumeHostError(
+                .unavailable, "vineyardd of cluster \(volume.cluster) does not answer at \(connection.socketPath)")
+        }
+        let fileSystem: VineyarddFileSystem
+        do {
+            fileSystem = try VineyarddFileSystem(
+                connection: connection, volumeID: volume.volumeID, readOnly: false, reportedCapacity: volume.capacityBytes)
+        } catch {
+            throw VolumeHostError(.failed, "cannot open the file system of volume \(volume.volumeID): \(error)")
+        }
+        let options = VineyarddFileSystem.recommendedMountOptions(volumeID: volume.volumeID, readOnly: false)
+        let served = try ServedFUSESession.start(fileSystem, at: path, options: options, volume: volume, logger: logger)
+        // The file system shows a placeholder `vineyard.sock`; the deployment's socket goes on it.
+        let socketMount = path + "/" + VolumeFileSystem.socketFileName
+        var bound: String? = socketMount
+        if Glibc.mount(connection.socketPath, socketMount, nil, UInt(MS_BIND), nil) != 0 {
+            logger.warning(
+                "cannot bind vineyardd's socket into the volume",
+                metadata: ["volume": "\(volume.volumeID)", "socket": "\(connection.socketPath)", "error": "\(String(cString: strerror(errno)))"])
+            bound = nil
+        }
+        sessions.withLock { $0[path] = Served(served: served, volume: volume, socketMount: bound) }
+        logger.info(
+            "serving volume from vineyardd",
+            metadata: ["volume": "\(volume.volumeID)", "cluster": "\(volume.cluster)", "socket": "\(connection.socketPath)", "path": "\(path)"])
+    }
+
+    public func unmount(path: String) throws(VolumeHostError) {
+        guard let entry = sessions.withLock({ $0.removeValue(forKey: path) }) else { return }
+        if let socketMount = entry.socketMount { _ = umount2(socketMount, Int32(MNT_DETACH)) }
+        entry.served.stop(path: path, logger: logger)
+    }
+
+    public func isServing(path: String) -> Bool {
+        sessions.withLock { $0[path] }?.served.isServing ?? false
+    }
+
+    /// Bytes are vineyardd's memory (the volume has no quota of its own there, and vineyardd
+    /// does not account memory per name); inodes are the volume's names.
+    public func statistics(of volume: VolumeDescriptor) -> VolumeStatistics? {
+        let connection = connection(for: volume)
+        guard let status = try? connection.status(),
+            let names = try? VineyarddFileSystem.nameCount(connection: connection, volumeID: volume.volumeID)
+        else { return nil }
+        let limit = Int(status["memory_limit"]?.int64Value ?? 0)
+        let used = Int(status["memory_usage"]?.int64Value ?? 0)
+        let total = volume.capacityBytes > 0 ? min(volume.capacityBytes, limit) : limit
+        let usedBytes = min(used, total)
+        let usedInodes = names + 1  // and the root
+        return VolumeStatistics(
+            totalBytes: total, usedBytes: usedBytes, availableBytes: total - usedBytes,
+            totalInodes: usedInodes + FUSEVolumeHost.reportedFreeInodes, usedInodes: usedInodes,
+            availableInodes: FUSEVolumeHost.reportedFreeInodes)
+    }
+
+    public func purge(_ volume: VolumeDescriptor) throws(VolumeHostError) {
+        do {
+            try VineyarddFileSystem.purge(connection: connection(for: volume), volumeID: volume.volumeID)
+        } catch {
+            throw VolumeHostError(.failed, "cannot delete the objects of volume \(volume.volumeID) from vineyardd: \(error)")
+        }
+    }
+
+    /// Nothing to apply: vineyardd's memory is the limit, not a per-volume quota.
+    public func resize(_ volume: VolumeDescriptor, capacityBytes: Int) throws(VolumeHostError) {}
+
+    public func unmountAll() {
+        for path in sessions.withLock({ Array($0.keys) }) { try? unmount(path: path) }
+        connections.withLock { connections in
+            for connection in connections.values { connection.close() }
+            connections = [:]
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//
+// vineyard-csi: VolumeFS
+//
+// VineyarddFileSystem.swift: a volume's files as named objects in a real vineyardd (cluster mode).
+
+public import FUSEKit
+import Glibc
+import SharedMemoryStore
+import Synchronization
+import VineyardIPC
+
+/// The file system of a volume whose backend is a vineyard deployment's vineyardd instead of
+/// the node's embedded store (cluster mode).
+///
+/// - A file `p` is the object named `<volumeID>/p` in vineyardd, persisted, so with etcd
+///   metadata every instance of the deployment knows it. Files written through the mount are
+///   ``VineyardClient/chunkedFileTypeName`` objects whose bytes are blobs in vineyardd's shared
+///   memory: each write is copied once, into them. Byte tensors that vineyard clients put
+///   under the volume's prefix read as files too.
+/// - Reads map vineyardd's shared memory and reply with pointers into it: no copy in the driver.
+/// - A directory exists while a name lies below it; `mkdir` names a marker object
+///   `<volumeID>/<dir>/` so empty directories persist too.
+/// - A file is published (named) at `close`/`flush` of the writer; until then other openers see
+///   the previous version or nothing. A writer appends only: writes below the end, and
+///   truncation to anything but 0, fail with `EOPNOTSUPP`.
+/// - While vineyardd is unreachable every operation fails with `ENOTCONN`; the next operation
+///   after it returns reconnects. Files opened before a reconnect fail with `EIO`: their mapped
+///   memory or unsealed writes belong to the vineyardd that went away.
+///
+/// Unlike ``VolumeFileSystem`` there is no quota, snapshot or restart adoption here: vineyardd
+/// owns the memory, and its objects are shared by every node.
+public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
+    /// What a path is.
+    enum Entry {
+        case file(size: Int)
+        case directory
+        case socket
+    }
+
+    struct State {
+        var paths: [UInt64: String] = [1: ""]
+        var inodes: [String: UInt64] = ["": 1]
+        var nextInode: UInt64 = 2
+        var handles: [UInt64: RemoteOpenFile] = [:]
+        var nextHandle: UInt64 = 1
+        /// Sizes of files being written and not yet published, by path.
+        var writing: [String: Int] = [:]
+        /// Open readers by path: replaced objects are deleted only when the last one closes,
+        /// so vineyardd never reuses memory a reader still has mapped.
+        var readers: [String: Int] = [:]
+        var deferredDeletions: [String: [(id: ObjectID, deep: Bool)]] = [:]
+        /// The version whose pages the kernel may have cached, by path.
+        var cachedVersions: [String: ObjectID] = [:]
+    }
+
+    let connection: VineyarddConnection
+    let volumeID: String
+    /// `"<volumeID>/"`.
+    let prefix: String
+    let readOnly: Bool
+    /// The volume's capacity, reported by `statfs` (vineyardd enforces no per-volume quota);
+    /// 0: vineyardd's memory limit.
+    let reportedCapacity: Int
+    /// Serializes metadata and vineyardd calls (one connection). Readers copy nothing under it.
+    let lock = Mutex(())
+    var state = State()
+
+    /// Type of the marker objects of directories.
+    static let directoryTypeName = "vineyard-csi::Directory"
+
+    /// - Parameters:
+    ///   - connection: the deployment's vineyardd on this node.
+    ///   - volumeID: names live under `<volumeID>/`.
+    public init(connection: VineyarddConnection, volumeID: String, readOnly: Bool, reportedCapacity: Int = 0) throws(VolumeFSError) {
+        try VolumeFileSystem.validate(volumeID: volumeID)
+        self.reportedCapacity = reportedCapacity
+        self.connection = connection
+        self.volumeID = volumeID
+        self.prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
+        self.readOnly = readOnly
+    }
+
+    /// Mount options: no readdirplus (attributes come from vineyardd one name at a time).
+    public static func recommendedMountOptions(volumeID: String, readOnly: Bool) -> MountOptions {
+        var capabilities = FUSECapabilities.defaults
+        capabilities.formUnion([.atomicOpenTruncate])
+        return MountOptions(
+            fsName: VolumeFileSystem.mountSource(volumeID: volumeID), subtype: "vineyard", allowOther: true,
+            defaultPermissions: true, readOnly: readOnly, maxWrite: 1 << 20, readAheadKilobytes: 1024,
+            capabilities: capabilities)
+    }
+
+    func locked<R>(_ body: () throws(Errno) -> R) throws(Errno) -> R {
+        let result: Result<R, Errno> = lock.withLock { _ in
+            do throws(Errno) { return .success(try body()) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    // MARK: - Paths and inodes (under the lock)
+
+    func path(of inode: InodeNumber) throws(Errno) -> String {
+        guard let path = state.paths[inode.rawValue] else { throw .stale }
+        return path
+    }
+
+    func inode(for path: String) -> InodeNumber {
+        if let known = state.inodes[path] { return InodeNumber(known) }
+        let number = state.nextInode
+        state.nextInode += 1
+        state.paths[number] = path
+        state.inodes[path] = number
+        return InodeNumber(number)
+    }
+
+    static func child(_ parent: String, _ name: String) throws(Errno) -> String {
+        guard !name.isEmpty, name != ".", name != "..", !name.utf8.contains(UInt8(ascii: "/")) else { throw .invalid }
+        guard name.utf8.count <= 255 else { throw .nameTooLong }
+        return parent.isEmpty ? name : parent + "/" + name
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return String(path[..<slash])
+    }
+
+    /// What `path` is, asking vineyardd.
+    func entry(_ path: String) throws(Errno) -> Entry? {
+        if path.isEmpty { return .directory }
+        if path == VolumeFileSystem.socketFileName { return .socket }
+        if let size = state.writing[path] { return .file(size: size) }
+        let name = prefix + path
+        enum Found { case missing, file(size: Int), other }
+        let found = try connection.with { (client) throws(VineyardClientError) -> Found in
+            do throws(VineyardFileError) {
+                guard let file = try client.file(named: name) else { return .missing }
+                return .file(size: file.size)
+            } catch {
+                if case .client(let failure) = error { throw failure }
+                return .other  // an object that is not a file (a DataFrame): shown empty, unreadable
+            }
+        }
+        switch found {
+        case .file(let size): return .file(size: size)
+        case .other: return .file(size: 0)
+        case .missing: break
+        }
+        let below = try connection.with { (client) throws(VineyardClientError) in
+            try client.names(matching: Self.glob(name + "/") + "*", limit: 1)
+        }
+        if !below.isEmpty { return .directory }
+        if state.writing.keys.contains(where: { $0.hasPrefix(path + "/") }) { return .directory }
+        return nil
+    }
+
+    /// Escapes glob metacharacters of a name prefix.
+    static func glob(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if "*?[]\\".contains(character) { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+
+    func attributes(_ inode: InodeNumber, _ entry: Entry) -> FileAttributes {
+        switch entry {
+        case .directory:
+            return FileAttributes(inode: inode, mode: FileType.directory.mode(permissions: 0o777), linkCount: 2)
+        case .file(let size):
+            return FileAttributes(inode: inode, mode: FileType.regular.mode(permissions: 0o666), size: UInt64(size))
+        case .socket:
+            return FileAttributes(inode: inode, mode: FileType.regular.mode(permissions: 0o666))
+        }
+    }
+
+    func entryReply(_ path: String) throws(Errno) -> EntryReply {
+        guard let found = try entry(path) else { throw .noEntry }
+        return EntryReply(attributes: attributes(inode(for: path), found))
+    }
+
+    // MARK: - FileSystem: names and attributes
+
+    public func lookup(parent: InodeNumber, name: String, context: RequestContext) throws(Errno) -> EntryReply {
+        try locked { () throws(Errno) in
+            let path = try Self.child(try path(of: parent), name)
+            guard let found = try entry(path) else { return .negative(timeout: 0) }
+            return EntryReply(attributes: attributes(inode(for: path), found))
+        }
+    }
+
+    public func getAttributes(inode: InodeNumber, handle: UInt64?, context: RequestContext) throws(Errno) -> AttributeReply {
+        try locked { () throws(Errno) in
+            if let handle, let open = state.handles[handle], open.writable {
+                return AttributeReply(attributes: attributes(inode, .file(size: open.size)))
+            }
+            guard let found = try entry(try path(of: inode)) else { throw .noEntry }
+            return AttributeReply(attributes: attributes(inode, found))
+        }
+    }
+
+    public func access(inode: InodeNumber, mask: AccessMask, context: RequestContext) throws(Errno) {}
+
+    public func statistics(inode: InodeNumber, context: RequestContext) throws(Errno) -> FileSystemStatistics {
+        let status = try locked { () throws(Errno) in try connection.with { (client) throws(VineyardClientError) in try client.instanceStatus() } }
+        let limit = UInt64(max(0, status["memory_limit"]?.int64Value ?? 0))
+        let used = UInt64(max(0, status["memory_usage"]?.int64Value ?? 0))
+        let total = reportedCapacity > 0 ? min(UInt64(reportedCapacity), limit) : limit
+        let free = min(total, limit > used ? limit - used : 0)
+        return FileSystemStatistics(
+            blockSize: 4096, blocks: total / 4096, freeBlocks: free / 4096, files: 1 << 20, freeFiles: 1 << 20)
+    }
+
+    // MARK: - Directories
+
+    public func readDirectory(
+        inode: InodeNumber, handle: UInt64, offset: Int64, into buffer: inout DirectoryBuffer, context: RequestContext
+    ) throws(Errno) {
+        guard offset >= 0 else { throw .invalid }
+        let items = try locked { () throws(Errno) -> [(String, InodeNumber, FileType)] in
+            let directory = try path(of: inode)
+            let base = prefix + (directory.isEmpty ? "" : directory + "/")
+            let names = try connection.with { (client) throws(VineyardClientError) in
+                try client.names(matching: Self.glob(base) + "*")
+            }
+            var children: [String: FileType] = [:]
+            if directory.isEmpty { children[VolumeFileSystem.socketFileName] = .regular }
+            for (name, _) in names {
+                let rest = name.dropFirst(base.count)
+                if rest.isEmpty { continue }  // the directory's own marker
+                if let slash = rest.firstIndex(of: "/") {
+                    children[String(rest[..<slash])] = .directory
+                } else {
+                    children[String(rest)] = children[String(rest)] ?? .regular
+                }
+            }
+            for path in state.writing.keys where Self.parent(of: path) == directory {
+                let name = String(path.dropFirst(directory.isEmpty ? 0 : directory.count + 1))
+                if !name.contains("/") { children[name] = children[name] ?? .regular }
+            }
+            let parentInode = directory.isEmpty ? inode : self.inode(for: Self.parent(of: directory))
+            var items: [(String, InodeNumber, FileType)] = [(".", inode, .directory), ("..", parentInode, .directory)]
+            for (name, type) in children.sorted(by: { $0.key < $1.key }) {
+                items.append((name, self.inode(for: directory.isEmpty ? name : directory + "/" + name), type))
+            }
+            return items
+        }
+        for (index, item) in items.enumerated().dropFirst(Int(offset)) {
+            guard buffer.add(name: item.0, inode: item.1, type: item.2, nextOffset: Int64(index) + 1) else { break }
+        }
+    }
+
+    public func makeDirectory(parent: InodeNumber, name: String, mode: UInt32, context: RequestContext) throws(Errno) -> EntryReply {
+        guard !readOnly else { throw .readOnlyFileSystem }
+        return try locked { () throws(Errno) in
+            let path = try Self.child(try path(of: parent), name)
+            guard try entry(path) == nil else { throw .exists }
+            try connection.with { (client) throws(VineyardClientError) in
+                let marker = try client.createData([
+                    "typename": .string(Self.directoryTypeName), "instance_id": JSONValue(integer: client.server.instanceID),
+                    "nbytes": 0, "transient": true, "global": false,
+                ])
+                try client.persist(marker)
+                try client.putName(prefix + path + "/", marker)
+            }
+            return try entryReply(path)
+        }
+    }
+
+    public func removeDirectory(parent: InodeNumber, name: String, context: RequestContext) throws(Errno) {
+        guard !readOnly else { throw .readOnlyFileSystem }
+        try locked { () throws(Errno) in
+            let path = try Self.child(try path(of: parent), name)
+            guard case .directory? = try entry(path) else { throw .notDirectory }
+            let marker = prefix + path + "/"
+            let removed = try connection.with { (client) throws(VineyardClientError) -> Bool in
+                let below = try client.names(matching: Self.glob(marker) + "*", limit: 2)
+                guard below.allSatisfy({ $0.name == marker }) else { return false }
+                if let id = try client.object(named: marker) {
+                    try client.dropName(marker)
+                    try client.delete([id])
+                }
+                return true
+            }
+            guard removed else { throw .notEmpty }
+        }
+    }
+
+    // MARK: - Names
+
+    public func unlink(parent: InodeNumber, name: String, context: RequestContext) throws(Errno) {
+        guard !readOnly else { throw .readOnlyFileSystem }
+        try locked { () throws(Errno) in
+            let path = try Self.child(try path(of: parent), name)
+            guard path != VolumeFileSystem.socketFileName else { throw .notPermitted }
+            guard case .file? = try entry(path) else { throw .noEntry }
+            let removed = try connection.with { (client) throws(VineyardClientError) -> ObjectID? in
+                let id = try client.object(named: prefix + path)
+                try client.dropName(prefix + path)
+                return id
+            }
+            if let removed { try deleteWhenUnread(path, [removed]) }
+        }
+    }
+
+    public func rename(
+        parent: InodeNumber, name: String, newParent: InodeNumber, newName: String, flags: RenameFlags,
+        context: RequestContext
+    ) throws(Errno) {
+        guard !readOnly else { throw .readOnlyFileSystem }
+        guard flags.isEmpty || flags == .noReplace else { throw .invalid }
+        try locked { () throws(Errno) in
+            let from = try Self.child(try path(of: parent), name)
+            let to = try Self.child(try path(of: newParent), newName)
+            guard from != VolumeFileSystem.socketFileName, to != VolumeFileSystem.socketFileName else { throw .notPermitted }
+            guard let source = try entry(from) else { throw .noEntry }
+            let target = try entry(to)
+            if target != nil && flags == .noReplace { throw .exists }
+            guard state.writing[from] == nil else { throw .busy }
+            switch source {
+            case .file:
+                let replaced = try connection.with { (client) throws(VineyardClientError) -> ObjectID? in
+                    guard let id = try client.object(named: prefix + from) else { return nil }
+                    let old = try client.object(named: prefix + to)
+                    try client.putName(prefix + to, id)
+                    try client.dropName(prefix + from)
+                    return old
+                }
+                if let replaced { try deleteWhenUnread(to, [replaced]) }
+            case .directory:
+                if case .file? = target { throw .notDirectory }
+                if to.hasPrefix(from + "/") { throw .invalid }
+                let oldBase = prefix + from + "/"
+                let targetEmpty = try connection.with { (client) throws(VineyardClientError) -> Bool in
+                    try client.names(matching: Self.glob(prefix + to + "/") + "*", limit: 2).allSatisfy { $0.name == prefix + to + "/" }
+                }
+                guard targetEmpty else { throw .notEmpty }
+                try connection.with { (client) throws(VineyardClientError) in
+                    for (name, id) in try client.names(matching: Self.glob(oldBase) + "*") {
+                        try client.putName(prefix + to + "/" + name.dropFirst(oldBase.count), id)
+                        try client.dropName(name)
+                    }
+                }
+            case .socket:
+                throw .notPermitted
+            }
+            moveInodes(from: from, to: to)
+        }
+    }
+
+    /// Re-keys the inode table after a rename (descendants included), so open inodes follow.
+    private func moveInodes(from: String, to: String) {
+        if let replaced = state.inodes.removeValue(forKey: to) { state.paths[replaced] = nil }
+        for (path, number) in state.inodes where path == from || path.hasPrefix(from + "/") {
+            let moved = to + path.dropFirst(from.count)
+            state.inodes[path] = nil
+            state.inodes[moved] = number
+            state.paths[number] = moved
+        }
+    }
+
+    /// Deletes replaced or removed objects now, or when the path's last reader closes.
+    /// `deep: false` keeps the blobs (a newer version of the file still uses them).
+    func deleteWhenUnread(_ path: String, _ objects: [ObjectID], deep: Bool = true) throws(Errno) {
+        if state.readers[path, default: 0] > 0 {
+            state.deferredDeletions[path, default: []] += objects.map { ($0, deep) }
+            return
+        }
+        try connection.with { (client) throws(VineyardClientError) in try client.delete(objects, deep: deep) }
+    }
+}
+
+extension VineyarddFileSystem {
+    /// How many names the volume has in vineyardd (files, and directories made with `mkdir`).
+    public static func nameCount(connection: VineyarddConnection, volumeID: String) throws(Errno) -> Int {
+        let prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
+        return try connection.with { (client) throws(VineyardClientError) in try client.names(matching: glob(prefix) + "*").count }
+    }
+
+    /// Removes every name of the volume from vineyardd and deletes the objects (deleted or
+    /// ephemeral volumes).
+    ///
+    /// - Throws: the errno of the failure (`ENOTCONN` while vineyardd is unreachable).
+    public static func purge(connection: VineyarddConnection, volumeID: String) throws(Errno) {
+        let prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
+        try connection.with { (client) throws(VineyardClientError) in
+            let names = try client.names(matching: glob(prefix) + "*")
+            for (name, _) in names { try client.dropName(name) }
+            if !names.isEmpty { try client.delete(names.map(\.id)) }
+        }
+    }
+}
