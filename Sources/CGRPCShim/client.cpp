@@ -21,6 +21,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 
 struct cgrpc_channel {
@@ -40,6 +41,21 @@ struct cgrpc_client_call {
 
     void unreference() {
         if (references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+
+    /// unreference() for gRPC's completion callback. When the caller has already let go, the
+    /// call may hold the last reference to its channel, and a channel must not be destroyed on
+    /// the callback's own thread: gRPC's callback threads (CallbackAlternativeCQ) are shut down
+    /// and joined with the last channel, and a thread cannot join itself (the process aborts
+    /// later with "assertion failed: prior > 0"). The last release then happens on a thread
+    /// of its own.
+    void unreference_from_callback() noexcept {
+        if (references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+        try {
+            std::thread([this] { delete this; }).detach();
+        } catch (...) {
+            delete this;  // no thread to spare: the old behaviour, still correct in most cases
+        }
     }
 
     void complete(const grpc::Status &status) noexcept {
@@ -135,7 +151,7 @@ extern "C" cgrpc_client_call *cgrpc_channel_call_async(cgrpc_channel *channel, c
         channel->stub->UnaryCall(&call->context, call->method, grpc::StubOptions(), &call->request, &call->response,
                                  [call](grpc::Status status) {
                                      call->complete(status);
-                                     call->unreference();
+                                     call->unreference_from_callback();
                                  });
     } catch (...) {
         // gRPC did not take the call: complete it here, dropping gRPC's reference ourselves.
