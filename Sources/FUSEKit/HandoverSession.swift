@@ -99,7 +99,7 @@ public final class HandoverSession: @unchecked Sendable {
             if let record {
                 request = record.request
                 box.takeUnretainedValue().grantsDirectIOMmap.store(record.directIOMappable ?? false, ordering: .releasing)
-                try Self.replayInitialization(session, request: request, fileDescriptor: fileDescriptor)
+                try InitNegotiation.replay(session, request: request, device: fileDescriptor)
             } else {
                 request = try InitNegotiation.readRequest(fileDescriptor)
                 let grant = options.directIOMappable && InitNegotiation.offersDirectIOMmap(request)
@@ -147,24 +147,6 @@ public final class HandoverSession: @unchecked Sendable {
         let placeholder = open("/dev/null", O_RDWR | O_CLOEXEC)
         if placeholder >= 0 && fuse_session_mount(session, "/dev/fd/\(placeholder)") != 0 { close(placeholder) }
         fuse_session_destroy(session)
-    }
-
-    /// Lets libfuse process a recorded INIT with its replies going into a pipe, then points
-    /// the session at the real descriptor.
-    private static func replayInitialization(
-        _ session: OpaquePointer, request: [UInt8], fileDescriptor: Int32
-    ) throws(FUSEError) {
-        var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else {
-            throw FUSEError(code: .sessionCreation, errno: .current, message: "pipe")
-        }
-        defer {
-            close(ends[0])
-            close(ends[1])
-        }
-        try InitNegotiation.attach(session, ends[1])
-        InitNegotiation.process(session, request)
-        try InitNegotiation.attach(session, fileDescriptor)
     }
 
     // MARK: - Properties

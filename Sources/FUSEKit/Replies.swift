@@ -121,6 +121,9 @@ public enum ReadReply {
     /// Reply with `length` bytes of `fd` starting at `offset` (`FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK`).
     /// The descriptor must stay open until the reply is sent; `keepAlive` is retained until then.
     case fileDescriptor(fd: Int32, offset: Int, length: Int, keepAlive: AnyObject? = nil)
+    /// Reply from several pieces of memory, in order (`fuse_reply_iov`): a range that spans
+    /// buffers is sent without first gathering it into one. `keepAlive` as for ``buffer(_:keepAlive:)``.
+    case buffers([UnsafeRawBufferPointer], keepAlive: AnyObject?)
     /// Reply with bytes owned by Swift (convenience; no further copy either).
     case bytes([UInt8])
 

@@ -88,7 +88,7 @@ struct MountTests {
             #expect(cat.output == Data(expected))
 
             switch readPath {
-            case .buffer:
+            case .buffer, .pieces:
                 #expect(fileSystem.bufferReads.load(ordering: .relaxed) > 0)
                 #expect(fileSystem.descriptorReads.load(ordering: .relaxed) == 0)
             case .fileDescriptor:
@@ -101,6 +101,11 @@ struct MountTests {
     @Test("write then read back through the zero-copy buffer path")
     func bufferReadPath() throws {
         try roundTrip(readPath: .buffer, seed: 1)
+    }
+
+    @Test("write then read back through replies in several pieces (iovec)")
+    func piecesReadPath() throws {
+        try roundTrip(readPath: .pieces, seed: 3)
     }
 
     @Test("write then read back through the file-descriptor (splice) path")

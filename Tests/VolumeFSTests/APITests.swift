@@ -77,6 +77,7 @@ struct APITests {
         defer { fs.release(inode: inode, handle: open.handle, flags: OpenFlags(rawValue: O_RDONLY)) }
         switch try fs.read(inode: inode, handle: open.handle, offset: 0, size: 1 << 24, context: context) {
         case .buffer(let bytes, _): return Array(bytes)
+        case .buffers(let pieces, _): return pieces.flatMap { Array($0) }
         case .bytes(let bytes): return bytes
         case .fileDescriptor: return []
         }

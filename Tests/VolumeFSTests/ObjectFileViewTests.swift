@@ -40,6 +40,7 @@ struct ObjectFileViewTests {
             let part: [UInt8]
             switch try fs.read(inode: inode, handle: open.handle, offset: Int64(bytes.count), size: chunk, context: context) {
             case .buffer(let buffer, _): part = Array(buffer)
+            case .buffers(let pieces, _): part = pieces.flatMap { Array($0) }
             case .bytes(let copied): part = copied
             case .fileDescriptor: part = []
             }

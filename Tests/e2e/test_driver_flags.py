@@ -18,7 +18,7 @@ def exits_with(workdir, args, message):
 @pytest.mark.parametrize("args, message", [
     (["--store-prefault", "9Gi"], "--store-prefault 9Gi is not a size up to --store-size 8Gi"),
     (["--store-prefault", "lots"], "--store-prefault lots is not a size"),
-    (["--read-mode", "fast"], "fast"),
+    (["--read-mode", "fast"], "'fast' is invalid for '--read-mode"),
 ])
 def test_bad_flags_name_the_problem(workdir, args, message):
     exits_with(workdir, args, message)

@@ -21,6 +21,12 @@ struct CapacityRequest: Equatable {
         limitBytes = Int(limit)
     }
 
+    /// A request for exactly `bytes` bytes or more, with no maximum (NodeExpandVolume's size).
+    init(atLeast bytes: Int) {
+        requiredBytes = bytes
+        limitBytes = 0
+    }
+
     /// The size a new volume gets: the requirement, else the default capped by the limit.
     func resolvedSize(defaultSize: Int) -> Int {
         if requiredBytes > 0 { return requiredBytes }

@@ -1,4 +1,3 @@
-import CSIProto
 public import GRPCTransport
 
 /// Where a volume's provisioned capacity is recorded, when a controller runs in the node
@@ -18,8 +17,6 @@ public protocol VolumeCapacityLedger: Sendable {
 
 extension ControllerService: VolumeCapacityLedger {
     public func recordExpansion(of volumeID: String, to capacityBytes: Int) throws(RPCStatus) -> Bool {
-        var range = Csi_V1_CapacityRange()
-        range.requiredBytes = Int64(capacityBytes)
-        return try expand(volumeID: volumeID, to: CapacityRequest(range)) != nil
+        try expand(volumeID: volumeID, to: CapacityRequest(atLeast: capacityBytes)) != nil
     }
 }

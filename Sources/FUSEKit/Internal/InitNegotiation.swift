@@ -48,6 +48,26 @@ enum InitNegotiation {
     static func negotiate(
         _ session: OpaquePointer, request: [UInt8], device: Int32, grantDirectIOMmap: Bool
     ) throws(FUSEError) {
+        var answer = try answer(session, request: request, thenServe: device)
+        guard answer.count >= 16 else { throw FUSEError(code: .sessionCreation, message: "libfuse sent no INIT reply") }
+        if grantDirectIOMmap { answer = grantingDirectIOMmap(answer) }
+        let written = answer.withUnsafeBytes { Glibc.write(device, $0.baseAddress, $0.count) }
+        guard written == answer.count else {
+            throw FUSEError(code: .sessionCreation, errno: .current, message: "the kernel refused the INIT reply")
+        }
+    }
+
+    /// Lets libfuse process a recorded INIT once more, for a connection another session
+    /// initialised: libfuse's state becomes that session's, and the kernel sees nothing.
+    static func replay(_ session: OpaquePointer, request: [UInt8], device: Int32) throws(FUSEError) {
+        _ = try answer(session, request: request, thenServe: device)
+    }
+
+    /// libfuse's answer to `request`, written into a pipe instead of the device; the session
+    /// is then pointed at `device`.
+    private static func answer(
+        _ session: OpaquePointer, request: [UInt8], thenServe device: Int32
+    ) throws(FUSEError) -> [UInt8] {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else {
             throw FUSEError(code: .sessionCreation, errno: .current, message: "pipe")
@@ -59,18 +79,13 @@ enum InitNegotiation {
         try attach(session, ends[1])
         process(session, request)
         try attach(session, device)
-        // libfuse wrote its whole answer (under a pipe's capacity) before returning.
-        var answer = [UInt8](repeating: 0, count: 4096)
-        let count = answer.withUnsafeMutableBytes { Glibc.read(ends[0], $0.baseAddress, $0.count) }
-        guard count >= 16 else {
-            throw FUSEError(code: .sessionCreation, errno: count < 0 ? .current : nil, message: "libfuse sent no INIT reply")
-        }
-        answer.removeSubrange(count...)
-        if grantDirectIOMmap { answer = grantingDirectIOMmap(answer) }
-        let written = answer.withUnsafeBytes { Glibc.write(device, $0.baseAddress, $0.count) }
-        guard written == answer.count else {
-            throw FUSEError(code: .sessionCreation, errno: .current, message: "the kernel refused the INIT reply")
-        }
+        // libfuse wrote its whole answer (well under a pipe's capacity) before returning; an
+        // empty pipe would block, so look first.
+        var available: Int32 = 0
+        guard ioctl(ends[0], UInt(FIONREAD), &available) == 0, available > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: Int(available))
+        let count = bytes.withUnsafeMutableBytes { Glibc.read(ends[0], $0.baseAddress, $0.count) }
+        return count > 0 ? Array(bytes[0..<count]) : []
     }
 
     /// Points the session at descriptor `fd` (libfuse takes `/dev/fd/N` as an open descriptor

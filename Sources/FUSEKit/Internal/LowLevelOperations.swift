@@ -368,6 +368,17 @@ private enum Handlers {
                             req, fd, off_t(offset), count, session.options.spliceMoveReplies ? 1 : 0)
                     }
                 }
+            case .buffers(let pieces, let keepAlive):
+                var vectors: [iovec] = []
+                var remaining = size
+                for piece in pieces where remaining > 0 && piece.count > 0 {
+                    let length = min(piece.count, remaining)
+                    vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: piece.baseAddress), iov_len: length))
+                    remaining -= length
+                }
+                withExtendedLifetime(keepAlive) {
+                    _ = fuse_reply_iov(req, vectors, Int32(vectors.count))
+                }
             case .bytes(let bytes):
                 bytes.withUnsafeBytes { buffer in
                     _ = fuse_reply_buf(

@@ -41,7 +41,7 @@ extension DeleteCommand {
             let quiet = kubectl.output == .yaml
             // A cluster without the snapshot CRDs has no VolumeSnapshotClass to delete, and
             // kubectl fails on the unknown kind: those go in a call of their own.
-            let snapshotClasses = manifests.filter { $0.file.needsSnapshotCRDs }
+            let (others, snapshotClasses) = manifests.splitBySnapshotCRDs
             do {
                 try client.run(
                     ["delete", "--ignore-not-found", "-f", "-"], input: snapshotClasses.yamlStream,
@@ -51,7 +51,7 @@ extension DeleteCommand {
             }
             try client.run(
                 ["delete", "--ignore-not-found", "-f", "-"],
-                input: manifests.filter { !$0.file.needsSnapshotCRDs }.yamlStream, outputToStandardError: quiet
+                input: others.yamlStream, outputToStandardError: quiet
             )
             FileHandle.standardError.write(Data(keptNamespace.utf8))
         }

@@ -52,8 +52,7 @@ extension DeployCommand {
             let manifests = CSIDriverManifests.render(installation)
             if printsManifests { print(manifests.yamlStream, terminator: "") }
             guard let client else { return }
-            let required = manifests.filter { !$0.file.needsSnapshotCRDs }
-            let snapshotClasses = manifests.filter { $0.file.needsSnapshotCRDs }
+            let (required, snapshotClasses) = manifests.splitBySnapshotCRDs
             try client.run(["apply", "-f", "-"], input: required.yamlStream, outputToStandardError: printsManifests)
             // Without the snapshot CRDs the driver works, without snapshots: say so, don't fail.
             do {

@@ -120,17 +120,13 @@ extension VineyarddFileSystem {
     public func read(inode: InodeNumber, handle: UInt64, offset: Int64, size: Int, context: RequestContext) throws(Errno) -> ReadReply {
         let file = try locked { () throws(Errno) in try openFile(handle) }
         guard file.writable else { return Self.reply(file, offset: Int(offset), size: size) }
-        // A writer's chunks change with its writes: read them under the lock, into a copy.
-        return try locked { () throws(Errno) in
-            switch Self.reply(file, offset: Int(offset), size: size) {
-            case .buffer(let bytes, _): return .bytes(Array(bytes))
-            case let other: return other
-            }
-        }
+        // A writer's chunk list grows with its writes: take the reply under the lock. Writes only
+        // append, so the bytes it points at never change, and the reply keeps them mapped.
+        return try locked { () throws(Errno) in Self.reply(file, offset: Int(offset), size: size) }
     }
 
-    /// The bytes at `offset`: a pointer into one mapped blob (kept mapped by the reply), or a
-    /// copy when the range spans blobs.
+    /// The bytes at `offset`, as pointers into the mapped blobs (kept mapped by the reply): one
+    /// piece, or one per blob when the range spans blobs.
     private static func reply(_ file: RemoteOpenFile, offset start: Int, size: Int) -> ReadReply {
         let end = min(start + size, file.size)
         guard start < end, let first = file.locate(start) else { return .empty }
@@ -139,15 +135,17 @@ extension VineyarddFileSystem {
             let bytes = UnsafeRawBufferPointer(rebasing: chunk.bytes[first.offset..<first.offset + end - start])
             return .buffer(bytes, keepAlive: chunk.owner)
         }
-        var assembled: [UInt8] = []
-        assembled.reserveCapacity(end - start)
+        var pieces: [UnsafeRawBufferPointer] = []
+        var owners: [AnyObject] = []
         var position = start
         while position < end, let at = file.locate(position) {
             let take = min(end - position, file.lengths[at.chunk] - at.offset)
-            assembled.append(contentsOf: file.chunks[at.chunk].bytes[at.offset..<at.offset + take])
+            let piece = file.chunks[at.chunk]
+            pieces.append(UnsafeRawBufferPointer(rebasing: piece.bytes[at.offset..<at.offset + take]))
+            if let owner = piece.owner { owners.append(owner) }
             position += take
         }
-        return .bytes(assembled)
+        return .buffers(pieces, keepAlive: MappingOwners(owners))
     }
 
     // MARK: - Write
@@ -313,4 +311,10 @@ extension VineyarddFileSystem {
             return AttributeReply(attributes: attributes(inode, .file(size: 0)))
         }
     }
+}
+
+/// Keeps the mappings behind a reply's pieces alive until the reply is written.
+private final class MappingOwners {
+    let owners: [AnyObject]
+    init(_ owners: [AnyObject]) { self.owners = owners }
 }

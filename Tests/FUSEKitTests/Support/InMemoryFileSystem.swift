@@ -43,6 +43,8 @@ final class MemoryFile: @unchecked Sendable {
 final class InMemoryFileSystem: FileSystem {
     enum ReadPath: Sendable {
         case buffer
+        /// Memory too, replied in pieces of at most 4 KiB + 1 byte (``ReadReply/buffers(_:keepAlive:)``).
+        case pieces
         case fileDescriptor
     }
 
@@ -226,7 +228,7 @@ final class InMemoryFileSystem: FileSystem {
             resolved = .directory([:])
         } else {
             switch readPath {
-            case .buffer: resolved = .memory(nil)
+            case .buffer, .pieces: resolved = .memory(nil)
             case .fileDescriptor: resolved = .memfd(try MemoryFile())
             }
         }
@@ -538,7 +540,13 @@ final class InMemoryFileSystem: FileSystem {
             case .memory(let blob):
                 bufferReads.add(1, ordering: .relaxed)
                 guard let blob, available > 0 else { return .empty }
-                return .buffer(UnsafeRawBufferPointer(start: blob.base + Int(offset), count: available), keepAlive: blob)
+                let bytes = UnsafeRawBufferPointer(start: blob.base + Int(offset), count: available)
+                guard readPath == .pieces else { return .buffer(bytes, keepAlive: blob) }
+                let pieceSize = 4096 + 1
+                let pieces = stride(from: 0, to: available, by: pieceSize).map { start in
+                    UnsafeRawBufferPointer(rebasing: bytes[start..<min(start + pieceSize, available)])
+                }
+                return .buffers(pieces, keepAlive: blob)
             case .memfd(let file):
                 descriptorReads.add(1, ordering: .relaxed)
                 return .fileDescriptor(fd: file.fd, offset: Int(offset), length: available, keepAlive: file)

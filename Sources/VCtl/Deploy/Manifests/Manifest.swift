@@ -64,6 +64,12 @@ struct Manifest: Equatable, Sendable {
 }
 
 extension [Manifest] {
+    /// The objects of kinds every cluster has, and those that need the snapshot CRDs (applied
+    /// and deleted apart, see ``Manifest/File/needsSnapshotCRDs``).
+    var splitBySnapshotCRDs: (always: [Manifest], needingCRDs: [Manifest]) {
+        (filter { !$0.file.needsSnapshotCRDs }, filter { $0.file.needsSnapshotCRDs })
+    }
+
     /// A multi-document YAML stream for `kubectl apply -f -`.
     var yamlStream: String {
         map(\.yamlText).joined(separator: "---\n")
