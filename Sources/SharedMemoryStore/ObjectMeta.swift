@@ -77,6 +77,17 @@ public struct ObjectMeta: Sendable, Hashable {
             fields: ["length": JSONValue(integer: size)])
     }
 
+    /// Every member's identifier, at any depth of the tree (not the root's own).
+    public var memberIDs: Set<ObjectID> {
+        var ids: Set<ObjectID> = []
+        var queue = Array(members.values)
+        while let member = queue.popLast() {
+            if let id = member.id { ids.insert(id) }
+            queue.append(contentsOf: member.members.values)
+        }
+        return ids
+    }
+
     /// The keys that have dedicated properties.
     public static let reservedKeys: Set<String> = ["id", "typename", "nbytes", "instance_id", "transient"]
 

@@ -96,18 +96,23 @@ extension ObjectStore {
             let orphans = removedPerObject.compactMap { id, removed in
                 (state.objects[id]?.names.count ?? 0) == removed ? id : nil
             }
+            let members = Self.orphanedMembersLocked(state, deleting: orphans)
             var operations: [LogOp] = bindings.map { .deleteName($0.0.string) }
-            operations.append(contentsOf: orphans.map { .deleteObject($0) })
+            operations.append(contentsOf: (orphans + members).map { .deleteObject($0) })
             try appendLocked(&state, operations)
             for (name, _) in bindings { state.unbind(name) }
-            for id in orphans { Self.forgetObjectLocked(&state, id) }
+            for id in orphans + members { Self.forgetObjectLocked(&state, id) }
             compactIfNeededLocked(&state)
-            return PrefixChange(names: bindings.count, bytes: bytes, deletedObjects: orphans.count)
+            return PrefixChange(names: bindings.count, bytes: bytes, deletedObjects: orphans.count + members.count)
         }
     }
 
     /// Deletes a sealed object if no name refers to it: how a tree drops the previous version
     /// of a file without taking it from a snapshot or clone that shares it.
+    ///
+    /// Members of a composite object (a pandas frame's columns and their blobs) go with it,
+    /// as a deep delete through vineyard's client does, unless a name or another object still
+    /// refers to them: without that, removing such a file would keep all of its bytes.
     ///
     /// - Parameter id: the object.
     /// - Returns: whether it was deleted (`false` when names remain or it does not exist).
@@ -116,8 +121,9 @@ extension ObjectStore {
     public func deleteIfUnnamed(_ id: ObjectID) throws(StoreError) -> Bool {
         try state.withLock { (state) throws(StoreError) -> Bool in
             guard let record = state.objects[id], record.names.isEmpty else { return false }
-            try appendLocked(&state, [.deleteObject(id)])
-            Self.forgetObjectLocked(&state, id)
+            let members = Self.orphanedMembersLocked(state, deleting: [id])
+            try appendLocked(&state, ([id] + members).map { .deleteObject($0) })
+            for deleted in [id] + members { Self.forgetObjectLocked(&state, deleted) }
             compactIfNeededLocked(&state)
             return true
         }
@@ -126,6 +132,40 @@ extension ObjectStore {
     /// Names bound to an object, for diagnostics and tests.
     public func names(of id: ObjectID) -> [String] {
         state.withLock { $0.objects[id]?.names.map(\.string) ?? [] }
+    }
+
+    /// The members, at any depth, of the objects `roots` that nothing keeps once the roots are
+    /// deleted: no name binds them and no other object has them as members.
+    ///
+    /// A blob-only deletion (a file written through the file system) has no members and costs
+    /// nothing here; a composite one scans the other objects' trees once.
+    static func orphanedMembersLocked(_ state: StoreState, deleting roots: [ObjectID]) -> [ObjectID] {
+        let rootSet = Set(roots)
+        var candidates: [ObjectID] = []
+        var seen = rootSet
+        for root in roots {
+            guard let meta = state.objects[root]?.meta else { continue }
+            for id in meta.memberIDs where !seen.contains(id) {
+                seen.insert(id)
+                candidates.append(id)
+            }
+        }
+        guard !candidates.isEmpty else { return [] }
+        let candidateSet = Set(candidates)
+        // Stored trees are complete, so another object's tree names the members of its members.
+        var kept: Set<ObjectID> = []
+        for (id, record) in state.objects where !rootSet.contains(id) && !candidateSet.contains(id) {
+            guard !record.meta.members.isEmpty else { continue }
+            kept.formUnion(record.meta.memberIDs.lazy.filter { candidateSet.contains($0) })
+        }
+        // A member that stays (named, or kept above) keeps its own members.
+        for id in candidates where kept.contains(id) || !(state.objects[id]?.names.isEmpty ?? true) {
+            kept.formUnion(state.objects[id]?.meta.memberIDs ?? [])
+        }
+        return candidates.filter { id in
+            guard let record = state.objects[id] else { return false }
+            return record.names.isEmpty && !kept.contains(id)
+        }
     }
 
     /// Drops a sealed object from the state (its names must already be unbound); the memory is

@@ -43,6 +43,50 @@ import Testing
         }
     }
 
+    /// A frame written through vineyard.sock: a composite object whose members are tensors over
+    /// blobs. Dropping the file drops its members too, unless something else refers to them.
+    @Test func deletingACompositeObjectTakesItsUnreferencedMembers() throws {
+        try withStore { store, _ in
+            func tensor(_ bytes: [UInt8]) throws -> (tensor: ObjectID, blob: ObjectID) {
+                let blob = try put(store, bytes)
+                var meta = ObjectMeta(typename: "vineyard::Tensor<uint8>")
+                meta.members["buffer_"] = try #require(store.meta(blob))
+                return (try store.createObject(meta), blob)
+            }
+            func frame(_ columns: [(tensor: ObjectID, blob: ObjectID)], name: String? = nil) throws -> ObjectID {
+                var meta = ObjectMeta(typename: "vineyard::DataFrame")
+                for (index, column) in columns.enumerated() {
+                    meta.members["__values_-value-\(index)"] = try #require(store.meta(column.tensor))
+                }
+                return try store.createObject(meta, name: name)
+            }
+            let free = store.usage.bytesAvailable
+            let a = try tensor(pattern(seed: 1, count: 1 << 20))
+            let b = try tensor(pattern(seed: 2, count: 1 << 20))
+            let shared = try tensor(pattern(seed: 3, count: 1 << 20))
+            let named = try tensor(pattern(seed: 4, count: 1 << 20))
+            try store.putName("vol-1/column", named.tensor)
+            let first = try frame([a, shared, named], name: "vol-1/first")
+            let second = try frame([b, shared], name: "vol-1/second")
+
+            try store.deleteName("vol-1/first")
+            #expect(try store.deleteIfUnnamed(first))
+            #expect(store.meta(first) == nil)
+            #expect(store.meta(a.tensor) == nil && store.object(a.blob) == nil)
+            // Still a member of the second frame, or still named.
+            #expect(store.object(shared.blob) != nil && store.meta(shared.tensor) != nil)
+            #expect(store.object(named.blob) != nil && store.name("vol-1/column") == named.tensor)
+
+            let removed = try store.removeNames(withPrefix: "vol-1/")
+            #expect(removed.names == 2)
+            #expect(removed.deletedObjects == 7)  // second, its two tensors and their blobs, the named tensor and blob
+            for id in [second, b.tensor, b.blob, shared.tensor, shared.blob, named.tensor, named.blob] {
+                #expect(store.meta(id) == nil)
+            }
+            #expect(store.usage.bytesAvailable == free)
+        }
+    }
+
     @Test func removingATreeKeepsObjectsOtherTreesName() throws {
         try withStore { store, _ in
             let shared = try put(store, [1, 2, 3], name: "vol-1/shared")

@@ -501,6 +501,31 @@ def test_files_written_through_fuse_are_blobs(volume_a):
         c.close()
 
 
+def test_removing_an_object_file_frees_its_members(volume_a):
+    """A frame put through the socket is a tree of objects; `rm` of its file (and replacing it)
+    frees every blob of the tree, as vineyard's deep delete does, not just the root."""
+    frame = pd.DataFrame({f"c{i}": np.arange(2 * MiB // 8, dtype=np.int64) + i for i in range(4)})
+    name = unique("frame")
+    free_before = os.statvfs(volume_a.target).f_bavail
+    # One connection throughout: vineyard.connect shares a client per socket, so closing a
+    # second one would close this one too.
+    c = vineyard.connect(volume_a.socket)
+    try:
+        before = c.status.memory_usage
+        c.put(frame, persist=True, name=name)
+        assert c.status.memory_usage >= before + 8 * MiB
+        os.unlink(volume_a.target / name)
+        assert c.status.memory_usage == before
+        assert os.statvfs(volume_a.target).f_bavail == free_before
+        # Replacing a frame's file by a plain file frees the frame too.
+        c.put(frame, persist=True, name=name)
+        (volume_a.target / name).write_bytes(b"plain")
+        assert c.status.memory_usage <= before + 4096
+    finally:
+        c.close()
+        (volume_a.target / name).unlink(missing_ok=True)
+
+
 def test_volumes_are_isolated(volume_a, volume_b):
     a = vineyard.connect(volume_a.socket)
     b = vineyard.connect(volume_b.socket)

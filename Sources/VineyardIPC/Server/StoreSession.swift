@@ -348,7 +348,7 @@ final class StoreSession: IPCConnectionHandler {
         // their members (which clients reach next, on this connection).
         guard store.names(of: id).contains(where: { $0.hasPrefix(scope.namePrefix) }) else { return nil }
         sharedIDs.insert(id)
-        sharedIDs.formUnion(Self.memberIDs(of: meta))
+        sharedIDs.formUnion(meta.memberIDs)
         return meta
     }
 
@@ -440,7 +440,7 @@ final class StoreSession: IPCConnectionHandler {
         var keep: Set<ObjectID> = []
         if !deletion.force && !candidates.isEmpty {
             for meta in store.objects(where: { scope.owns($0) }) where !seen.contains(meta.id!) {
-                keep.formUnion(Self.memberIDs(of: meta))
+                keep.formUnion(meta.memberIDs)
             }
         }
         // A snapshot or clone of the volume may name an object too: such an object loses only
@@ -450,7 +450,7 @@ final class StoreSession: IPCConnectionHandler {
             guard names.contains(where: { !$0.hasPrefix(scope.namePrefix) }) else { continue }
             for name in names where name.hasPrefix(scope.namePrefix) { _ = try? store.deleteName(name) }
             keep.insert(id)
-            if let meta = store.meta(id) { keep.formUnion(Self.memberIDs(of: meta)) }
+            if let meta = store.meta(id) { keep.formUnion(meta.memberIDs) }
         }
         var deletedBlobs: [ObjectID] = []
         for id in candidates where !keep.contains(id) {
@@ -469,17 +469,6 @@ final class StoreSession: IPCConnectionHandler {
             }
         }
         return deletedBlobs
-    }
-
-    /// Every member identifier in a tree, at any depth.
-    private static func memberIDs(of meta: ObjectMeta) -> Set<ObjectID> {
-        var ids: Set<ObjectID> = []
-        var queue = Array(meta.members.values)
-        while let member = queue.popLast() {
-            if let id = member.id { ids.insert(id) }
-            queue.append(contentsOf: member.members.values)
-        }
-        return ids
     }
 
     private var clusterMeta: JSONValue {
