@@ -16,9 +16,27 @@ final class Driver: Sendable {
     private let logger: Logger
     private let gracePeriod: Duration
 
+    private static func prepareHugePageStoreDirectory(_ directory: String, logger: Logger) {
+        guard HugePageStoreDirectory.kernelAllowsHugeTmpfs else {
+            logger.warning("--store-huge-pages: this kernel gives tmpfs no huge pages (shmem_enabled); stores use 4 KiB pages")
+            return
+        }
+        // A node that already holds stores on 4 KiB pages keeps them (an upgrade must not take
+        // a node's volumes away); the flag applies once they are gone.
+        do {
+            let outcome = try HugePageStoreDirectory.prepare(at: directory)
+            logger.info("store directory on huge pages", metadata: ["directory": "\(directory)", "tmpfs": "\(outcome)"])
+        } catch {
+            logger.warning("--store-huge-pages: stores use 4 KiB pages: \(error)")
+        }
+    }
+
     init(options: DriverOptions, logger: Logger) throws {
         let stateDirectory = options.stateDir
         let defaultCluster = ClusterReference(parsing: options.defaultCluster)!
+        if options.storeHugePages && options.mode.runsNode {
+            Self.prepareHugePageStoreDirectory(options.storeDir, logger: logger)
+        }
         // One registry per process: the node's volumes and the controller's snapshots and
         // clones must see the same store of each vineyard cluster.
         let registry = options.mode.runsNode

@@ -52,6 +52,11 @@ struct DriverOptions: ParsableArguments {
         discussion: "Files written into backed memory skip the first-touch allocation of tmpfs pages; the memory is taken at start instead of when first written. 0 backs memory as it is first used."))
     var storePrefault: String = "0"
 
+    @Flag(help: ArgumentHelp(
+        "Back the embedded stores with 2 MiB pages: make --store-dir a tmpfs of its own mounted huge=within_size.",
+        discussion: "Keeps such a tmpfs if the directory already is one. A directory that holds stores on another file system stays as it is (a warning says so): a tmpfs mounted over it would hide them. In a DaemonSet the store directory's hostPath needs mountPropagation: Bidirectional so the tmpfs outlives the container."))
+    var storeHugePages = false
+
     @Option(help: "Size of a volume whose claim requests no capacity, e.g. 1Gi.")
     var defaultVolumeSize: String = "1Gi"
 

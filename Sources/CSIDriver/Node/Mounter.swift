@@ -56,7 +56,10 @@ public struct MountEntry: Equatable, Sendable {
     public var mountPoint: String
     public var fileSystemType: String
     public var source: String
+    /// Per-mount options (`ro`, `nosuid`, …).
     public var options: [String]
+    /// The file system's own options (tmpfs's `size=`, `huge=`, …).
+    public var superOptions: [String] = []
 
     public var isReadOnly: Bool { options.contains("ro") }
 }
@@ -114,7 +117,7 @@ public struct LinuxMounter: Mounter {
 
     /// `36 35 98:0 /root /mnt rw,noatime master:1 - ext3 /dev/root rw,errors=continue`
     static func parse(_ line: String) -> MountEntry? {
-        let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        let fields = line.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
         guard let separator = fields.firstIndex(of: "-"), separator >= 6, fields.count >= separator + 3 else {
             return nil
         }
@@ -122,7 +125,8 @@ public struct LinuxMounter: Mounter {
             mountPoint: unescape(fields[4]),
             fileSystemType: fields[separator + 1],
             source: unescape(fields[separator + 2]),
-            options: fields[5].split(separator: ",").map(String.init)
+            options: fields[5].split(separator: ",").map(String.init),
+            superOptions: fields.count > separator + 3 ? fields[separator + 3].split(separator: ",").map(String.init) : []
         )
     }
 
