@@ -82,11 +82,12 @@ def bench(args):
         sys.exit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     scales = [float(text) for text in args.scales.split(",")]
     options = {"bin_dir": args.bin_dir, "nfs_dir": args.nfs_dir, "disk_dir": args.disk_dir, "read_mode": args.read_mode,
-               "store_prefault": args.store_prefault}
+               "store_prefault": args.store_prefault, "store_huge_pages": args.store_huge_pages}
     results_path = Path(args.results)
     results_path.parent.mkdir(parents=True, exist_ok=True)
     document = {"machine": machine.facts(args.bin_dir), "drop_caches": not args.no_drop_caches,
                 "read_mode": args.read_mode, "store_prefault": args.store_prefault,
+                "store_huge_pages": args.store_huge_pages,
                 "repeats": args.repeats, "scales_gib": scales, "variants": variants,
                 "labels": {key: VARIANTS[key](options).label for key in variants}, "runs": [], "skipped": {},
                 "arguments": " ".join(sys.argv[1:])}
@@ -144,6 +145,8 @@ def main(argv=None):
     run.add_argument("--no-drop-caches", action="store_true", help="do not drop the page cache before each step")
     run.add_argument("--read-mode", default="direct", choices=["direct", "page-cache"],
                      help="vineyard-csi --read-mode for (d) and (e): how read-only opens are served")
+    run.add_argument("--store-huge-pages", action="store_true",
+                     help="start vineyard-csi with --store-huge-pages (its stores on a tmpfs of 2 MiB pages, as deploy/ does)")
     run.add_argument("--store-prefault", action="store_true",
                      help="start vineyard-csi with its whole store backed (--store-prefault), as a node plugin that "
                           "has served earlier pipelines is")

@@ -52,10 +52,11 @@ def unmount_all_under(path):
 class Driver:
     """One `vineyard-csi --mode all` process with its own socket, state and store directories."""
 
-    def __init__(self, binary, workdir, store_dir, store_size, read_mode="page-cache", prefault=False):
+    def __init__(self, binary, workdir, store_dir, store_size, read_mode="page-cache", prefault=False, huge_pages=False):
         self.binary = Path(binary)
         self.read_mode = read_mode
         self.prefault = prefault
+        self.huge_pages = huge_pages
         self.workdir = Path(workdir)
         self.store_dir = Path(store_dir)
         self.store_size = store_size
@@ -75,6 +76,7 @@ class Driver:
             "--state-dir", str(self.workdir / "state"), "--store-dir", str(self.store_dir),
             "--store-size", self.store_size, "--default-volume-size", self.store_size,
             "--read-mode", self.read_mode, "--store-prefault", self.store_size if self.prefault else "0",
+            *(["--store-huge-pages"] if self.huge_pages else []),
         ], stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.channel = grpc.insecure_channel(f"unix://{self.socket}")

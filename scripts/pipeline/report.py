@@ -132,7 +132,10 @@ def write(document, docs):
            else ": reads go through the page cache.")
         + (" Its store was backed when it opened (`--store-prefault`), as a node plugin's is once earlier pipelines "
            "used it, and vineyardd ran with `--reserve_memory`, the same head start; tmpfs starts cold."
-           if document.get("store_prefault") else ""))
+           if document.get("store_prefault") else "")
+        + (" Its stores were on 2 MiB pages (`--store-huge-pages`: a tmpfs of the driver's own with `huge=within_size`, "
+           "as `deploy/` runs it); the tmpfs of (b) is a plain one (`huge=never`, what an `emptyDir` of medium Memory gets)."
+           if document.get("store_huge_pages") else ""))
     add("")
     add("Every step times its own work after its libraries are loaded: *write* is the time in the save calls "
         "(including fsync for the fallback), *read* the time in the load calls (including unpickling, or "

@@ -177,7 +177,8 @@ class CSIVolume(Variant):
         store_size = f"{capacity_bytes // MiB + 64}Mi"
         self.driver = csi.Driver(binary, run_dir / "driver", self.store_dir, store_size,
                                  self.options.get("read_mode", "page-cache"),
-                                 self.options.get("store_prefault", False)).start()
+                                 self.options.get("store_prefault", False),
+                                 self.options.get("store_huge_pages", False)).start()
         self.volume = csi.Volume(self.driver, f"pvc-pipeline-{os.getpid()}-{time.monotonic_ns()}", capacity_bytes,
                                  run_dir / "driver" / "staging")
         self.volume.stage()
@@ -200,6 +201,8 @@ class CSIVolume(Variant):
             csi.unmount_all_under(workdir)
             self.driver = None
         if getattr(self, "store_dir", None) is not None:
+            # --store-huge-pages mounted a tmpfs of the driver's own there.
+            subprocess.run(["umount", "-l", str(self.store_dir)], stderr=subprocess.DEVNULL, check=False)
             shutil.rmtree(self.store_dir, ignore_errors=True)
             self.store_dir = None
 
