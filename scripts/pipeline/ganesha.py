@@ -23,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import processes
+from . import nfsclient, processes
 
 RPCBIND_SOCKET = "/run/rpcbind.sock"
 # What the server offers per READ/WRITE (ganesha's defaults, stated so the report can say so):
@@ -179,6 +179,7 @@ class GaneshaServer:
         return {
             "server": f"nfs-ganesha {package_version('nfs-ganesha') or 'unknown'} (FSAL VFS)",
             "client": f"libnfs {package_version('libnfs13') or 'unknown'} (user space, ctypes)",
+            "in_flight": nfsclient.IN_FLIGHT,
             "protocol": "NFSv3 over TCP",
             "rsize": IO_SIZE,
             "wsize": IO_SIZE,

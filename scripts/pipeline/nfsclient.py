@@ -9,10 +9,11 @@ Instead each step connects to the export itself:
     with export.open("x_train.pkl", "rb") as handle:
         frame = pd.read_pickle(handle)
 
-`open` returns an io.BufferedWriter / io.BufferedReader over `NFSFile`, a raw file that reads and
-writes with libnfs's synchronous pread/pwrite (one READ or WRITE of at most the server's
-rsize/wsize in flight at a time). Closing a written file commits it (nfs_fsync, an NFS COMMIT)
-before closing, which is what the kernel client's close-to-open consistency does at close().
+`open` returns an io.BufferedWriter / io.BufferedReader over `NFSFile`, a raw file that moves each
+buffer with libnfs's asynchronous pread/pwrite in calls of at most the server's rsize/wsize, up
+to IN_FLIGHT of them outstanding at a time, as the kernel client reads ahead and writes behind.
+Closing a written file commits it (nfs_fsync, an NFS COMMIT) before closing, which is what the
+kernel client's close-to-open consistency does at close().
 """
 
 import ctypes
@@ -20,6 +21,7 @@ import ctypes.util
 import errno
 import io
 import os
+import select
 
 import numpy as np
 
@@ -28,6 +30,10 @@ DEFAULT_BUFFER = 8 << 20
 # leaves rsize/wsize at 0): 1 MiB, the Linux kernel client's largest rsize/wsize and the
 # MaxRSize/MaxWSize the pipeline's ganesha is configured with.
 DEFAULT_IO_SIZE = 1 << 20
+# READs or WRITEs outstanding at once on a file's buffer (the kernel client reads ahead up to 15
+# rsize-sized READs, and writes back with as many as its RPC slot table holds).
+IN_FLIGHT = 16
+_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 _LIBRARY_NAMES = ("libnfs.so.13", ctypes.util.find_library("nfs") or "libnfs.so")
 
 
@@ -62,13 +68,17 @@ def _load():
         "nfs_parse_url_dir": (ctypes.POINTER(_URL), [context, cstr]),
         "nfs_destroy_url": (None, [ctypes.POINTER(_URL)]),
         "nfs_mount": (ctypes.c_int, [context, cstr, cstr]),
+        "nfs_set_autoreconnect": (None, [context, ctypes.c_int]),
         "nfs_umount": (ctypes.c_int, [context]),
         "nfs_get_readmax": (u64, [context]),
         "nfs_get_writemax": (u64, [context]),
         "nfs_open": (ctypes.c_int, [context, cstr, ctypes.c_int, ctypes.POINTER(handle)]),
         "nfs_create": (ctypes.c_int, [context, cstr, ctypes.c_int, ctypes.c_int, ctypes.POINTER(handle)]),
-        "nfs_pread": (ctypes.c_int, [context, handle, u64, u64, ctypes.c_void_p]),
-        "nfs_pwrite": (ctypes.c_int, [context, handle, u64, u64, ctypes.c_void_p]),
+        "nfs_pread_async": (ctypes.c_int, [context, handle, u64, u64, _CALLBACK, ctypes.c_void_p]),
+        "nfs_pwrite_async": (ctypes.c_int, [context, handle, u64, u64, ctypes.c_void_p, _CALLBACK, ctypes.c_void_p]),
+        "nfs_get_fd": (ctypes.c_int, [context]),
+        "nfs_which_events": (ctypes.c_int, [context]),
+        "nfs_service": (ctypes.c_int, [context, ctypes.c_int]),
         "nfs_fsync": (ctypes.c_int, [context, handle]),
         "nfs_close": (ctypes.c_int, [context, handle]),
         "nfs_fstat64": (ctypes.c_int, [context, handle, ctypes.POINTER(_Stat64)]),
@@ -103,9 +113,13 @@ class Export:
     def __init__(self, url):
         self.url = url
         self._lib = library()
+        self._orphans = []  # callbacks (and buffers) of calls a failed transfer left outstanding
         self._context = self._lib.nfs_init_context()
         if not self._context:
             raise NFSError("nfs_init_context failed")
+        # A server that goes away fails the call (a step then fails loudly) rather than being
+        # waited for forever; an `autoreconnect=` in the URL overrides this.
+        self._lib.nfs_set_autoreconnect(self._context, 0)
         try:
             parsed = self._lib.nfs_parse_url_dir(self._context, url.encode())
             if not parsed:
@@ -125,7 +139,7 @@ class Export:
 
     def error(self):
         message = self._lib.nfs_get_error(self._context)
-        return message.decode(errors="replace") if message else "unknown error"
+        return message.decode(errors="replace") if message else "failed (libnfs gave no reason; is the server gone?)"
 
     def _check(self, status, what):
         if status < 0:
@@ -213,33 +227,90 @@ class NFSFile(io.RawIOBase):
         return int(stat.size)
 
     def readinto(self, buffer):
-        """Fills the buffer with READs of at most rsize each; short only at the end of the file."""
-        return self._transfer(buffer, self._export._lib.nfs_pread, self._export.read_max, "read")
+        """Fills the buffer with READs of at most rsize each; short only at the end of the file
+        (or where the server answered a READ short)."""
+        return self._transfer(buffer, reading=True)
 
     def write(self, buffer):
-        """Writes all of the buffer with WRITEs of at most wsize each."""
-        return self._transfer(buffer, self._export._lib.nfs_pwrite, self._export.write_max, "write")
+        """Writes the buffer with WRITEs of at most wsize each (UNSTABLE: committed at close)."""
+        return self._transfer(buffer, reading=False)
 
-    def _transfer(self, buffer, call, limit, what):
-        """Moves the buffer with positioned calls of at most `limit` bytes each, from the file
-        position on; stops early only when a read reaches the end of the file."""
+    def _transfer(self, buffer, reading):
+        """Moves the buffer from the file position on with up to IN_FLIGHT positioned calls
+        outstanding; returns how many bytes from its start were moved without a gap."""
         address, view = _address(buffer)
-        total, wanted = 0, len(view)
-        export = self._export
-        while total < wanted:
-            count = min(wanted - total, limit)
-            done = export._check(call(export._context, self._handle, self._position, count, address + total),
-                                 f"{what} {self.name}")
-            if done == 0:
-                if what == "read":
+        wanted = len(view)
+        export, lib, context = self._export, self._export._lib, self._export._context
+        limit = export.read_max if reading else export.write_max
+        what = f"{'read' if reading else 'write'} {self.name}"
+        requested, done, failure = {}, {}, []  # start of each call in the buffer -> bytes asked / moved
+
+        def on_reply(status, _context, data, private):
+            start = private or 0
+            if status < 0:
+                message = ctypes.string_at(data).decode(errors="replace") if data else os.strerror(-status)
+                failure.append((-status, message))
+                status = 0
+            elif reading and status:
+                ctypes.memmove(address + start, data, status)
+            done[start] = status
+
+        callback = _CALLBACK(on_reply)
+        poller = select.poll()
+        issued = 0
+        try:
+            while True:
+                # Stop asking after a failure or a short answer (end of file); wait for the rest.
+                stop = failure or any(done[start] < requested[start] for start in done)
+                while not stop and issued < wanted and len(requested) - len(done) < IN_FLIGHT:
+                    count = min(wanted - issued, limit)
+                    if reading:
+                        status = lib.nfs_pread_async(context, self._handle, self._position + issued, count,
+                                                     callback, issued)
+                    else:
+                        status = lib.nfs_pwrite_async(context, self._handle, self._position + issued, count,
+                                                      address + issued, callback, issued)
+                    export._check(status, what)
+                    requested[issued] = count
+                    issued += count
+                if len(done) == len(requested):
                     break
-                raise NFSError(f"write {self.name}: the server accepted no bytes")
-            total += done
-            self._position += done
+                self._service(poller, what)
+        except BaseException:
+            # Calls may still be outstanding; libnfs runs their callbacks later (at the latest when
+            # the context is destroyed), so the callback and the buffer must outlive this call.
+            export._orphans.append((callback, view))
+            raise
+        if failure:
+            raise NFSError(failure[0][0], f"{what}: {failure[0][1]}")
+        total = 0
+        for start in sorted(requested):
+            total += done[start]
+            if done[start] < requested[start]:
+                break
+        if total == 0 and wanted and not reading:
+            raise NFSError(f"{what}: the server accepted no bytes")
+        self._position += total
         return total
+
+    def _service(self, poller, what):
+        """Waits for the connection and lets libnfs process what arrived (replies run callbacks)."""
+        export = self._export
+        fd = export._lib.nfs_get_fd(export._context)
+        poller.register(fd, export._lib.nfs_which_events(export._context))
+        try:
+            events = poller.poll(60_000)
+        finally:
+            poller.unregister(fd)
+        if not events:
+            raise NFSError(f"{what}: no reply from the server in 60 s")
+        export._check(export._lib.nfs_service(export._context, events[0][1]), what)
 
     def close(self):
         if self.closed:
+            return
+        if self._export._context is None:  # the connection is gone, and the handle with it
+            super().close()
             return
         try:
             if self._writable:

@@ -97,13 +97,13 @@ def nfs_paragraph(document, base):
     else:
         client_note = ("This machine's kernel has no NFS client (`nfs`/`nfs4` are not in /proc/filesystems and it "
                        "loads no modules), so nothing is mounted:")
-    return (f"(a) is a real NFS export on loopback: {facts['server']} (`ganesha.nfsd` in the foreground, a config of "
-            f"its own per run) serving a directory on the local disk ({disk}) to 127.0.0.1 only, over "
-            f"{facts['protocol']} with rsize {facts['rsize'] / MiB:g} MiB and wsize {facts['wsize'] / MiB:g} MiB "
+    return (f"(a) is a real NFS export on loopback: {facts['server']}, `ganesha.nfsd` run in the foreground with a "
+            f"config of its own per run, serving a directory on the local disk ({disk}) to 127.0.0.1 only; "
+            f"{facts['protocol']}, rsize {facts['rsize'] / MiB:g} MiB and wsize {facts['wsize'] / MiB:g} MiB "
             f"(rpcbind {facts.get('rpcbind', 'running')}, as ganesha registers NFSv3 with it). {client_note} each "
             f"step connects to the export itself with {facts['client']}, and makes the same `to_pickle` / "
-            "`read_pickle` / joblib calls on its file objects (8 MiB buffers; one READ or WRITE in flight at a "
-            "time, where a kernel client would read ahead and write behind); every written file is committed "
+            "`read_pickle` / joblib calls on its file objects (8 MiB buffers, moved with up to "
+            f"{facts.get('in_flight', 1)} READs or WRITEs in flight, as a kernel client reads ahead and writes behind); every written file is committed "
             "(COMMIT, the server fsyncs) at close, as the kernel client's close-to-open consistency does. The "
             "connection is made before the step's timer starts, as a pod's NFS volume is mounted before its "
             "container starts. With no network hop it is most likely *faster* than the NFS of vineyard's report, "
@@ -328,7 +328,7 @@ def write(document, docs):
             add(f"- The NFS protocol's cost, (a) against (a') at {largest:g} GiB: writes "
                 f"{ratio('nfs', 'local-disk', largest, 'write'):.2f}x, reads {ratio('nfs', 'local-disk', largest, 'read'):.2f}x, "
                 f"pipeline {ratio('nfs', 'local-disk', largest, 'pipeline'):.2f}x. Both end on the same disk; (a) adds "
-                "the RPCs over loopback (1 MiB each, one at a time) and ganesha's copies between the socket and the file.")
+                "the RPCs over loopback and ganesha's copies between the socket and the file.")
         add("- *wall* minus *pipeline* is per-step overhead that does not depend on the storage: a process "
             "start, the pandas/scikit-learn imports (cold after the cache drop) and the cache drop itself.")
         add("")
