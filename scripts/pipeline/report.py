@@ -79,19 +79,19 @@ def baseline(document, table):
     return "local-disk", "(a')"
 
 
-def nfs_paragraph(document, base):
+def nfs_paragraph(document):
     """What (a) was in this run, or why (a') stands in for it."""
     if "nfs_note" in document:  # results recorded before (a) was a real NFS export
         return document["nfs_note"]
     disk = document.get("disk", "the local disk")
     kernel = document.get("kernel_nfs", [])
     facts = document.get("storage", {}).get("nfs")
-    local = ("(a') is a directory on the same local disk without the protocol: plain files, each fsync'd after "
-             "it is written (what an NFS client's close-to-open commit costs the disk), bind-mounted per step")
+    local = ("a directory on the local disk without the protocol: plain files, each fsync'd after it is written "
+             "(what an NFS client's close-to-open commit costs the disk), bind-mounted per step")
     if facts is None:
         reason = document.get("skipped", {}).get("nfs", "it was not among the variants run")
-        return (f"(a) did not run: {reason}. The comparisons below are therefore against {local} "
-                f"({disk}), and say (a') wherever they use it.")
+        return (f"(a) did not run: {reason}. The comparisons below are therefore against (a'), {local} "
+                f"({disk}), labelled as the NFS fallback wherever it is used.")
     if "nfs" in kernel or "nfs4" in kernel:
         client_note = "The steps use a user-space client although this kernel has one, so every machine runs the same client:"
     else:
@@ -107,7 +107,8 @@ def nfs_paragraph(document, base):
             "(COMMIT, the server fsyncs) at close, as the kernel client's close-to-open consistency does. The "
             "connection is made before the step's timer starts, as a pod's NFS volume is mounted before its "
             "container starts. With no network hop it is most likely *faster* than the NFS of vineyard's report, "
-            f"so ratios against it are conservative. {local}, so (a) against (a') is what the protocol costs here.")
+            f"so ratios against it are conservative. (a') is {local}, on the same disk, so (a) against (a') is what "
+            "the protocol costs here.")
 
 
 def write(document, docs):
@@ -120,6 +121,8 @@ def write(document, docs):
     multipliers = {run["scale_gib"]: run["data_multiplier"] for run in document["runs"]}
 
     base, base_name = baseline(document, table)
+    if base == "local-disk" and "nfs" in document["variants"]:
+        labels = dict(labels, **{base: labels[base] + " (NFS fallback)"})
 
     def get(variant, scale, metric):
         entry = table.get((variant, scale))
@@ -170,7 +173,7 @@ def write(document, docs):
         skipped = document.get("skipped", {}).get(key)
         add(f"| {labels[key]} | {storage} | {how}{' — **skipped: ' + skipped + '**' if skipped else ''} |")
     add("")
-    add("**NFS.** " + nfs_paragraph(document, base))
+    add("**NFS.** " + nfs_paragraph(document))
     add(f"**Driver.** vineyard-csi ran with `--read-mode {document.get('read_mode', 'page-cache')}` for (d) and (e)"
         + (": read-only opens copy once, from the store into the reader's buffer." if document.get("read_mode") == "direct"
            else ": reads go through the page cache.")
