@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The housing-price ML pipeline benchmark (GitHub issue 9): the seeds' prepare/preprocess/train/test
 # steps, each its own process, sharing data through
-#   (a) NFS (or, where no NFS can mount, a local-disk directory with fsync, labelled as such),
-#   (b) tmpfs, (c) vineyardd with vineyard.csi.write/read, (d) a vineyard-csi volume with plain
+#   (a) NFS: an nfs-ganesha export on loopback, reached with libnfs (a user-space client: these
+#   kernels have no NFS client), (a') a local-disk directory with fsync (the baseline when (a)
+#   cannot run, labelled as such), (b) tmpfs, (c) vineyardd with vineyard.csi.write/read, (d) a vineyard-csi volume with plain
 #   pickle files, (e) a vineyard-csi volume with vineyard.csi.write/read through its vineyard.sock
 #   (skipped, with a note, while the driver serves no such socket).
 # The vineyard-csi volume is created, staged and published per step through the release driver's
 # real CSI gRPC socket. Writes docs/benchmarks.md, docs/pipeline.png and docs/pipeline-results.json.
-# Usage: scripts/bench-pipeline.sh [--scales 0.5,1,2] [--repeats 3] [--variants nfs,tmpfs,...]
-#        [--nfs-dir DIR_ON_AN_NFS_MOUNT]        (python -m pipeline bench --help for all options)
+# Usage: scripts/bench-pipeline.sh [--scales 0.5,1,2] [--repeats 3] [--variants nfs,local-disk,tmpfs,...]
+#        [--bin-dir DIR]                        (a release build to use instead of building one)
+#        scripts/bench-pipeline.sh --help       (python -m pipeline bench --help: all options)
 #        scripts/bench-pipeline.sh report       (rewrite the report from docs/pipeline-results.json)
 # Needs root and /dev/fuse. Runs at nice -n -20 when allowed.
 set -euo pipefail
@@ -25,10 +27,17 @@ if [ "${1:-}" = "report" ]; then
     PYTHONPATH=scripts exec .venv/bin/python -m pipeline report "$@"
 fi
 
-echo "==> swift build -c release"
-swift build -c release --quiet --product vineyard-csi
-BIN="$(swift build -c release --show-bin-path)"
+BUILD=(--bin-dir "$(swift build -c release --show-bin-path)")
+for argument in "$@"; do
+    case "$argument" in
+        --bin-dir|--bin-dir=*|-h|--help) BUILD=() ;;
+    esac
+done
+if ((${#BUILD[@]})); then
+    echo "==> swift build -c release"
+    swift build -c release --quiet --product vineyard-csi
+fi
 
 NICE=()
 nice -n -20 true 2>/dev/null && NICE=(nice -n -20)
-PYTHONPATH=scripts exec "${NICE[@]}" .venv/bin/python -m pipeline bench --bin-dir "$BIN" "$@"
+PYTHONPATH=scripts exec "${NICE[@]}" .venv/bin/python -m pipeline bench "${BUILD[@]}" "$@"

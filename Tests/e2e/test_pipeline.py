@@ -1,7 +1,8 @@
 """The housing-price pipeline of scripts/bench-pipeline.sh at a tiny scale, every variant.
 
 Each step is its own process in its own mount namespace; the vineyard-csi variants publish the
-volume to every step through the driver's real CSI socket. Every storage path must carry the
+volume to every step through the driver's real CSI socket, and in the NFS variant every step
+connects to a real nfs-ganesha export on loopback with the user-space libnfs client. Every storage path must carry the
 same data: the same table and split digests and the same model error everywhere. Mounts and
 processes are released even when a step fails (variants tear down in `finally`; the fixture then
 lazily unmounts anything left under its directory; processes are stopped by PID).
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 DATA_MULTIPLIER = 2  # 20,000 rows, about 6 MB
 CAPACITY = 192 << 20
+WORK_PREFIX = "vineyard-csi-e2e-pipeline-"
 DIGESTS = ("table_digest", "x_train_digest", "x_test_digest", "y_train_digest", "y_test_digest")
 
 
@@ -38,7 +40,7 @@ def digests_of(outcome):
 
 @pytest.fixture(scope="module")
 def outcomes():
-    work = Path(tempfile.mkdtemp(prefix="vineyard-csi-e2e-pipeline-", dir="/var/tmp"))
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir="/var/tmp"))
     pipeline_csi.stubs()  # generated once, before runs start in parallel
     options = {"bin_dir": str(BIN_DIR), "disk_dir": str(work)}
 
@@ -56,8 +58,10 @@ def outcomes():
 
 def test_every_available_variant_carries_identical_data(outcomes):
     ran = {key: outcome for key, outcome in outcomes.items() if "skipped" not in outcome}
-    # The plain-file variants and our volume need nothing beyond this repository and root.
-    assert {"nfs", "tmpfs", "csi-file"} <= set(ran), {k: o.get("skipped") for k, o in outcomes.items()}
+    # The plain-file variants and our volume need nothing beyond this repository and root; the NFS
+    # export needs nfs-ganesha, rpcbind and libnfs, which scripts/install-deps.sh installs, so it
+    # must run too (a server that does not start fails the fixture with ganesha's log).
+    assert {"nfs", "local-disk", "tmpfs", "csi-file"} <= set(ran), {k: o.get("skipped") for k, o in outcomes.items()}
     if vineyardd_binary() is not None:
         assert "vineyard" in ran, outcomes["vineyard"].get("skipped")
     reference = ran["tmpfs"]
@@ -83,6 +87,31 @@ def test_steps_report_their_io(outcomes):
         assert steps["prepare"]["write_seconds"] > 0 and steps["prepare"]["read_seconds"] == 0, key
         assert steps["train"]["read_seconds"] > 0 and steps["test"]["read_seconds"] > 0, key
         assert all(0 < step["seconds"] <= step["process_seconds"] for step in steps.values()), key
+
+
+def test_nfs_variant_is_a_real_export(outcomes):
+    """(a) ran over NFS (not the local-disk stand-in) and carried the same data as tmpfs."""
+    outcome = outcomes["nfs"]
+    assert "skipped" not in outcome, outcome.get("skipped")
+    storage = outcome["storage"]
+    assert storage["protocol"].startswith("NFSv3") and "nfs-ganesha" in storage["server"], storage
+    assert storage["rsize"] > 0 and storage["wsize"] > 0, storage
+    assert {step["io"] for step in outcome["steps"].values()} == {"nfs"}
+    assert outcome["mse"] == outcomes["tmpfs"]["mse"] == outcomes["local-disk"]["mse"]
+
+
+def test_nfs_server_is_gone_after_the_run(outcomes):
+    """Teardown stopped ganesha by PID: no ganesha.nfsd runs with this suite's config any more."""
+    assert "skipped" not in outcomes["nfs"], outcomes["nfs"].get("skipped")
+    left = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if command and command[0].endswith(b"ganesha.nfsd") and any(WORK_PREFIX.encode() in part for part in command):
+            left.append(entry.name)
+    assert not left, f"ganesha.nfsd still running: pids {left}"
 
 
 def test_vineyard_socket_variant(outcomes):

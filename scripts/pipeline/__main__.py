@@ -45,34 +45,21 @@ def available_memory():
     return 0
 
 
-def nfs_note(nfs_dir):
-    if nfs_dir:
-        return f"(a) ran on a real NFS mount: `{nfs_dir}`."
-    try:
-        kernel_has_nfs = any(line.split()[-1] in ("nfs", "nfs4") for line in open("/proc/filesystems"))
-    except OSError:
-        kernel_has_nfs = False
-    if kernel_has_nfs:
-        return ("No NFS mount was given (--nfs-dir), so (a) is the fallback: a directory on the local disk, "
-                "every written file fsync'd (what an NFS client's close-to-open commit costs), caches dropped "
-                "before each step. It is labelled as such everywhere.")
-    return ("No NFS can run on this machine: its kernel has neither an NFS client nor an NFS server "
-            "(`nfs`/`nfs4`/`nfsd` are not in /proc/filesystems and the kernel loads no modules), so neither "
-            "Debian's nfs-kernel-server nor a `mount -t nfs` of a user-space server such as nfs-ganesha can work. "
-            "(a) is therefore the labelled fallback: a directory on the local disk (" + _fs_of(args_disk_dir[0]) + "), "
-            "every written file fsync'd (what an NFS client's close-to-open commit costs), page cache dropped "
-            "before each step. With no network hop and a disk whose writes the host absorbs, it is most likely "
-            "*faster* than the NFS of vineyard's report, so ratios against it are conservative.")
-
-
-args_disk_dir = ["/var/tmp"]
-
-
-def _fs_of(path):
+def fs_of(path):
+    """The file system under a path, e.g. "/var/tmp: ext4 /dev/vda"."""
     import subprocess
 
     found = subprocess.run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", path], capture_output=True, text=True)
-    return f"{path}: " + (found.stdout.strip() or "unknown file system")
+    return f"{path}: " + (" ".join(found.stdout.split()) or "unknown file system")
+
+
+def kernel_nfs():
+    """Which NFS file systems the kernel has (nfs, nfs4 client; nfsd server)."""
+    try:
+        with open("/proc/filesystems") as listing:
+            return sorted({line.split()[-1] for line in listing if line.split() and line.split()[-1] in ("nfs", "nfs4", "nfsd")})
+    except OSError:
+        return []
 
 
 def bench(args):
@@ -81,7 +68,7 @@ def bench(args):
     if unknown:
         sys.exit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     scales = [float(text) for text in args.scales.split(",")]
-    options = {"bin_dir": args.bin_dir, "nfs_dir": args.nfs_dir, "disk_dir": args.disk_dir, "read_mode": args.read_mode,
+    options = {"bin_dir": args.bin_dir, "disk_dir": args.disk_dir, "read_mode": args.read_mode,
                "store_prefault": args.store_prefault, "store_huge_pages": args.store_huge_pages}
     results_path = Path(args.results)
     results_path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,9 +77,8 @@ def bench(args):
                 "store_huge_pages": args.store_huge_pages,
                 "repeats": args.repeats, "scales_gib": scales, "variants": variants,
                 "labels": {key: VARIANTS[key](options).label for key in variants}, "runs": [], "skipped": {},
+                "storage": {}, "disk": fs_of(args.disk_dir), "kernel_nfs": kernel_nfs(),
                 "arguments": " ".join(sys.argv[1:])}
-    args_disk_dir[0] = args.disk_dir
-    document["nfs_note"] = nfs_note(args.nfs_dir)
     work = Path(tempfile.mkdtemp(prefix="vineyard-pipeline-", dir=args.work_dir))
     try:
         for gib in scales:
@@ -114,6 +100,9 @@ def bench(args):
                         document["skipped"][key] = outcome["skipped"]
                         print(f"{key}: skipped: {outcome['skipped']}", flush=True)
                         continue
+                    facts = outcome.pop("storage", None)
+                    if facts:
+                        document["storage"].setdefault(key, facts)
                     outcome.update(scale_gib=gib, repeat=repeat, started=started)
                     document["runs"].append(outcome)
                     steps = outcome["steps"]
@@ -138,8 +127,8 @@ def main(argv=None):
     run.add_argument("--repeats", type=int, default=int(os.environ.get("PIPELINE_REPEATS", "3")))
     run.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
     run.add_argument("--bin-dir", default=str(REPO / ".build" / "release"), help="where vineyard-csi is built")
-    run.add_argument("--nfs-dir", help="a directory on a mounted NFS export to use for (a) instead of the fallback")
-    run.add_argument("--disk-dir", default="/var/tmp", help="local-disk directory for the (a) fallback")
+    run.add_argument("--disk-dir", default="/var/tmp",
+                     help="local-disk directory holding (a)'s NFS export and (a')'s files")
     run.add_argument("--work-dir", default="/var/tmp", help="where run directories and mount targets go")
     run.add_argument("--seed", type=int, default=2024)
     run.add_argument("--no-drop-caches", action="store_true", help="do not drop the page cache before each step")

@@ -5,12 +5,13 @@ needed, so this client shares no code with the driver.
 """
 
 import importlib
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from . import processes
 
 REPO = Path(__file__).resolve().parents[2]
 PROTO_DIR = REPO / "Protos"
@@ -105,13 +106,7 @@ class Driver:
         if self.channel is not None:
             self.channel.close()
             self.channel = None
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process)
         self.process = None
 
 

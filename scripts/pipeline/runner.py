@@ -28,8 +28,10 @@ class StepFailed(RuntimeError):
     pass
 
 
-def run_step(step, target, container_path, io, data_multiplier, seed, result_path, drop_caches, digests, python):
-    command = [python, "-m", "pipeline.steps", step, "--data", str(container_path), "--io", io,
+def run_step(step, target, container_path, io, data_multiplier, seed, result_path, drop_caches, digests, python,
+             data=None):
+    """Runs one step; `data` is what it is given as --data (default: the container path)."""
+    command = [python, "-m", "pipeline.steps", step, "--data", str(data or container_path), "--io", io,
                "--data-multiplier", str(data_multiplier), "--seed", str(seed), "--result", str(result_path)]
     if drop_caches:
         command.append("--drop-caches")
@@ -63,6 +65,9 @@ def run_pipeline(variant, run_dir, data_multiplier, capacity_bytes, seed=2024, d
         except Unavailable as reason:
             outcome["skipped"] = str(reason)
             return outcome
+        storage = variant.describe()
+        if storage:
+            outcome["storage"] = storage
         steps = {}
         for index, step in enumerate(STEP_ORDER):
             target = run_dir / "pods" / f"{index}-{step}" / "vineyard"
@@ -70,7 +75,8 @@ def run_pipeline(variant, run_dir, data_multiplier, capacity_bytes, seed=2024, d
             variant.publish(target)
             try:
                 steps[step] = run_step(step, target, container_path, variant.io, data_multiplier, seed,
-                                       run_dir / f"{step}.json", drop_caches, digests, python)
+                                       run_dir / f"{step}.json", drop_caches, digests, python,
+                                       data=variant.location(container_path))
             finally:
                 variant.unpublish(target)
         outcome["steps"] = steps

@@ -10,7 +10,11 @@ container's mount path). MODE says how the step hands data to the next one:
 - ``file-fsync``: the same, and every written file is fsync'd before the step goes on (what an
   NFS client's close-to-open consistency costs when there is no NFS mount: labelled as such);
 - ``vineyard``: ``vineyard.csi.write`` / ``vineyard.csi.read``, the calls the vineyard Go CSI
-  driver's users make; they find ``vineyard.sock`` in DIR or above it.
+  driver's users make; they find ``vineyard.sock`` in DIR or above it;
+- ``nfs``: DIR is an NFS export's URL (``nfs://HOST/EXPORT?version=3&nfsport=...``); the step
+  connects to it with the user-space client of nfsclient.py (libnfs) when it starts, before any
+  timer, as a pod's NFS volume is mounted before its container starts, and then makes the same
+  pandas / joblib calls on the client's file objects; every file is committed (fsync) at close.
 
 The model and the error are small files written with joblib / plain writes in every mode.
 Each step writes a JSON result: seconds spent writing, reading, and in the whole step (after the
@@ -56,11 +60,32 @@ class Storage:
         self.write_seconds = 0.0
         self.read_seconds = 0.0
         self.bytes_written = 0
+        self.export = None
         if mode == "vineyard":
             import vineyard.csi  # noqa: F401  (loaded before any timer starts)
+        elif mode == "nfs":
+            from .nfsclient import Export
+
+            self.export = Export(directory)
 
     def path(self, name):
         return os.path.join(self.directory, name)
+
+    def _dump(self, name, dump):
+        """Writes one file with dump(file or path); fsync'd in file-fsync mode, committed at close on NFS."""
+        if self.export is not None:
+            with self.export.open(name, "wb") as handle:
+                dump(handle)
+        else:
+            dump(self.path(name))
+            if self.mode == "file-fsync":
+                fsync_file(self.path(name))
+
+    def _parse(self, name, parse):
+        if self.export is not None:
+            with self.export.open(name, "rb") as handle:
+                return parse(handle)
+        return parse(self.path(name))
 
     def save(self, value, name):
         start = time.perf_counter()
@@ -69,9 +94,7 @@ class Storage:
 
             vineyard.csi.write(value, self.path(name))
         else:
-            value.to_pickle(self.path(name))
-            if self.mode == "file-fsync":
-                fsync_file(self.path(name))
+            self._dump(name, value.to_pickle)
         self.write_seconds += time.perf_counter() - start
         self.bytes_written += int(value.memory_usage(index=True, deep=True).sum()) if isinstance(value, pd.DataFrame) \
             else int(value.memory_usage(index=True, deep=True))
@@ -83,9 +106,43 @@ class Storage:
 
             value = vineyard.csi.read(self.path(name))
         else:
-            value = pd.read_pickle(self.path(name))
+            value = self._parse(name, pd.read_pickle)
         self.read_seconds += time.perf_counter() - start
         return value
+
+    def save_model(self, model, name):
+        """The model is a small file written with joblib in every mode."""
+        import joblib
+
+        start = time.perf_counter()
+        self._dump(name, lambda target: joblib.dump(model, target))
+        self.write_seconds += time.perf_counter() - start
+
+    def load_model(self, name):
+        import joblib
+
+        start = time.perf_counter()
+        model = self._parse(name, joblib.load)
+        self.read_seconds += time.perf_counter() - start
+        return model
+
+    def save_text(self, text, name):
+        start = time.perf_counter()
+
+        def dump(target):
+            if isinstance(target, str):
+                with open(target, "w") as handle:
+                    handle.write(text)
+            else:
+                target.write(text.encode())
+
+        self._dump(name, dump)
+        self.write_seconds += time.perf_counter() - start
+
+    def close(self):
+        if self.export is not None:
+            self.export.close()
+            self.export = None
 
 
 def fsync_file(path):
@@ -134,7 +191,6 @@ def preprocess(storage, args, result):
 
 
 def train(storage, args, result):
-    import joblib
     from sklearn.linear_model import LinearRegression
 
     x_train = storage.load("x_train.pkl")
@@ -143,33 +199,20 @@ def train(storage, args, result):
         result["x_train_digest"], result["y_train_digest"] = digest(x_train), digest(y_train)
     model = LinearRegression()
     model.fit(x_train, y_train)
-    start = time.perf_counter()
-    joblib.dump(model, storage.path("model.pkl"))
-    if storage.mode == "file-fsync":
-        fsync_file(storage.path("model.pkl"))
-    storage.write_seconds += time.perf_counter() - start
+    storage.save_model(model, "model.pkl")
 
 
 def test(storage, args, result):
-    import joblib
     from sklearn.metrics import mean_squared_error
 
     x_test = storage.load("x_test.pkl")
     y_test = storage.load("y_test.pkl")
     if args.digests:
         result["x_test_digest"], result["y_test_digest"] = digest(x_test), digest(y_test)
-    start = time.perf_counter()
-    model = joblib.load(storage.path("model.pkl"))
-    storage.read_seconds += time.perf_counter() - start
+    model = storage.load_model("model.pkl")
     error = float(mean_squared_error(y_test, model.predict(x_test)))
     result["mse"] = error
-    start = time.perf_counter()
-    with open(storage.path("output.txt"), "w") as handle:
-        handle.write(repr(error))
-        if storage.mode == "file-fsync":
-            handle.flush()
-            os.fsync(handle.fileno())
-    storage.write_seconds += time.perf_counter() - start
+    storage.save_text(repr(error), "output.txt")
 
 
 STEPS = {"prepare": prepare, "preprocess": preprocess, "train": train, "test": test}
@@ -195,8 +238,9 @@ def drop_caches():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=sorted(STEPS))
-    parser.add_argument("--data", required=True, help="the shared volume's mount path in this step")
-    parser.add_argument("--io", choices=("file", "file-fsync", "vineyard"), default="file")
+    parser.add_argument("--data", required=True,
+                        help="the shared volume's mount path in this step (with --io nfs: the export's URL)")
+    parser.add_argument("--io", choices=("file", "file-fsync", "vineyard", "nfs"), default="file")
     parser.add_argument("--data-multiplier", type=int, default=1, help="rows = 10,000 x multiplier")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--drop-caches", action="store_true", help="sync and drop the page cache before starting")
@@ -211,8 +255,12 @@ def main(argv=None):
         drop_caches()
     result = {"step": args.step, "io": args.io}
     start = time.perf_counter()
-    STEPS[args.step](storage, args, result)
-    result.update(seconds=time.perf_counter() - start, write_seconds=storage.write_seconds,
+    try:
+        STEPS[args.step](storage, args, result)
+        seconds = time.perf_counter() - start
+    finally:
+        storage.close()
+    result.update(seconds=seconds, write_seconds=storage.write_seconds,
                   read_seconds=storage.read_seconds, bytes_written=storage.bytes_written)
     text = json.dumps(result, sort_keys=True)
     if args.result:

@@ -9,13 +9,13 @@ path (see runner.py).
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from . import csi
+from . import csi, processes
+from .ganesha import GaneshaServer, GaneshaUnavailable
 
 MiB = 1 << 20
 
@@ -51,6 +51,14 @@ class Variant:
     def publish(self, target):
         raise NotImplementedError
 
+    def location(self, container_path):
+        """What a step is given as --data: where it sees the storage (a URL for NFS)."""
+        return container_path
+
+    def describe(self):
+        """Facts about the storage as it ran, for the report (after setup)."""
+        return {}
+
     def unpublish(self, target):
         unmount(target)
 
@@ -58,25 +66,67 @@ class Variant:
         """Releases everything setup() and publish() made, even after a failure."""
 
 
-class LocalDisk(Variant):
-    """Stand-in for NFS when no NFS mount is possible: a directory on the local disk, every written
-    file fsync'd (NFS's close-to-open commit); labelled as a fallback wherever it is reported."""
+class GaneshaNFS(Variant):
+    """A real NFS export on loopback: nfs-ganesha serving a local-disk directory (ganesha.py); the
+    steps connect to it with a user-space client (nfsclient.py), since the kernel has none."""
 
     key = "nfs"
+    io = "nfs"
+    label = "(a) NFS (nfs-ganesha on loopback)"
+
+    def setup(self, run_dir, capacity_bytes):
+        from . import nfsclient
+
+        try:
+            GaneshaServer.check_installed()
+            nfsclient.library()
+        except (GaneshaUnavailable, nfsclient.NFSError) as reason:
+            raise Unavailable(str(reason)) from None
+        base = self.options.get("disk_dir") or "/var/tmp"
+        self.directory = Path(tempfile.mkdtemp(prefix="vineyard-pipeline-nfs-", dir=base))
+        self.server = GaneshaServer(self.directory, run_dir).start()
+        # One connection now, as a check that the export serves and to learn its rsize/wsize.
+        with nfsclient.Export(self.server.url) as export:
+            self.io_sizes = export.read_max, export.write_max
+
+    def publish(self, target):
+        # Nothing to mount (no kernel client): the step connects to location() itself.
+        Path(target).mkdir(parents=True, exist_ok=True)
+        return target
+
+    def location(self, container_path):
+        return self.server.url
+
+    def describe(self):
+        facts = self.server.describe()
+        facts["rsize"], facts["wsize"] = self.io_sizes
+        return facts
+
+    def teardown(self):
+        server = getattr(self, "server", None)
+        if server is not None:
+            server.stop()
+            self.server = None
+        if getattr(self, "directory", None) is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+
+class LocalDisk(Variant):
+    """A directory on the local disk, every written file fsync'd (what an NFS client's close-to-open
+    commit costs the disk), bind-mounted per step: (a) without the protocol, so next to (a) it
+    shows what the NFS protocol itself costs; the baseline when (a) cannot run."""
+
+    key = "local-disk"
     io = "file-fsync"
+    label = "(a') local disk + fsync"
 
     def __init__(self, options):
         super().__init__(options)
-        self.nfs_dir = options.get("nfs_dir")
-        if self.nfs_dir:
-            self.io = "file"
-            self.label = f"(a) NFS ({self.nfs_dir})"
-        else:
-            self.label = "(a) local disk + fsync (NFS fallback)"
         self.directory = None
 
     def setup(self, run_dir, capacity_bytes):
-        base = self.nfs_dir or self.options.get("disk_dir") or "/var/tmp"
+        base = self.options.get("disk_dir") or "/var/tmp"
         self.directory = Path(tempfile.mkdtemp(prefix="vineyard-pipeline-disk-", dir=base))
 
     def publish(self, target):
@@ -146,13 +196,7 @@ class Vineyardd(Variant):
     def teardown(self):
         process = getattr(self, "process", None)
         if process is not None:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            processes.stop(process)
             self.process = None
             self.log.close()
         if getattr(self, "directory", None) is not None:
@@ -227,7 +271,7 @@ class CSIVineyardSocket(CSIVolume):
             self.unpublish(probe)
 
 
-VARIANTS = {cls.key: cls for cls in (LocalDisk, Tmpfs, Vineyardd, CSIVolume, CSIVineyardSocket)}
+VARIANTS = {cls.key: cls for cls in (GaneshaNFS, LocalDisk, Tmpfs, Vineyardd, CSIVolume, CSIVineyardSocket)}
 
 
 def vineyardd_binary():
