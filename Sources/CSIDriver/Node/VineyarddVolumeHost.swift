@@ -6,28 +6,29 @@ import Synchronization
 import VolumeFS
 
 /// Serves volumes whose backend is a vineyard deployment's vineyardd (cluster mode): one FUSE
-/// session per path over ``VineyarddFileSystem``, and the deployment's own socket bind-mounted
-/// on the volume's `vineyard.sock`.
-///
-/// The socket is the deployment's, not a scoped one: in cluster mode a vineyard client of the
-/// volume talks to vineyardd directly and sees the deployment's objects, as vineyard's own CSI
-/// driver does. Files of the volume are its names under `<volume id>/`.
+/// session per path over ``VineyarddFileSystem``, and the volume's own `vineyard.sock` (see
+/// ``VolumeSockets``) relaying to vineyardd within the volume's scope: a vineyard client of the
+/// volume sees the volume's names and objects only, and maps vineyardd's memory itself.
+/// Files of the volume are its names under `<volume id>/`.
 public final class VineyarddVolumeHost: VolumeHost {
     private struct Served: Sendable {
         let served: ServedFUSESession
         let volume: VolumeDescriptor
-        let socketMount: String?
     }
 
     private let selection: BackendSelection
     private let logger: Logger
+    private let sockets: VolumeSockets?
     private let sessions = Mutex<[String: Served]>([:])
     /// One connection per deployment socket, shared by the file systems of its volumes.
     private let connections = Mutex<[String: VineyarddConnection]>([:])
 
-    public init(selection: BackendSelection, logger: Logger) {
+    /// - Parameter socketDirectory: where the host side of each volume's `vineyard.sock` is
+    ///   bound; `nil` serves no socket.
+    public init(selection: BackendSelection, logger: Logger, socketDirectory: String? = nil) {
         self.selection = selection
         self.logger = logger
+        self.sockets = socketDirectory.map { VolumeSockets(directory: $0, logger: logger) }
     }
 
     /// FUSE usable, and every vineyardd that serves a mounted volume answers.
@@ -71,16 +72,16 @@ public final class VineyarddVolumeHost: VolumeHost {
         }
         let options = VineyarddFileSystem.recommendedMountOptions(volumeID: volume.volumeID, readOnly: false)
         let served = try ServedFUSESession.start(fileSystem, at: path, options: options, volume: volume, logger: logger)
-        // The file system shows a placeholder `vineyard.sock`; the deployment's socket goes on it.
-        let socketMount = path + "/" + VolumeFileSystem.socketFileName
-        var bound: String? = socketMount
-        if Glibc.mount(connection.socketPath, socketMount, nil, UInt(MS_BIND), nil) != 0 {
-            logger.warning(
-                "cannot bind vineyardd's socket into the volume",
-                metadata: ["volume": "\(volume.volumeID)", "socket": "\(connection.socketPath)", "error": "\(String(cString: strerror(errno)))"])
-            bound = nil
+        // The file system shows a placeholder `vineyard.sock`; the volume's socket goes on it.
+        if let sockets {
+            do throws(VolumeHostError) {
+                try sockets.attach(volume, vineyarddSocket: connection.socketPath, at: path)
+            } catch {
+                served.stop(path: path, logger: logger)
+                throw error
+            }
         }
-        sessions.withLock { $0[path] = Served(served: served, volume: volume, socketMount: bound) }
+        sessions.withLock { $0[path] = Served(served: served, volume: volume) }
         logger.info(
             "serving volume from vineyardd",
             metadata: ["volume": "\(volume.volumeID)", "cluster": "\(volume.cluster)", "socket": "\(connection.socketPath)", "path": "\(path)"])
@@ -88,7 +89,7 @@ public final class VineyarddVolumeHost: VolumeHost {
 
     public func unmount(path: String) throws(VolumeHostError) {
         guard let entry = sessions.withLock({ $0.removeValue(forKey: path) }) else { return }
-        if let socketMount = entry.socketMount { _ = umount2(socketMount, Int32(MNT_DETACH)) }
+        sockets?.detach(path: path)
         entry.served.stop(path: path, logger: logger)
     }
 

@@ -223,7 +223,7 @@ extension VineyarddFileSystem {
                 let previous = try client.object(named: name)
                 let instance = client.server.instanceID
                 let chunks = zip(blobs, lengths).map { VineyardFile.Chunk(blob: $0, length: $1, instanceID: instance) }
-                return (previous, try client.publishFile(named: name, chunks: chunks))
+                return (previous, try client.publishFile(named: name, chunks: chunks, fields: ownerStamp))
             }
             let keepBlobs = previous == file.sharesBlobsWith
             file.sharesBlobsWith = object
@@ -303,7 +303,7 @@ extension VineyarddFileSystem {
             } else {
                 let replaced = try connection.with { (client) throws(VineyardClientError) -> ObjectID? in
                     let old = try client.object(named: prefix + path)
-                    try client.publishFile(named: prefix + path, chunks: [])
+                    try client.publishFile(named: prefix + path, chunks: [], fields: ownerStamp)
                     return old
                 }
                 if let replaced { try deleteWhenUnread(path, [replaced]) }

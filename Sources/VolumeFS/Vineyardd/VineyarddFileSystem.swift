@@ -65,6 +65,10 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
     let lock = Mutex(())
     var state = State()
 
+    /// The field that marks the volume's objects as its own, so the volume's socket serves
+    /// them (see ``VolumeFileSystem/ownerMetadataKey``).
+    var ownerStamp: [String: JSONValue] { [VolumeFileSystem.ownerMetadataKey: .string(volumeID)] }
+
     /// Type of the marker objects of directories.
     static let directoryTypeName = "vineyard-csi::Directory"
 
@@ -155,12 +159,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
 
     /// Escapes glob metacharacters of a name prefix.
     static func glob(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            if "*?[]\\".contains(character) { escaped.append("\\") }
-            escaped.append(character)
-        }
-        return escaped
+        IPCPattern.escapingGlob(text)
     }
 
     func attributes(_ inode: InodeNumber, _ entry: Entry) -> FileAttributes {
