@@ -14,6 +14,7 @@ public final class VineyarddVolumeHost: VolumeHost {
     private struct Served: Sendable {
         let served: ServedFUSESession
         let volume: VolumeDescriptor
+        let fileSystem: VineyarddFileSystem
     }
 
     private let selection: BackendSelection
@@ -66,7 +67,7 @@ public final class VineyarddVolumeHost: VolumeHost {
         let fileSystem: VineyarddFileSystem
         do {
             fileSystem = try VineyarddFileSystem(
-                connection: connection, volumeID: volume.volumeID, readOnly: false, reportedCapacity: volume.capacityBytes)
+                connection: connection, volumeID: volume.volumeID, readOnly: false, capacityBytes: volume.capacityBytes)
         } catch {
             throw VolumeHostError(.failed, "cannot open the file system of volume \(volume.volumeID): \(error)")
         }
@@ -81,7 +82,7 @@ public final class VineyarddVolumeHost: VolumeHost {
                 throw error
             }
         }
-        sessions.withLock { $0[path] = Served(served: served, volume: volume) }
+        sessions.withLock { $0[path] = Served(served: served, volume: volume, fileSystem: fileSystem) }
         logger.info(
             "serving volume from vineyardd",
             metadata: ["volume": "\(volume.volumeID)", "cluster": "\(volume.cluster)", "socket": "\(connection.socketPath)", "path": "\(path)"])
@@ -97,20 +98,25 @@ public final class VineyarddVolumeHost: VolumeHost {
         sessions.withLock { $0[path] }?.served.isServing ?? false
     }
 
-    /// Bytes are vineyardd's memory (the volume has no quota of its own there, and vineyardd
-    /// does not account memory per name); inodes are the volume's names.
+    /// Bytes are the volume's capacity and the bytes of its named objects (vineyardd's memory
+    /// when it has no capacity, as ephemeral volumes may not); inodes are the volume's names.
     public func statistics(of volume: VolumeDescriptor) -> VolumeStatistics? {
         let connection = connection(for: volume)
         guard let status = try? connection.status(),
-            let names = try? VineyarddFileSystem.nameCount(connection: connection, volumeID: volume.volumeID)
+            let names = try? VineyarddFileSystem.nameCount(connection: connection, volumeID: volume.volumeID),
+            let named = try? VineyarddFileSystem.usedBytes(connection: connection, volumeID: volume.volumeID)
         else { return nil }
         let limit = Int(status["memory_limit"]?.int64Value ?? 0)
         let used = Int(status["memory_usage"]?.int64Value ?? 0)
-        let total = volume.capacityBytes > 0 ? min(volume.capacityBytes, limit) : limit
-        let usedBytes = min(used, total)
+        let capacity = sessions.withLock { sessions in
+            sessions.values.filter { $0.volume.volumeID == volume.volumeID }.map(\.fileSystem.capacityBytes).max()
+        } ?? volume.capacityBytes
+        let total = capacity > 0 ? capacity : limit
+        let usedBytes = capacity > 0 ? min(named, total) : min(used, total)
+        let available = max(0, min(total - usedBytes, limit - used))
         let usedInodes = names + 1  // and the root
         return VolumeStatistics(
-            totalBytes: total, usedBytes: usedBytes, availableBytes: total - usedBytes,
+            totalBytes: total, usedBytes: usedBytes, availableBytes: available,
             totalInodes: usedInodes + FUSEVolumeHost.reportedFreeInodes, usedInodes: usedInodes,
             availableInodes: FUSEVolumeHost.reportedFreeInodes)
     }
@@ -123,8 +129,13 @@ public final class VineyarddVolumeHost: VolumeHost {
         }
     }
 
-    /// Nothing to apply: vineyardd's memory is the limit, not a per-volume quota.
-    public func resize(_ volume: VolumeDescriptor, capacityBytes: Int) throws(VolumeHostError) {}
+    /// Raises the quota of every mounted file system of the volume (the node plugin records
+    /// the capacity, so a restart mounts it with the new one).
+    public func resize(_ volume: VolumeDescriptor, capacityBytes: Int) throws(VolumeHostError) {
+        for entry in sessions.withLock({ Array($0.values) }) where entry.volume.volumeID == volume.volumeID {
+            entry.fileSystem.resize(capacityBytes: capacityBytes)
+        }
+    }
 
     public func unmountAll() {
         for path in sessions.withLock({ Array($0.keys) }) { try? unmount(path: path) }
