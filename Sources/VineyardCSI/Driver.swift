@@ -82,7 +82,8 @@ final class Driver: Sendable {
                 afterRecovery = { handover.discardUnclaimed() }
                 fuse = handover
             }
-            let vineyardd = VineyarddVolumeHost(selection: options.backendSelection, logger: logger)
+            let vineyardd = VineyarddVolumeHost(
+                selection: options.backendSelection, logger: logger, socketDirectory: socketDirectory)
             let routed = BackendVolumeHost(embedded: fuse, vineyardd: vineyardd)
             let releaseEmbedded = releaseMounts
             releaseMounts = {

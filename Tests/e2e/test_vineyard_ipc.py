@@ -564,7 +564,7 @@ print("intact" if np.array_equal(held, expected) else "reused", flush=True)
 """
 
 
-def test_connection_resources_are_released(volume_a):
+def test_unsealed_buffers_die_with_their_connection(volume_a):
     base = memory_usage(volume_a.socket)
     # Unsealed buffers die with their connection.
     raw = RawClient(volume_a.socket)
@@ -578,9 +578,12 @@ def test_connection_resources_are_released(volume_a):
         time.sleep(0.05)
     assert memory_usage(volume_a.socket) <= base
 
+
+def test_readers_keep_deleted_memory_until_they_disconnect(volume_a):
     # A reader's mapping stays valid after another client deletes the object; the memory
     # returns when the reader disconnects. The reader is another process, as pods are (clients
     # in one process share vineyard's client-side buffer cache and ask for a blob only once).
+    base = memory_usage(volume_a.socket)
     writer = vineyard.connect(volume_a.socket)
     big = np.arange(8 * MiB, dtype=np.int64)
     object_id = writer.put(big)

@@ -6,28 +6,30 @@ import Synchronization
 import VolumeFS
 
 /// Serves volumes whose backend is a vineyard deployment's vineyardd (cluster mode): one FUSE
-/// session per path over ``VineyarddFileSystem``, and the deployment's own socket bind-mounted
-/// on the volume's `vineyard.sock`.
-///
-/// The socket is the deployment's, not a scoped one: in cluster mode a vineyard client of the
-/// volume talks to vineyardd directly and sees the deployment's objects, as vineyard's own CSI
-/// driver does. Files of the volume are its names under `<volume id>/`.
+/// session per path over ``VineyarddFileSystem``, and the volume's own `vineyard.sock` (see
+/// ``VolumeSockets``) relaying to vineyardd within the volume's scope: a vineyard client of the
+/// volume sees the volume's names and objects only, and maps vineyardd's memory itself.
+/// Files of the volume are its names under `<volume id>/`.
 public final class VineyarddVolumeHost: VolumeHost {
     private struct Served: Sendable {
         let served: ServedFUSESession
         let volume: VolumeDescriptor
-        let socketMount: String?
+        let fileSystem: VineyarddFileSystem
     }
 
     private let selection: BackendSelection
     private let logger: Logger
+    private let sockets: VolumeSockets?
     private let sessions = Mutex<[String: Served]>([:])
     /// One connection per deployment socket, shared by the file systems of its volumes.
     private let connections = Mutex<[String: VineyarddConnection]>([:])
 
-    public init(selection: BackendSelection, logger: Logger) {
+    /// - Parameter socketDirectory: where the host side of each volume's `vineyard.sock` is
+    ///   bound; `nil` serves no socket.
+    public init(selection: BackendSelection, logger: Logger, socketDirectory: String? = nil) {
         self.selection = selection
         self.logger = logger
+        self.sockets = socketDirectory.map { VolumeSockets(directory: $0, logger: logger) }
     }
 
     /// FUSE usable, and every vineyardd that serves a mounted volume answers.
@@ -65,22 +67,22 @@ public final class VineyarddVolumeHost: VolumeHost {
         let fileSystem: VineyarddFileSystem
         do {
             fileSystem = try VineyarddFileSystem(
-                connection: connection, volumeID: volume.volumeID, readOnly: false, reportedCapacity: volume.capacityBytes)
+                connection: connection, volumeID: volume.volumeID, readOnly: false, capacityBytes: volume.capacityBytes)
         } catch {
             throw VolumeHostError(.failed, "cannot open the file system of volume \(volume.volumeID): \(error)")
         }
         let options = VineyarddFileSystem.recommendedMountOptions(volumeID: volume.volumeID, readOnly: false)
         let served = try ServedFUSESession.start(fileSystem, at: path, options: options, volume: volume, logger: logger)
-        // The file system shows a placeholder `vineyard.sock`; the deployment's socket goes on it.
-        let socketMount = path + "/" + VolumeFileSystem.socketFileName
-        var bound: String? = socketMount
-        if Glibc.mount(connection.socketPath, socketMount, nil, UInt(MS_BIND), nil) != 0 {
-            logger.warning(
-                "cannot bind vineyardd's socket into the volume",
-                metadata: ["volume": "\(volume.volumeID)", "socket": "\(connection.socketPath)", "error": "\(String(cString: strerror(errno)))"])
-            bound = nil
+        // The file system shows a placeholder `vineyard.sock`; the volume's socket goes on it.
+        if let sockets {
+            do throws(VolumeHostError) {
+                try sockets.attach(volume, vineyarddSocket: connection.socketPath, at: path)
+            } catch {
+                served.stop(path: path, logger: logger)
+                throw error
+            }
         }
-        sessions.withLock { $0[path] = Served(served: served, volume: volume, socketMount: bound) }
+        sessions.withLock { $0[path] = Served(served: served, volume: volume, fileSystem: fileSystem) }
         logger.info(
             "serving volume from vineyardd",
             metadata: ["volume": "\(volume.volumeID)", "cluster": "\(volume.cluster)", "socket": "\(connection.socketPath)", "path": "\(path)"])
@@ -88,7 +90,7 @@ public final class VineyarddVolumeHost: VolumeHost {
 
     public func unmount(path: String) throws(VolumeHostError) {
         guard let entry = sessions.withLock({ $0.removeValue(forKey: path) }) else { return }
-        if let socketMount = entry.socketMount { _ = umount2(socketMount, Int32(MNT_DETACH)) }
+        sockets?.detach(path: path)
         entry.served.stop(path: path, logger: logger)
     }
 
@@ -96,20 +98,25 @@ public final class VineyarddVolumeHost: VolumeHost {
         sessions.withLock { $0[path] }?.served.isServing ?? false
     }
 
-    /// Bytes are vineyardd's memory (the volume has no quota of its own there, and vineyardd
-    /// does not account memory per name); inodes are the volume's names.
+    /// Bytes are the volume's capacity and the bytes of its named objects (vineyardd's memory
+    /// when it has no capacity, as ephemeral volumes may not); inodes are the volume's names.
     public func statistics(of volume: VolumeDescriptor) -> VolumeStatistics? {
         let connection = connection(for: volume)
         guard let status = try? connection.status(),
-            let names = try? VineyarddFileSystem.nameCount(connection: connection, volumeID: volume.volumeID)
+            let names = try? VineyarddFileSystem.nameCount(connection: connection, volumeID: volume.volumeID),
+            let named = try? VineyarddFileSystem.usedBytes(connection: connection, volumeID: volume.volumeID)
         else { return nil }
         let limit = Int(status["memory_limit"]?.int64Value ?? 0)
         let used = Int(status["memory_usage"]?.int64Value ?? 0)
-        let total = volume.capacityBytes > 0 ? min(volume.capacityBytes, limit) : limit
-        let usedBytes = min(used, total)
+        let capacity = sessions.withLock { sessions in
+            sessions.values.filter { $0.volume.volumeID == volume.volumeID }.map(\.fileSystem.capacityBytes).max()
+        } ?? volume.capacityBytes
+        let total = capacity > 0 ? capacity : limit
+        let usedBytes = capacity > 0 ? min(named, total) : min(used, total)
+        let available = max(0, min(total - usedBytes, limit - used))
         let usedInodes = names + 1  // and the root
         return VolumeStatistics(
-            totalBytes: total, usedBytes: usedBytes, availableBytes: total - usedBytes,
+            totalBytes: total, usedBytes: usedBytes, availableBytes: available,
             totalInodes: usedInodes + FUSEVolumeHost.reportedFreeInodes, usedInodes: usedInodes,
             availableInodes: FUSEVolumeHost.reportedFreeInodes)
     }
@@ -122,8 +129,13 @@ public final class VineyarddVolumeHost: VolumeHost {
         }
     }
 
-    /// Nothing to apply: vineyardd's memory is the limit, not a per-volume quota.
-    public func resize(_ volume: VolumeDescriptor, capacityBytes: Int) throws(VolumeHostError) {}
+    /// Raises the quota of every mounted file system of the volume (the node plugin records
+    /// the capacity, so a restart mounts it with the new one).
+    public func resize(_ volume: VolumeDescriptor, capacityBytes: Int) throws(VolumeHostError) {
+        for entry in sessions.withLock({ Array($0.values) }) where entry.volume.volumeID == volume.volumeID {
+            entry.fileSystem.resize(capacityBytes: capacityBytes)
+        }
+    }
 
     public func unmountAll() {
         for path in sessions.withLock({ Array($0.keys) }) { try? unmount(path: path) }

@@ -41,6 +41,26 @@ final class VolumeSockets: Sendable {
     /// Starts the volume's socket server and bind-mounts it over `<path>/vineyard.sock`, where
     /// the volume's file system is mounted.
     func attach(_ volume: VolumeDescriptor, store: ObjectStore, at path: String) throws(VolumeHostError) {
+        try attach(volume, at: path) { scope, socketPath, mountPoint throws(IPCSocketError) in
+            try VineyardSocketServer(
+                store: store, scope: scope, socketPath: socketPath, advertisedSocket: mountPoint,
+                namesChanged: { VolumeFileSystem.refreshUsage(store: store, volumeID: volume.volumeID) })
+        }
+    }
+
+    /// The same for a volume served by a vineyardd (cluster mode): the socket relays to
+    /// `vineyarddSocket`, within the volume's scope.
+    func attach(_ volume: VolumeDescriptor, vineyarddSocket: String, at path: String) throws(VolumeHostError) {
+        try attach(volume, at: path) { scope, socketPath, mountPoint throws(IPCSocketError) in
+            try VineyardSocketServer(
+                vineyarddSocket: vineyarddSocket, scope: scope, socketPath: socketPath, advertisedSocket: mountPoint)
+        }
+    }
+
+    private func attach(
+        _ volume: VolumeDescriptor, at path: String,
+        makeServer: (VolumeScope, String, String) throws(IPCSocketError) -> VineyardSocketServer
+    ) throws(VolumeHostError) {
         detach(path: path)
         let socketPath = "\(directory)/\(Self.fileName(for: path))"
         let mountPoint = path + "/" + VolumeFileSystem.socketFileName
@@ -54,10 +74,8 @@ final class VolumeSockets: Sendable {
             mountSource: VolumeFileSystem.mountSource(volumeID: volume.volumeID),
             reservedPaths: [VolumeFileSystem.socketFileName])
         let server: VineyardSocketServer
-        do {
-            server = try VineyardSocketServer(
-                store: store, scope: scope, socketPath: socketPath, advertisedSocket: mountPoint,
-                namesChanged: { VolumeFileSystem.refreshUsage(store: store, volumeID: volume.volumeID) })
+        do throws(IPCSocketError) {
+            server = try makeServer(scope, socketPath, mountPoint)
         } catch {
             throw VolumeHostError(.failed, "cannot serve the vineyard socket of volume \(volume.volumeID): \(error)")
         }

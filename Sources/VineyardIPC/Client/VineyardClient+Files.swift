@@ -138,9 +138,12 @@ extension VineyardClient {
     /// Publishes a file made of sealed blobs (``chunkedFileTypeName``): creates the object,
     /// persists it and names it, replacing what the name referred to.
     ///
+    /// - Parameter fields: further metadata fields (the owning volume's stamp).
     /// - Returns: the new object.
     @discardableResult
-    public func publishFile(named name: String, chunks: [VineyardFile.Chunk]) throws(VineyardClientError) -> ObjectID {
+    public func publishFile(
+        named name: String, chunks: [VineyardFile.Chunk], fields: [String: JSONValue] = [:]
+    ) throws(VineyardClientError) -> ObjectID {
         let instance = JSONValue(integer: server.instanceID)
         var tree: [String: JSONValue] = [
             "typename": .string(Self.chunkedFileTypeName),
@@ -150,6 +153,7 @@ extension VineyardClient {
             "global": false,
             "chunk_lengths_": .string("[" + chunks.map { String($0.length) }.joined(separator: ", ") + "]"),
         ]
+        tree.merge(fields) { _, new in new }
         for (index, chunk) in chunks.enumerated() {
             tree["chunk_\(index)"] = [
                 "id": .string(chunk.blob.description), "instance_id": JSONValue(integer: chunk.instanceID),

@@ -157,15 +157,23 @@ public final class VineyardClient: @unchecked Sendable {
     /// An object's metadata tree, members expanded; `nil` when vineyardd has no such object
     /// (including unsealed blobs, which have no metadata yet).
     public func meta(_ object: ObjectID) throws(VineyardClientError) -> JSONValue? {
+        try metas([object]).values.first
+    }
+
+    /// Metadata trees of several objects in one round trip; unknown ones are left out.
+    public func metas(_ objects: [ObjectID]) throws(VineyardClientError) -> [ObjectID: JSONValue] {
         // Without `sync_remote`: vineyardd answers from the metadata it already has (etcd
         // updates it in the background) instead of a round trip to etcd on every lookup.
-        guard case .object(var request) = IPCRequest.getData(ids: [object], wait: false).json else {
+        guard case .object(var request) = IPCRequest.getData(ids: objects, wait: false).json else {
             preconditionFailure("a request is a JSON object")
         }
         request["sync_remote"] = false
         let reply = try withChannel { (channel, _) throws(VineyardClientError) in try Self.call(json: .object(request), on: channel) }
-        guard let content = reply["content"]?.objectValue else { return nil }
-        return content.values.first
+        var trees: [ObjectID: JSONValue] = [:]
+        for (key, tree) in reply["content"]?.objectValue ?? [:] {
+            if let id = ObjectID(key) { trees[id] = tree }
+        }
+        return trees
     }
 
     /// Whether vineyardd knows the object (sealed or not).

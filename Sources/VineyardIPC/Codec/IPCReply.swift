@@ -56,6 +56,10 @@ public enum IPCReply: Hashable, Sendable {
     /// `instance_status_reply`'s `meta` member.
     case instanceStatus(JSONValue)
     case clear
+    /// A reply relayed as another vineyard server sent it (see ``ProxySession``): its frame,
+    /// and the descriptors that came with it, received into this process. They are the
+    /// reply's own: the server closes them once they are sent (or cannot be).
+    case forwarded(JSONValue, descriptors: [Int32])
 
     public static func == (lhs: IPCReply, rhs: IPCReply) -> Bool { lhs.json == rhs.json }
     public func hash(into hasher: inout Hasher) { hasher.combine(json) }
@@ -64,7 +68,7 @@ public enum IPCReply: Hashable, Sendable {
     public var descriptors: [Int32] {
         switch self {
         case .createBuffer(_, let fd): return fd >= 0 ? [fd] : []
-        case .createBuffers(_, let fds), .getBuffers(_, let fds): return fds
+        case .createBuffers(_, let fds), .getBuffers(_, let fds), .forwarded(_, let fds): return fds
         default: return []
         }
     }
@@ -151,6 +155,7 @@ public enum IPCReply: Hashable, Sendable {
             type = "instance_status_reply"
             members["meta"] = meta
         case .clear: type = "clear_reply"
+        case .forwarded(let json, _): return json
         }
         members["type"] = .string(type)
         return .object(members)

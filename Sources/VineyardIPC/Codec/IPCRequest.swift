@@ -15,6 +15,16 @@ public struct IPCPattern: Hashable, Sendable {
         self.isRegex = isRegex
         self.limit = limit
     }
+
+    /// `text` with glob metacharacters escaped, to match it literally (a name prefix).
+    public static func escapingGlob(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if "*?[]\\".contains(character) { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
 }
 
 /// What `del_data_request` (and its `_with_feedbacks` form) asks to delete.

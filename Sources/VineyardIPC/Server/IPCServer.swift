@@ -181,6 +181,11 @@ public final class IPCServer: Sendable {
             } catch {
                 reply = .failure(error)
             }
+            // Relayed descriptors are copies owned by the reply: closed once sent (the client
+            // then has its own), or when sending fails.
+            let relayed: [Int32]
+            if case .success(.forwarded(_, let received)) = reply { relayed = received } else { relayed = [] }
+            defer { for descriptor in relayed { Glibc.close(descriptor) } }
             do throws(IPCSocketError) {
                 switch reply {
                 case .success(let reply):

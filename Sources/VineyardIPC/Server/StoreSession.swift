@@ -22,16 +22,14 @@ final class StoreSession: IPCConnectionHandler {
     }
 
     private let store: ObjectStore
-    private let scope: VolumeScope
+    private let client: ScopedClient
+    private var scope: VolumeScope { client.scope }
     private let info: IPCServerInfo
-    private let peerPID: Int32
     private let connectionCount: @Sendable () -> Int
     private let namesChanged: @Sendable () -> Void
-    private var registered = false
     private var sentDescriptors: Set<Int32> = []
     private var unsealed: [ObjectID: BlobWriter] = [:]
     private var pins: [ObjectID: Pin] = [:]
-    private var cachedMounts: [ClientMounts.Mount]?
     /// Objects shared with a snapshot or another volume that this connection reached through
     /// the volume's names (see `ownedMeta`).
     private var sharedIDs: Set<ObjectID> = []
@@ -39,11 +37,6 @@ final class StoreSession: IPCConnectionHandler {
     /// Unsealed blobs one connection may hold at once: a bound on bookkeeping, far above what
     /// vineyard's builders use (one at a time).
     static let maximumUnsealed = 1 << 16
-    /// How often a waiting `get_name`/`get_data` looks again.
-    static let waitPollMilliseconds: Int32 = 20
-    /// How long a waiting request may wait before it is answered "not found" (vineyard's
-    /// client gives up after 300 s).
-    static let maximumWaitMilliseconds = 290_000
 
     init(
         store: ObjectStore, scope: VolumeScope, info: IPCServerInfo, peerPID: Int32,
@@ -51,9 +44,8 @@ final class StoreSession: IPCConnectionHandler {
     ) {
         self.namesChanged = namesChanged
         self.store = store
-        self.scope = scope
+        self.client = ScopedClient(scope: scope, peerPID: peerPID)
         self.info = info
-        self.peerPID = peerPID
         self.connectionCount = connectionCount
     }
 
@@ -72,15 +64,10 @@ final class StoreSession: IPCConnectionHandler {
                 guard sessionID == 0 else {
                     throw IPCError(.invalid, "sessions are not supported by this server (session \(sessionID))")
                 }
-                registered = true
+                client.registered = true
                 return .success(.register(info, sessionID: 0, storeMatch: storeType == 1))
             }
-            guard registered else {
-                throw IPCError(.invalid, "The connection is not registered yet, command is: \(request.type)")
-            }
-            if request.mutates && isReadOnly {
-                throw IPCError(.invalid, "\(request.type): the volume is mounted read-only for this client")
-            }
+            try client.admit(request)
             let reply = try dispatch(request, channel: channel)
             switch request {
             case .putName, .dropName, .delData, .clear: namesChanged()
@@ -164,7 +151,7 @@ final class StoreSession: IPCConnectionHandler {
         case .getName(let name, let wait):
             return .getName(try getName(name, wait: wait, channel: channel))
         case .dropName(let name):
-            if let path = scope.path(forClientName: name, mounts: mounts) {
+            if let path = scope.path(forClientName: name, mounts: client.mounts) {
                 do throws(StoreError) {
                     try store.deleteName(scope.storeName(forPath: path))
                 } catch {
@@ -206,31 +193,9 @@ final class StoreSession: IPCConnectionHandler {
             _ = try delete(IPCDeletion(ids: ids, deep: false, force: true, wantsFeedback: false))
             return .clear
         case .unsupported(let type):
-            if Self.knownUnsupported.contains(type) {
-                throw IPCError(.notImplemented, "not implemented by vineyard-csi's embedded store: \(type)")
-            }
-            throw IPCError(.invalid, "Got unexpected command: \(type)")
+            throw ScopedClient.unsupported(type)
         }
     }
-
-    /// vineyard commands this server deliberately does not implement (streams, GPU and plasma
-    /// buffers, sessions, spilling, migration, RPC, locks); they get `NotImplemented` (6), any
-    /// other unknown command vineyardd's `Invalid` (1).
-    static let knownUnsupported: Set<String> = [
-        "create_stream_request", "open_stream_request", "get_next_stream_chunk_request",
-        "push_next_stream_chunk_request", "pull_next_stream_chunk_request", "stop_stream_request",
-        "drop_stream_request", "create_gpu_buffer_request", "get_gpu_buffers_request",
-        "create_buffer_by_plasma_request", "get_buffers_by_plasma_request", "plasma_seal_request",
-        "plasma_release_request", "plasma_delete_data_request", "create_disk_buffer_request",
-        "make_arena_request", "finalize_arena_request", "new_session_request", "delete_session_request",
-        "move_buffers_ownership_request", "migrate_object_request", "shallow_copy_request", "evict_request",
-        "load_request", "unpin_request", "is_spilled_request", "is_in_use_request",
-        "create_remote_buffer_request", "create_remote_buffers_request", "get_remote_buffers_request",
-        "acquire_lock_request", "release_lock_request", "debug_command", "memory_trim_request",
-        "release_blobs_with_rdma_request", "label_request", "sync_meta_request", "put_names_request",
-        "get_names_request", "drop_names_request", "batch_persist_request", "get_data_by_name_request",
-        "create_datas_request",
-    ]
 
     // MARK: - Blobs
 
@@ -391,15 +356,8 @@ final class StoreSession: IPCConnectionHandler {
             for id in ids {
                 if let meta = ownedMeta(id) { trees[id] = meta.json }
             }
-            if !wait || trees.count == Set(ids).count || !keepWaiting(&waited, channel) { return trees }
+            if !wait || trees.count == Set(ids).count || !ScopedClient.keepWaiting(&waited, channel) { return trees }
         }
-    }
-
-    /// Sleeps one poll interval; `false` once the client hung up or the wait is over.
-    private func keepWaiting(_ waited: inout Int, _ channel: IPCChannel) -> Bool {
-        guard waited < Self.maximumWaitMilliseconds else { return false }
-        waited += Int(Self.waitPollMilliseconds)
-        return !channel.peerHungUp(timeoutMilliseconds: Self.waitPollMilliseconds)
     }
 
     private func listData(_ pattern: IPCPattern) throws(IPCError) -> [ObjectID: JSONValue] {
@@ -486,35 +444,9 @@ final class StoreSession: IPCConnectionHandler {
 
     // MARK: - Names
 
-    /// A client that sees the volume only through read-only mounts (a pod whose volume was
-    /// published read-only) may not change it. Clients whose mounts cannot be read (not
-    /// visible from the driver's PID namespace) are not restricted.
-    private var isReadOnly: Bool {
-        !mounts.isEmpty && mounts.allSatisfy(\.readOnly)
-    }
-
-    /// Where the client sees the volume (read once per connection, when first needed).
-    private var mounts: [ClientMounts.Mount] {
-        if let cachedMounts { return cachedMounts }
-        let found = ClientMounts.mounts(pid: peerPID, source: scope.mountSource)
-        cachedMounts = found
-        return found
-    }
-
-    private func storeName(_ clientName: String) throws(IPCError) -> String {
-        guard let path = scope.path(forClientName: clientName, mounts: mounts) else {
-            throw IPCError(.invalid, "invalid name \(clientName.debugDescription) for this volume")
-        }
-        let storeName = scope.storeName(forPath: path)
-        guard storeName.utf8.count <= StoreLimits.maximumNameLength, !storeName.utf8.contains(0) else {
-            throw IPCError(.invalid, "name \(clientName.debugDescription) is too long")
-        }
-        return storeName
-    }
-
     private func putName(_ name: String, _ id: ObjectID) throws(IPCError) {
         guard !id.isBlob else { throw IPCError(.invalid, "blobs cannot have name") }
-        let storeName = try storeName(name)
+        let storeName = try client.storeName(name)
         guard let meta = ownedMeta(id) else {
             throw IPCError(.objectNotExists, "failed to put name: object \(id) does not exist")
         }
@@ -536,25 +468,17 @@ final class StoreSession: IPCConnectionHandler {
     }
 
     private func getName(_ name: String, wait: Bool, channel: IPCChannel) throws(IPCError) -> ObjectID {
-        let storeName = try storeName(name)
+        let storeName = try client.storeName(name)
         var waited = 0
         while true {
             if let id = store.name(storeName) { return id }
-            if !wait || !keepWaiting(&waited, channel) {
+            if !wait || !ScopedClient.keepWaiting(&waited, channel) {
                 throw IPCError(.objectNotExists, "failed to find name: \(name)")
             }
         }
     }
 
     private func listNames(_ pattern: IPCPattern) throws(IPCError) -> [(name: String, id: ObjectID)] {
-        let matcher = try PatternMatcher(pattern)
-        var result: [(name: String, id: ObjectID)] = []
-        guard pattern.limit > 0 else { return result }
-        for (storeName, id) in store.names(withPrefix: scope.namePrefix) {
-            guard let path = scope.path(forStoreName: storeName), matcher.matches(path) else { continue }
-            result.append((path, id))
-            if result.count >= pattern.limit { break }
-        }
-        return result
+        try client.visibleNames(store.names(withPrefix: scope.namePrefix).lazy.map { (name: $0.0, id: $0.1) }, matching: pattern)
     }
 }

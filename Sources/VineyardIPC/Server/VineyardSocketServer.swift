@@ -40,6 +40,30 @@ public final class VineyardSocketServer: Sendable {
         count.server = server
     }
 
+    /// Binds `socketPath` and serves the volume from a vineyardd (cluster mode): each client
+    /// connection is relayed over a connection of its own to vineyardd, within `scope` (see
+    /// ``ProxySession``); the client maps vineyardd's shared memory itself.
+    ///
+    /// - Parameters:
+    ///   - vineyarddSocket: vineyardd's IPC socket. It need not answer now: clients that
+    ///     connect while it is down get an `IOError` reply to their registration.
+    ///   - scope: the volume the socket exposes.
+    ///   - socketPath: where to bind (a stale file there is replaced).
+    ///   - advertisedSocket: the path reported to clients as `ipc_socket`; defaults to `socketPath`.
+    /// - Throws: ``IPCSocketError`` when the socket cannot be bound.
+    public init(vineyarddSocket: String, scope: VolumeScope, socketPath: String, advertisedSocket: String? = nil)
+        throws(IPCSocketError)
+    {
+        let objects = ProxyVolumeObjects()
+        self.scope = scope
+        self.socketPath = socketPath
+        self.server = try IPCServer(configuration: IPCServer.Configuration(socketPath: socketPath)) { channel in
+            ProxySession(
+                vineyarddSocket: vineyarddSocket, scope: scope, advertisedSocket: advertisedSocket ?? socketPath,
+                peerPID: channel.peer.pid, objects: objects)
+        }
+    }
+
     /// Connections currently open.
     public var connectionCount: Int { server.connectionCount }
 

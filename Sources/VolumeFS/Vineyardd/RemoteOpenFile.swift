@@ -7,28 +7,35 @@ import FUSEKit
 import SharedMemoryStore
 import VineyardIPC
 
-/// One open handle. Readers hold the file's chunks mapped (and so alive); writers hold the
-/// blobs they fill, the last one possibly unsealed. Guarded by the file system's lock.
+/// One open handle. Readers hold the file's chunks mapped (and so alive). Writers hold the
+/// file's content as a list of blobs: leading ones shared with the named version it started
+/// from (sealed, never written: a write there first copies the blob, copy-on-write), and its
+/// own, unsealed and so mutable until the file is published. Guarded by the file system's lock.
 final class RemoteOpenFile {
     let path: String
     /// The connection generation it was opened under (see ``VineyarddConnection``).
     let generation: UInt64
     let writable: Bool
     var chunks: [MappedBuffer]
-    /// Bytes of each chunk in use (a writer's last blob is larger than what is written).
+    /// Bytes of each chunk in use (a writer's blob may be larger than what it holds).
     var lengths: [Int]
-    /// Chunks already sealed (readers: all; writers: all but maybe the last).
-    var sealed: Int
+    /// Per chunk: sealed (immutable) in vineyardd.
+    var sealed: [Bool]
+    /// Per chunk: this writer's alone (no named version uses it), to be given back if the
+    /// writer never publishes.
+    var owned: [Bool]
     var size: Int
     /// Written since the last publication.
     var dirty = false
     /// The first failure of a writer; every later write and the close report it.
     var failure: Errno?
-    /// Leading chunks that belong to a named version (the one appended to, or this writer's
-    /// last publication): never this writer's to delete.
-    var referenced: Int
-    /// The named version whose blobs are those leading chunks; replacing it must keep them.
+    /// The named version whose blobs the writer started from (or last published).
     var sharesBlobsWith: ObjectID?
+    /// That version's blobs: those the next publication no longer uses go with it.
+    var baseBlobs: Set<ObjectID>
+    /// The size of the named version the writer started from (or last published): the quota
+    /// counts only what the writer holds beyond it.
+    var quotaBase = 0
 
     init(path: String, generation: UInt64, writable: Bool, chunks: [MappedBuffer], lengths: [Int], object: ObjectID? = nil) {
         self.path = path
@@ -36,9 +43,10 @@ final class RemoteOpenFile {
         self.writable = writable
         self.chunks = chunks
         self.lengths = lengths
-        self.sealed = chunks.count
-        self.referenced = chunks.count
+        self.sealed = Array(repeating: true, count: chunks.count)
+        self.owned = Array(repeating: false, count: chunks.count)
         self.sharesBlobsWith = object
+        self.baseBlobs = Set(chunks.map(\.id))
         self.size = lengths.reduce(0, +)
     }
 
@@ -50,5 +58,19 @@ final class RemoteOpenFile {
             start += length
         }
         return nil
+    }
+
+    func append(_ buffer: MappedBuffer, length: Int) {
+        chunks.append(buffer)
+        lengths.append(length)
+        sealed.append(false)
+        owned.append(true)
+    }
+
+    func removeChunks(from index: Int) {
+        chunks.removeSubrange(index...)
+        lengths.removeSubrange(index...)
+        sealed.removeSubrange(index...)
+        owned.removeSubrange(index...)
     }
 }

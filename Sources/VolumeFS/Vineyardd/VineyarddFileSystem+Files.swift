@@ -82,16 +82,27 @@ extension VineyarddFileSystem {
     private func openWriter(_ path: String, appending: Bool) throws(Errno) -> UInt64 {
         guard state.writing[path] == nil else { throw .busy }  // one writer per file, as a file is one object
         let (_, generation) = try connection.current()
+        let file = try makeWriter(path, keepingContent: appending, generation: generation)
+        return add(file)
+    }
+
+    /// A writer of `path`: starting from the named version's blobs (shared until written:
+    /// copy-on-write), or empty (truncated).
+    func makeWriter(_ path: String, keepingContent: Bool, generation: UInt64) throws(Errno) -> RemoteOpenFile {
         var existing: (chunks: [MappedBuffer], lengths: [Int], object: ObjectID?) = ([], [], nil)
-        if appending, case .file(let size)? = try entry(path), size > 0 {
+        var namedSize = 0
+        if case .file(let size)? = try entry(path) { namedSize = size }
+        if keepingContent && namedSize > 0 {
             existing = try mapFile(path)
         }
         let file = RemoteOpenFile(
             path: path, generation: generation, writable: true, chunks: existing.chunks, lengths: existing.lengths,
             object: existing.object)
-        file.dirty = !appending
+        // The named version's bytes are counted already; the writer claims only what it adds.
+        file.quotaBase = namedSize
+        file.dirty = !keepingContent
         state.writing[path] = file.size
-        return add(file)
+        return file
     }
 
     private func add(_ file: RemoteOpenFile) -> UInt64 {
@@ -120,8 +131,8 @@ extension VineyarddFileSystem {
     public func read(inode: InodeNumber, handle: UInt64, offset: Int64, size: Int, context: RequestContext) throws(Errno) -> ReadReply {
         let file = try locked { () throws(Errno) in try openFile(handle) }
         guard file.writable else { return Self.reply(file, offset: Int(offset), size: size) }
-        // A writer's chunk list grows with its writes: take the reply under the lock. Writes only
-        // append, so the bytes it points at never change, and the reply keeps them mapped.
+        // A writer's chunk list changes with its writes: take the reply under the lock; the
+        // reply keeps the blobs it points at mapped.
         return try locked { () throws(Errno) in Self.reply(file, offset: Int(offset), size: size) }
     }
 
@@ -157,42 +168,16 @@ extension VineyarddFileSystem {
             let file = try openFile(handle)
             guard file.writable else { throw .badFileDescriptor }
             if let failure = file.failure { throw failure }
-            guard Int(offset) == file.size else { throw .notSupported }  // append-only: blobs are immutable once sealed
             do throws(Errno) {
-                var written = 0
-                while written < data.count {
-                    if file.chunks.count == file.sealed || file.lengths[file.lengths.count - 1] == file.chunks[file.chunks.count - 1].bytes.count {
-                        try sealLast(file)
-                        let capacity = min(Self.largestChunk, max(Self.firstChunk, file.size))
-                        let buffer = try connection.with { (client) throws(VineyardClientError) in try client.createBuffer(size: capacity) }
-                        file.chunks.append(buffer)
-                        file.lengths.append(0)
-                    }
-                    let last = file.chunks.count - 1
-                    let room = file.chunks[last].bytes.count - file.lengths[last]
-                    let take = min(room, data.count - written)
-                    (file.chunks[last].mutableBytes.baseAddress! + file.lengths[last])
-                        .copyMemory(from: data.baseAddress! + written, byteCount: take)
-                    file.lengths[last] += take
-                    written += take
-                    file.size += take
-                }
-                file.dirty = true
-                state.writing[file.path] = file.size
-                return written
+                try write(file, at: Int(offset), data)
+                return data.count
             } catch {
+                // A failed write (out of room, vineyardd gone) poisons the writer, as in the
+                // embedded backend: nothing partial is ever named.
                 file.failure = error
                 throw error
             }
         }
-    }
-
-    /// Seals the writer's last blob if it is not yet.
-    private func sealLast(_ file: RemoteOpenFile) throws(Errno) {
-        guard file.sealed < file.chunks.count else { return }
-        let id = file.chunks[file.chunks.count - 1].id
-        try connection.with { (client) throws(VineyardClientError) in try client.seal(id) }
-        file.sealed = file.chunks.count
     }
 
     // MARK: - Publish
@@ -215,7 +200,7 @@ extension VineyarddFileSystem {
         if let failure = file.failure { throw failure }
         do throws(Errno) {
             try checkGeneration(file)
-            try sealLast(file)
+            try sealAll(file)
             let name = prefix + file.path
             let lengths = file.lengths
             let blobs = file.chunks.map(\.id)
@@ -223,38 +208,36 @@ extension VineyarddFileSystem {
                 let previous = try client.object(named: name)
                 let instance = client.server.instanceID
                 let chunks = zip(blobs, lengths).map { VineyardFile.Chunk(blob: $0, length: $1, instanceID: instance) }
-                return (previous, try client.publishFile(named: name, chunks: chunks))
+                return (previous, try client.publishFile(named: name, chunks: chunks, fields: ownerStamp))
             }
-            let keepBlobs = previous == file.sharesBlobsWith
+            let sharesBlobs = previous == file.sharesBlobsWith
+            let orphans = file.baseBlobs.subtracting(blobs)
             file.sharesBlobsWith = object
-            file.referenced = file.chunks.count
+            file.baseBlobs = Set(blobs)
+            for index in file.owned.indices { file.owned[index] = false }
             file.dirty = false
-            // The replaced version: its blobs go too unless the new version continues them.
-            if let previous { try deleteWhenUnread(file.path, [previous], deep: !keepBlobs) }
+            quotaPublished(file)
+            // The replaced version goes; of its blobs, those the new version no longer uses
+            // (replaced by copies, or cut off) go with it, the others now belong to the new one.
+            if let previous {
+                if sharesBlobs {
+                    try deleteWhenUnread(file.path, [previous], deep: false)
+                    try deleteWhenUnread(file.path, Array(orphans), deep: false)
+                } else {
+                    try deleteWhenUnread(file.path, [previous])
+                }
+            }
         } catch {
             file.failure = error
             throw error
         }
     }
 
-    /// Gives back the blobs a writer filled that no named version uses (unsealed ones are
-    /// dropped) and forgets them.
+    /// Gives back the blobs a writer filled that no named version uses and forgets them.
     private func discardUnpublished(_ file: RemoteOpenFile) {
-        let own = Array(file.chunks[file.referenced...])
-        // Blobs of a vineyardd that went away are gone with it; never send their ids to another.
-        if let (_, generation) = try? connection.current(), generation == file.generation {
-            let sealed = file.sealed
-            let referenced = file.referenced
-            try? connection.with { (client) throws(VineyardClientError) in
-                for (index, chunk) in own.enumerated() {
-                    if referenced + index < sealed { try? client.delete([chunk.id]) } else { try? client.dropBuffer(chunk.id) }
-                }
-            }
-        }
-        file.chunks.removeLast(own.count)
-        file.lengths.removeLast(own.count)
-        file.sealed = min(file.sealed, file.chunks.count)
-        file.size = file.lengths.reduce(0, +)
+        let own = file.chunks.indices.filter { file.owned[$0] }
+        try? giveBack(own.map { (file.chunks[$0].id, file.sealed[$0]) }, of: file)
+        quotaForget(file)
     }
 
     public func release(inode: InodeNumber, handle: UInt64, flags: OpenFlags) {
@@ -287,28 +270,29 @@ extension VineyarddFileSystem {
             guard let size = changes.size else { return AttributeReply(attributes: attributes(inode, found)) }  // modes and times: fixed
             guard !readOnly else { throw .readOnlyFileSystem }
             guard case .file(let current) = found else { throw .isDirectory }
-            if Int(size) == current { return AttributeReply(attributes: attributes(inode, found)) }
-            guard size == 0 else { throw .notSupported }  // blobs do not shrink or grow in place
-            if let handle, let file = state.handles[handle], file.writable {
-                discardUnpublished(file)
-                // The leading chunks stay with the version that names them; this writer starts over.
-                file.chunks = []
-                file.lengths = []
-                file.sealed = 0
-                file.referenced = 0
-                file.sharesBlobsWith = nil
-                file.size = 0
-                file.dirty = true
-                state.writing[path] = 0
-            } else {
-                let replaced = try connection.with { (client) throws(VineyardClientError) -> ObjectID? in
-                    let old = try client.object(named: prefix + path)
-                    try client.publishFile(named: prefix + path, chunks: [])
-                    return old
-                }
-                if let replaced { try deleteWhenUnread(path, [replaced]) }
+            if Int(size) == current && handle == nil { return AttributeReply(attributes: attributes(inode, found)) }
+            guard size <= UInt64(Int.max) else { throw .fileTooLarge }
+            // The open writer of the file (this handle's, or another one: ftruncate and
+            // truncate(2) alike); without one, a writer of its own publishes at once.
+            let writer = handle.flatMap { state.handles[$0] }.flatMap { $0.writable ? $0 : nil }
+                ?? state.handles.values.first { $0.writable && $0.path == path }
+            if let writer {
+                try checkGeneration(writer)
+                if let failure = writer.failure { throw failure }
+                try resize(writer, to: Int(size))
+                return AttributeReply(attributes: attributes(inode, .file(size: writer.size)))
             }
-            return AttributeReply(attributes: attributes(inode, .file(size: 0)))
+            let (_, generation) = try connection.current()
+            let file = try makeWriter(path, keepingContent: true, generation: generation)
+            defer { state.writing[path] = nil }
+            do throws(Errno) {
+                try resize(file, to: Int(size))
+                try publish(file)
+            } catch {
+                discardUnpublished(file)
+                throw error
+            }
+            return AttributeReply(attributes: attributes(inode, .file(size: file.size)))
         }
     }
 }

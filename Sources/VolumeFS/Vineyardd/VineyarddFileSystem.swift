@@ -21,14 +21,18 @@ import VineyardIPC
 /// - A directory exists while a name lies below it; `mkdir` names a marker object
 ///   `<volumeID>/<dir>/` so empty directories persist too.
 /// - A file is published (named) at `close`/`flush` of the writer; until then other openers see
-///   the previous version or nothing. A writer appends only: writes below the end, and
-///   truncation to anything but 0, fail with `EOPNOTSUPP`.
+///   the previous version or nothing. Writers write anywhere, leave holes and truncate to any
+///   size: their content lives in unsealed (mutable) blobs of their own, and a blob of the named
+///   version is copied before it is written (see VineyarddFileSystem+Writes.swift). Readers
+///   keep the version they opened.
+/// - The volume's capacity is enforced (`ENOSPC`) and reported by `statfs` (see
+///   VineyarddFileSystem+Quota.swift).
 /// - While vineyardd is unreachable every operation fails with `ENOTCONN`; the next operation
 ///   after it returns reconnects. Files opened before a reconnect fail with `EIO`: their mapped
 ///   memory or unsealed writes belong to the vineyardd that went away.
 ///
-/// Unlike ``VolumeFileSystem`` there is no quota, snapshot or restart adoption here: vineyardd
-/// owns the memory, and its objects are shared by every node.
+/// Unlike ``VolumeFileSystem`` there is no snapshot or restart adoption here: vineyardd owns the
+/// memory, and its objects are shared by every node.
 public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
     /// What a path is.
     enum Entry {
@@ -51,6 +55,12 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         var deferredDeletions: [String: [(id: ObjectID, deep: Bool)]] = [:]
         /// The version whose pages the kernel may have cached, by path.
         var cachedVersions: [String: ObjectID] = [:]
+        /// The volume's quota (see VineyarddFileSystem+Quota.swift); 0: none.
+        var capacity = 0
+        /// Bytes of the volume's named objects, as last counted and kept up to date since.
+        var usedBytes = 0
+        /// Bytes open writers hold beyond the versions they started from.
+        var reservedBytes = 0
     }
 
     let connection: VineyarddConnection
@@ -58,12 +68,13 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
     /// `"<volumeID>/"`.
     let prefix: String
     let readOnly: Bool
-    /// The volume's capacity, reported by `statfs` (vineyardd enforces no per-volume quota);
-    /// 0: vineyardd's memory limit.
-    let reportedCapacity: Int
     /// Serializes metadata and vineyardd calls (one connection). Readers copy nothing under it.
     let lock = Mutex(())
     var state = State()
+
+    /// The field that marks the volume's objects as its own, so the volume's socket serves
+    /// them (see ``VolumeFileSystem/ownerMetadataKey``).
+    var ownerStamp: [String: JSONValue] { [VolumeFileSystem.ownerMetadataKey: .string(volumeID)] }
 
     /// Type of the marker objects of directories.
     static let directoryTypeName = "vineyard-csi::Directory"
@@ -71,13 +82,16 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
     /// - Parameters:
     ///   - connection: the deployment's vineyardd on this node.
     ///   - volumeID: names live under `<volumeID>/`.
-    public init(connection: VineyarddConnection, volumeID: String, readOnly: Bool, reportedCapacity: Int = 0) throws(VolumeFSError) {
+    ///   - capacityBytes: the volume's quota; 0: none (vineyardd's memory is the limit).
+    public init(connection: VineyarddConnection, volumeID: String, readOnly: Bool, capacityBytes: Int = 0) throws(VolumeFSError) {
         try VolumeFileSystem.validate(volumeID: volumeID)
-        self.reportedCapacity = reportedCapacity
         self.connection = connection
         self.volumeID = volumeID
         self.prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
         self.readOnly = readOnly
+        state.capacity = capacityBytes
+        // Counted again at every statfs; a vineyardd that does not answer yet counts nothing.
+        state.usedBytes = (try? Self.usedBytes(connection: connection, volumeID: volumeID)) ?? 0
     }
 
     /// Mount options: no readdirplus (attributes come from vineyardd one name at a time).
@@ -155,12 +169,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
 
     /// Escapes glob metacharacters of a name prefix.
     static func glob(_ text: String) -> String {
-        var escaped = ""
-        for character in text {
-            if "*?[]\\".contains(character) { escaped.append("\\") }
-            escaped.append(character)
-        }
-        return escaped
+        IPCPattern.escapingGlob(text)
     }
 
     func attributes(_ inode: InodeNumber, _ entry: Entry) -> FileAttributes {
@@ -202,11 +211,17 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
     public func access(inode: InodeNumber, mask: AccessMask, context: RequestContext) throws(Errno) {}
 
     public func statistics(inode: InodeNumber, context: RequestContext) throws(Errno) -> FileSystemStatistics {
-        let status = try locked { () throws(Errno) in try connection.with { (client) throws(VineyardClientError) in try client.instanceStatus() } }
+        let (status, capacity, volumeUsed) = try locked { () throws(Errno) in
+            try recountUsage()
+            let status = try connection.with { (client) throws(VineyardClientError) in try client.instanceStatus() }
+            return (status, state.capacity, state.usedBytes + state.reservedBytes)
+        }
         let limit = UInt64(max(0, status["memory_limit"]?.int64Value ?? 0))
         let used = UInt64(max(0, status["memory_usage"]?.int64Value ?? 0))
-        let total = reportedCapacity > 0 ? min(UInt64(reportedCapacity), limit) : limit
-        let free = min(total, limit > used ? limit - used : 0)
+        let serverFree = limit > used ? limit - used : 0
+        // The volume's capacity and bytes when it has a quota; vineyardd's memory otherwise.
+        let total = capacity > 0 ? UInt64(capacity) : limit
+        let free = capacity > 0 ? min(UInt64(max(0, capacity - volumeUsed)), serverFree) : serverFree
         return FileSystemStatistics(
             blockSize: 4096, blocks: total / 4096, freeBlocks: free / 4096, files: 1 << 20, freeFiles: 1 << 20)
     }
@@ -293,13 +308,16 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         try locked { () throws(Errno) in
             let path = try Self.child(try path(of: parent), name)
             guard path != VolumeFileSystem.socketFileName else { throw .notPermitted }
-            guard case .file? = try entry(path) else { throw .noEntry }
+            guard case .file(let size)? = try entry(path) else { throw .noEntry }
             let removed = try connection.with { (client) throws(VineyardClientError) -> ObjectID? in
                 let id = try client.object(named: prefix + path)
                 try client.dropName(prefix + path)
                 return id
             }
-            if let removed { try deleteWhenUnread(path, [removed]) }
+            if let removed {
+                quotaRemoved(size)
+                try deleteWhenUnread(path, [removed])
+            }
         }
     }
 
@@ -326,7 +344,10 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
                     try client.dropName(prefix + from)
                     return old
                 }
-                if let replaced { try deleteWhenUnread(to, [replaced]) }
+                if let replaced {
+                    if case .file(let size)? = target { quotaRemoved(size) }
+                    try deleteWhenUnread(to, [replaced])
+                }
             case .directory:
                 if case .file? = target { throw .notDirectory }
                 if to.hasPrefix(from + "/") { throw .invalid }
@@ -366,6 +387,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
             state.deferredDeletions[path, default: []] += objects.map { ($0, deep) }
             return
         }
+        guard !objects.isEmpty else { return }
         try connection.with { (client) throws(VineyardClientError) in try client.delete(objects, deep: deep) }
     }
 }

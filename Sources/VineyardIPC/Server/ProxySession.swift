@@ -1,0 +1,390 @@
+// vineyard-csi: VineyardIPC
+// ProxySession.swift: vineyard's commands for one connection, relayed to a vineyardd within a volume's scope.
+
+import Glibc
+import SharedMemoryStore
+import Synchronization
+
+/// The objects of one volume in a vineyardd that its socket's connections have learned about,
+/// beyond those stamped with the volume (blobs carry no stamp): blobs created through the
+/// socket, members of the volume's objects, objects reached through the volume's names.
+/// Shared by every connection of the socket, since a client reads what another one wrote.
+final class ProxyVolumeObjects: Sendable {
+    private let known = Mutex<Set<ObjectID>>([])
+    /// A bound on memory. Past it the set starts over: everything in it is learned again from
+    /// the volume's stamped objects and names, which clients look up before reading buffers.
+    static let maximumCount = 1 << 20
+
+    func contains(_ id: ObjectID) -> Bool { known.withLock { $0.contains(id) } }
+
+    func insert(_ ids: some Sequence<ObjectID>) {
+        known.withLock { known in
+            if known.count >= Self.maximumCount { known.removeAll(keepingCapacity: true) }
+            known.formUnion(ids)
+        }
+    }
+
+    func remove(_ ids: some Sequence<ObjectID>) {
+        known.withLock { known in known.subtract(ids) }
+    }
+}
+
+/// Serves one connection of a volume's socket from a vineyardd, within the volume's
+/// ``VolumeScope``: the same names, ownership and read-only rules as ``StoreSession`` applies to
+/// the embedded store.
+///
+/// Each client connection gets a connection of its own to vineyardd, registered when the
+/// client registers, so vineyardd's per-connection state (unsealed blobs freed at close, the
+/// store files already sent) is exactly the client's. Requests are rewritten (names prefixed,
+/// new objects stamped with the volume) and answered with vineyardd's replies, filtered to the
+/// volume's objects. The shared-memory descriptors vineyardd passes are passed on to the client
+/// as they come (`SCM_RIGHTS` in, `SCM_RIGHTS` out): the client maps vineyardd's memory itself
+/// and no byte of a buffer passes through the driver.
+///
+/// When vineyardd goes away the connection answers `IOError` (4) to everything: its mapped
+/// memory and object ids belong to the instance that is gone, so it is never reconnected. New
+/// connections work again once vineyardd is back.
+final class ProxySession: IPCConnectionHandler {
+    private let vineyarddSocket: String
+    private let client: ScopedClient
+    private var scope: VolumeScope { client.scope }
+    private let advertisedSocket: String
+    private let objects: ProxyVolumeObjects
+    private var upstream: IPCChannel?
+    /// Why the connection to vineyardd ended, once it did.
+    private var lost: String?
+    /// Blobs created on this connection (sealed or not).
+    private var created: Set<ObjectID> = []
+    /// Those not sealed yet: dropped when the connection closes, as the embedded store does
+    /// (vineyardd itself keeps a disconnected client's unsealed blobs).
+    private var unsealed: Set<ObjectID> = []
+
+    /// How many entries a relayed listing asks vineyardd for, before the volume's are picked.
+    static let listingLimit = 1 << 20
+
+    init(vineyarddSocket: String, scope: VolumeScope, advertisedSocket: String, peerPID: Int32, objects: ProxyVolumeObjects) {
+        self.vineyarddSocket = vineyarddSocket
+        self.client = ScopedClient(scope: scope, peerPID: peerPID)
+        self.advertisedSocket = advertisedSocket
+        self.objects = objects
+    }
+
+    func connectionClosed() {
+        if let upstream {
+            for id in unsealed where lost == nil { _ = try? upstream.call(IPCRequest.dropBuffer(id)) }
+            try? upstream.send(IPCRequest.exit.json)
+            upstream.close()
+        }
+        upstream = nil
+    }
+
+    func handle(_ request: IPCRequest, channel: IPCChannel) -> Result<IPCReply, IPCError> {
+        do throws(IPCError) {
+            if case .register(let version, let storeType, let sessionID) = request {
+                return .success(try register(version: version, storeType: storeType, sessionID: sessionID))
+            }
+            try client.admit(request)
+            return .success(try dispatch(request, channel: channel))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    // MARK: - The connection to vineyardd
+
+    private func register(version: String, storeType: Int, sessionID: Int64) throws(IPCError) -> IPCReply {
+        guard sessionID == 0 else {
+            throw IPCError(.invalid, "sessions are not supported by this server (session \(sessionID))")
+        }
+        if upstream == nil {
+            guard lost == nil else { throw unavailable() }
+            do throws(IPCSocketError) {
+                upstream = try IPCChannel.connect(path: vineyarddSocket)
+            } catch {
+                throw IPCError(.ioError, "vineyardd of this volume does not answer at \(vineyarddSocket): \(error)")
+            }
+        }
+        var reply = try call(IPCRequest.register(version: version, storeType: storeType, sessionID: 0).json)
+        // Clients compare it with `cluster_meta` only for display; the path they connected to is the truth.
+        if case .object(var members) = reply {
+            members["ipc_socket"] = .string(advertisedSocket)
+            reply = .object(members)
+        }
+        client.registered = true
+        return .forwarded(reply, descriptors: [])
+    }
+
+    private func unavailable() -> IPCError {
+        IPCError(.ioError, "the connection to vineyardd went away (\(lost ?? "closed")); connect again")
+    }
+
+    /// Sends a request to vineyardd and returns its reply; vineyardd's error frames are thrown
+    /// as they are, a failed connection as `IOError`.
+    private func call(_ request: JSONValue) throws(IPCError) -> JSONValue {
+        guard let upstream, lost == nil else { throw unavailable() }
+        let result: Result<JSONValue, IPCError>
+        do throws(IPCChannelError) {
+            result = try upstream.call(json: request)
+        } catch {
+            throw loseUpstream("\(error)")
+        }
+        return try result.get()
+    }
+
+    private func loseUpstream(_ why: String) -> IPCError {
+        lost = why
+        upstream?.close()
+        upstream = nil
+        return unavailable()
+    }
+
+    /// Receives the descriptors vineyardd sends after a reply, to pass them on.
+    private func receiveDescriptors(_ count: Int) throws(IPCError) -> [Int32] {
+        var received: [Int32] = []
+        for _ in 0..<count {
+            do throws(IPCSocketError) {
+                guard let upstream else { throw IPCSocketError("recvmsg", errno: ENOTCONN) }
+                received.append(try upstream.receiveDescriptor())
+            } catch {
+                for descriptor in received { Glibc.close(descriptor) }
+                throw loseUpstream("\(error)")
+            }
+        }
+        return received
+    }
+
+    /// Relays a request whose reply may announce descriptors in `fds` (and `fd`).
+    private func relayWithDescriptors(_ request: JSONValue) throws(IPCError) -> (reply: JSONValue, descriptors: [Int32]) {
+        let reply = try call(request)
+        var count = reply["fds"]?.arrayValue?.count ?? 0
+        if let fd = reply["fd"]?.int64Value, fd >= 0 { count += 1 }
+        return (reply, try receiveDescriptors(count))
+    }
+
+    // MARK: - Dispatch
+
+    private func dispatch(_ request: IPCRequest, channel: IPCChannel) throws(IPCError) -> IPCReply {
+        switch request {
+        case .register, .exit:
+            throw IPCError(.invalid, "unexpected \(request.type)")
+        case .createBuffer, .createBuffers:
+            let (reply, descriptors) = try relayWithDescriptors(request.json)
+            var ids = (reply["ids"]?.arrayValue ?? []).compactMap(\.uint64Value).map { ObjectID($0) }
+            if let id = reply["id"]?.uint64Value { ids.append(ObjectID(id)) }
+            created.formUnion(ids)
+            unsealed.formUnion(ids.filter { $0 != .emptyBlob })
+            objects.insert(ids)
+            return .forwarded(reply, descriptors: descriptors)
+        case .seal(let id), .dropBuffer(let id), .shrinkBuffer(let id, _):
+            guard id == .emptyBlob || isKnown(id) else {
+                throw IPCError(.objectNotExists, "\(request.type): blob \(id) does not exist")
+            }
+            let reply = try call(request.json)
+            switch request {
+            case .dropBuffer:
+                created.remove(id)
+                unsealed.remove(id)
+            case .seal: unsealed.remove(id)
+            default: break
+            }
+            return .forwarded(reply, descriptors: [])
+        case .getBuffers(let ids, let unsafe):
+            // Blobs outside the volume are left out, as vineyardd leaves out missing ones.
+            let visible = ids.filter { $0 == .emptyBlob || isKnown($0) }
+            let (reply, descriptors) = try relayWithDescriptors(IPCRequest.getBuffers(ids: visible, unsafe: unsafe).json)
+            return .forwarded(reply, descriptors: descriptors)
+        case .createData(let content):
+            return try createData(content)
+        case .getData(let ids, let wait):
+            return .getData(try getData(ids, wait: wait, channel: channel))
+        case .listData(let pattern):
+            return .getData(try listData(pattern))
+        case .delData(let deletion):
+            return try delete(deletion)
+        case .exists(let id):
+            guard try isVisible(id) else { return .exists(false) }
+            return .forwarded(try call(request.json), descriptors: [])
+        case .persist(let id):
+            guard !id.isBlob else { throw IPCError(.assertionFailed, "!IsBlob(id): The blobs cannot be persisted") }
+            guard try isVisible(id) else {
+                throw IPCError(.metaTreeSubtreeNotExists, "failed to persist: object \(id) does not exist")
+            }
+            return .forwarded(try call(request.json), descriptors: [])
+        case .ifPersist(let id):
+            guard try isVisible(id) else { throw IPCError(.metaTreeSubtreeNotExists, "object \(id) does not exist") }
+            return .forwarded(try call(request.json), descriptors: [])
+        case .putName(let name, let id):
+            guard !id.isBlob else { throw IPCError(.invalid, "blobs cannot have name") }
+            let storeName = try client.storeName(name)
+            guard try isVisible(id) else {
+                throw IPCError(.objectNotExists, "failed to put name: object \(id) does not exist")
+            }
+            return .forwarded(try call(IPCRequest.putName(storeName, id).json), descriptors: [])
+        case .getName(let name, let wait):
+            return .getName(try getName(name, wait: wait, channel: channel))
+        case .dropName(let name):
+            guard let path = scope.path(forClientName: name, mounts: client.mounts) else { return .dropName }
+            return .forwarded(try call(IPCRequest.dropName(scope.storeName(forPath: path)).json), descriptors: [])
+        case .listName(let pattern):
+            return .listName(try listNames(pattern))
+        case .release(let id):
+            guard isKnown(id) else { return .release }
+            return .forwarded(try call(request.json), descriptors: [])
+        case .increaseReferenceCount(let ids):
+            let visible = ids.filter(isKnown)
+            return .forwarded(try call(IPCRequest.increaseReferenceCount(visible).json), descriptors: [])
+        case .clusterMeta, .instanceStatus:
+            return .forwarded(try call(request.json), descriptors: [])
+        case .clear:
+            let ids = Array(try listData(IPCPattern(pattern: "*", isRegex: false, limit: Self.listingLimit)).keys)
+            if !ids.isEmpty { _ = try delete(IPCDeletion(ids: ids, deep: true, force: true, wantsFeedback: false)) }
+            return .clear
+        case .unsupported(let type):
+            throw ScopedClient.unsupported(type)
+        }
+    }
+
+    // MARK: - Ownership
+
+    /// Known to be the volume's without asking vineyardd.
+    private func isKnown(_ id: ObjectID) -> Bool {
+        created.contains(id) || objects.contains(id)
+    }
+
+    /// Whether an object belongs to the volume: known, or stamped with it in vineyardd.
+    private func isVisible(_ id: ObjectID) throws(IPCError) -> Bool {
+        if isKnown(id) { return true }
+        guard !id.isBlob else { return false }
+        return try fetch([id])[id] != nil
+    }
+
+    private func owns(_ tree: JSONValue) -> Bool {
+        tree[scope.ownerKey]?.stringValue == scope.volumeID
+    }
+
+    /// The volume's trees among `ids` in vineyardd; learns their members.
+    private func fetch(_ ids: [ObjectID]) throws(IPCError) -> [ObjectID: JSONValue] {
+        let reply = try call(IPCRequest.getData(ids: ids, wait: false).json)
+        var trees: [ObjectID: JSONValue] = [:]
+        for (key, tree) in reply["content"]?.objectValue ?? [:] {
+            guard let id = ObjectID(key), owns(tree) || isKnown(id) else { continue }
+            trees[id] = tree
+            learn(tree, id: id)
+        }
+        return trees
+    }
+
+    /// Remembers an object of the volume and every member of its tree.
+    private func learn(_ tree: JSONValue, id: ObjectID) {
+        var ids: [ObjectID] = [id]
+        Self.visitMembers(tree) { ids.append($0) }
+        objects.insert(ids)
+    }
+
+    /// Calls `body` with the id of every member of a metadata tree, at any depth.
+    private static func visitMembers(_ tree: JSONValue, _ body: (ObjectID) -> Void) {
+        var queue = Array((tree.objectValue ?? [:]).values)
+        while let value = queue.popLast() {
+            guard let members = value.objectValue else { continue }
+            if let id = members["id"]?.stringValue.flatMap(ObjectID.init) { body(id) }
+            queue.append(contentsOf: members.values)
+        }
+    }
+
+    // MARK: - Objects
+
+    private func createData(_ content: JSONValue) throws(IPCError) -> IPCReply {
+        guard case .object(var fields) = content else {
+            throw IPCError(.metaTreeInvalid, "create_data_request: \"content\" must be a metadata object")
+        }
+        // Members must be the volume's: an object referring to another volume's blob would
+        // hand out that blob's bytes.
+        var foreign: ObjectID?
+        var members: [ObjectID] = []
+        Self.visitMembers(content) { members.append($0) }
+        for member in members where member != .emptyBlob {
+            if try !isVisible(member) {
+                foreign = member
+                break
+            }
+        }
+        if let foreign { throw IPCError(.objectNotExists, "member \(foreign) is not an object of this volume") }
+        fields[scope.ownerKey] = .string(scope.volumeID)
+        let reply = try call(IPCRequest.createData(content: .object(fields)).json)
+        if let id = reply["id"]?.uint64Value { objects.insert([ObjectID(id)]) }
+        return .forwarded(reply, descriptors: [])
+    }
+
+    private func getData(_ ids: [ObjectID], wait: Bool, channel: IPCChannel) throws(IPCError) -> [ObjectID: JSONValue] {
+        var waited = 0
+        while true {
+            let trees = try fetch(ids)
+            if !wait || trees.count == Set(ids).count || !ScopedClient.keepWaiting(&waited, channel) { return trees }
+        }
+    }
+
+    private func listData(_ pattern: IPCPattern) throws(IPCError) -> [ObjectID: JSONValue] {
+        guard pattern.limit > 0 else { return [:] }
+        _ = try PatternMatcher(pattern)  // vineyardd's error for a bad expression is less clear
+        let all = IPCPattern(pattern: pattern.pattern, isRegex: pattern.isRegex, limit: Self.listingLimit)
+        let reply = try call(IPCRequest.listData(all).json)
+        var trees: [ObjectID: JSONValue] = [:]
+        for (key, tree) in reply["content"]?.objectValue ?? [:] {
+            guard let id = ObjectID(key), owns(tree),
+                !(tree["typename"]?.stringValue ?? "").hasPrefix(scope.internalTypenamePrefix)
+            else { continue }
+            trees[id] = tree
+            if trees.count >= pattern.limit { break }
+        }
+        return trees
+    }
+
+    /// Deletes the volume's objects among those asked for; others are ignored, as vineyardd
+    /// ignores unknown ones.
+    private func delete(_ deletion: IPCDeletion) throws(IPCError) -> IPCReply {
+        var ids: [ObjectID] = []
+        for id in deletion.ids {
+            if try isVisible(id) { ids.append(id) }
+        }
+        guard !ids.isEmpty else { return .delData(deletedBlobs: deletion.wantsFeedback ? [] : nil) }
+        var relayed = deletion
+        relayed.ids = ids
+        let reply = try call(IPCRequest.delData(relayed).json)
+        created.subtract(ids)
+        unsealed.subtract(ids)
+        objects.remove(ids)
+        return .forwarded(reply, descriptors: [])
+    }
+
+    // MARK: - Names
+
+    private func getName(_ name: String, wait: Bool, channel: IPCChannel) throws(IPCError) -> ObjectID {
+        let storeName = try client.storeName(name)
+        var waited = 0
+        while true {
+            do throws(IPCError) {
+                let reply = try call(IPCRequest.getName(storeName, wait: false).json)
+                guard let raw = reply["object_id"]?.uint64Value else {
+                    throw IPCError(.invalid, "vineyardd's get_name_reply lacks \"object_id\"")
+                }
+                // Reached through the volume's names: the volume's, whoever created it.
+                objects.insert([ObjectID(raw)])
+                return ObjectID(raw)
+            } catch {
+                guard error.code == .objectNotExists else { throw error }
+                if !wait || !ScopedClient.keepWaiting(&waited, channel) {
+                    throw IPCError(.objectNotExists, "failed to find name: \(name)")
+                }
+            }
+        }
+    }
+
+    private func listNames(_ pattern: IPCPattern) throws(IPCError) -> [(name: String, id: ObjectID)] {
+        let all = IPCPattern(pattern: IPCPattern.escapingGlob(scope.namePrefix) + "*", isRegex: false, limit: Self.listingLimit)
+        let reply = try call(IPCRequest.listName(all).json)
+        let names = (reply["names"]?.objectValue ?? [:])
+            .compactMap { entry in entry.value.uint64Value.map { (name: entry.key, id: ObjectID($0)) } }
+            .sorted { $0.name < $1.name }
+        return try client.visibleNames(names, matching: pattern)
+    }
+}
