@@ -103,7 +103,7 @@ def bench(args):
                     facts = outcome.pop("storage", None)
                     if facts:
                         document["storage"].setdefault(key, facts)
-                    outcome.update(scale_gib=gib, repeat=repeat, started=started)
+                    outcome.update(scale_gib=gib, repeat=repeat, started=started, load_average=round(os.getloadavg()[0], 2))
                     document["runs"].append(outcome)
                     steps = outcome["steps"]
                     print(f"{gib:g} GiB #{repeat + 1} {key:<13} " + "  ".join(

@@ -32,6 +32,26 @@ def _version(module):
         return "not installed"
 
 
+def memory_return():
+    """How this machine hands memory back: virtio-balloon free page reporting (freed guest pages
+    go back to the hypervisor, so touching fresh memory later costs host faults) and DAMON
+    schemes (e.g. `pageout` of cold memory). Both make compute-only steps vary with what ran before."""
+    reporting = False
+    for features in Path("/sys/bus/virtio/drivers/virtio_balloon").glob("virtio*/features"):
+        bits = features.read_text().strip()
+        reporting = reporting or (len(bits) > 5 and bits[5] == "1")  # VIRTIO_BALLOON_F_REPORTING
+    actions = []
+    for kdamond in Path("/sys/kernel/mm/damon/admin/kdamonds").glob("[0-9]*"):
+        try:
+            if (kdamond / "state").read_text().strip() != "on":
+                continue
+        except OSError:
+            continue
+        for action in kdamond.glob("contexts/*/schemes/*/action"):
+            actions.append(action.read_text().strip())
+    return {"free_page_reporting": reporting, "damon_actions": sorted(set(actions))}
+
+
 def facts(bin_dir):
     mem_kib = int(_first("/proc/meminfo", "MemTotal").split()[0]) if _first("/proc/meminfo", "MemTotal") != "unknown" else 0
     os_release = {}
@@ -56,4 +76,5 @@ def facts(bin_dir):
         "vineyard-csi": f"{revision}, driver sources last changed in {sources} (release build in {bin_dir})",
         "packages": {name: _version(name) for name in ("vineyard", "pandas", "numpy", "scikit-learn", "matplotlib")},
         "load_average_at_start": " ".join(f"{value:.2f}" for value in os.getloadavg()),
+        "memory_return": memory_return(),
     }

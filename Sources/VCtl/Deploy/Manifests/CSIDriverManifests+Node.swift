@@ -17,7 +17,7 @@ extension CSIDriverManifests {
             "command": [.string(DeployLayout.driverBinary)],
             "args": .sequence(
                 driverArguments(mode: "all") + [
-                    "--node-deployment", "--store-dir=\(DeployLayout.storeDirectory)", "--store-huge-pages",
+                    "--node-deployment", "--store-dir=\(DeployLayout.storeDirectory)",
                     "--handover-dir=\(DeployLayout.handoverDirectory)",
                 ]),
             "env": [Self.fieldEnvironment("KUBE_NODE_NAME", "spec.nodeName")],
@@ -31,10 +31,7 @@ extension CSIDriverManifests {
                     Self.volumeMount("kubelet-dir", DeployLayout.kubeletDirectory, propagation: "Bidirectional")
                 ),
                 Self.volumeMount("fuse-device", DeployLayout.fuseDevice),
-                .commented(
-                    "--store-huge-pages mounts a tmpfs with 2 MiB pages on the store directory;\nBidirectional puts it in the host's mount table, so it outlives this container.",
-                    Self.volumeMount("store-dir", DeployLayout.storeDirectory, propagation: "Bidirectional")
-                ),
+                Self.volumeMount("store-dir", DeployLayout.storeDirectory),
                 Self.volumeMount("state-dir", DeployLayout.stateDirectory),
                 Self.volumeMount("handover-dir", DeployLayout.handoverDirectory),
                 Self.volumeMount("vineyard-sockets", DeployLayout.vineyardSocketRoot),
