@@ -26,7 +26,7 @@ import Testing
         // A regular file where the socket should be is not a deployment.
         let path = auto.socketPath(for: Self.cluster)
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: path, contents: Data())
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
         #expect(auto.choose(for: Self.cluster) == .embedded)
         try FileManager.default.removeItem(atPath: path)
 

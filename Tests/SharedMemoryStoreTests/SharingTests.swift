@@ -50,13 +50,15 @@ import Testing
             func tensor(_ bytes: [UInt8]) throws -> (tensor: ObjectID, blob: ObjectID) {
                 let blob = try put(store, bytes)
                 var meta = ObjectMeta(typename: "vineyard::Tensor<uint8>")
-                meta.members["buffer_"] = try #require(store.meta(blob))
+                let buffer: ObjectMeta = try #require(store.meta(blob))
+                meta.members["buffer_"] = buffer
                 return (try store.createObject(meta), blob)
             }
             func frame(_ columns: [(tensor: ObjectID, blob: ObjectID)], name: String? = nil) throws -> ObjectID {
                 var meta = ObjectMeta(typename: "vineyard::DataFrame")
                 for (index, column) in columns.enumerated() {
-                    meta.members["__values_-value-\(index)"] = try #require(store.meta(column.tensor))
+                    let member: ObjectMeta = try #require(store.meta(column.tensor))
+                    meta.members["__values_-value-\(index)"] = member
                 }
                 return try store.createObject(meta, name: name)
             }

@@ -157,8 +157,8 @@ func mapStore(_ fd: Int32, mapSize: Int, writable: Bool) -> UnsafeMutableRawPoin
         let body = try hostile.receiveBody()
         #expect(body.map { IPCError(reply: (try? IPCFrame.decode(body: $0)) ?? nil)?.code } == .invalid)
         #expect(throws: IPCChannelError.self) {
-            try hostile.call(.instanceStatus).get()
-            try hostile.call(.instanceStatus).get()
+            _ = try hostile.call(.instanceStatus).get()
+            _ = try hostile.call(.instanceStatus).get()
         }
         let half = try fixture.connect("vol-a")
         try half.sendRaw(IPCFrame.header(length: 100) + Array(#"{"type":"#.utf8))
