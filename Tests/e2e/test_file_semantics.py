@@ -49,7 +49,7 @@ class PublishedVolume:
             name=f"pvc-files-{self.backend}", volume_capabilities=[mount_capability()], parameters=cluster_parameters(),
             capacity_range=csi_pb2.CapacityRange(required_bytes=QUOTA))
         self.volume = self.clients.controller.CreateVolume(request).volume
-        assert self.volume.volume_context.get("k8s.v6d.io/vineyard/backend", self.backend) == self.backend
+        assert self.volume.volume_context["k8s.v6d.io/vineyard/backend"] == self.backend
         self.staging, self.target = self.workdir / "staging", self.workdir / "target"
         stage_and_publish(self.clients, self.volume, self.staging, self.target)
         return self

@@ -12,18 +12,23 @@ import VineyardIPC
 /// from (sealed, never written: a write there first copies the blob, copy-on-write), and its
 /// own, unsealed and so mutable until the file is published. Guarded by the file system's lock.
 final class RemoteOpenFile {
+    /// One blob of the file's content.
+    struct Chunk {
+        var buffer: MappedBuffer
+        /// Bytes of the blob in use (a writer's blob may be larger than what it holds).
+        var length: Int
+        /// Sealed (immutable) in vineyardd.
+        var sealed: Bool
+        /// This writer's alone (no named version uses it), to be given back if the writer
+        /// never publishes.
+        var owned: Bool
+    }
+
     let path: String
     /// The connection generation it was opened under (see ``VineyarddConnection``).
     let generation: UInt64
     let writable: Bool
-    var chunks: [MappedBuffer]
-    /// Bytes of each chunk in use (a writer's blob may be larger than what it holds).
-    var lengths: [Int]
-    /// Per chunk: sealed (immutable) in vineyardd.
-    var sealed: [Bool]
-    /// Per chunk: this writer's alone (no named version uses it), to be given back if the
-    /// writer never publishes.
-    var owned: [Bool]
+    var chunks: [Chunk]
     var size: Int
     /// Written since the last publication.
     var dirty = false
@@ -37,40 +42,28 @@ final class RemoteOpenFile {
     /// counts only what the writer holds beyond it.
     var quotaBase = 0
 
-    init(path: String, generation: UInt64, writable: Bool, chunks: [MappedBuffer], lengths: [Int], object: ObjectID? = nil) {
+    init(path: String, generation: UInt64, writable: Bool, buffers: [MappedBuffer], lengths: [Int], object: ObjectID? = nil) {
         self.path = path
         self.generation = generation
         self.writable = writable
-        self.chunks = chunks
-        self.lengths = lengths
-        self.sealed = Array(repeating: true, count: chunks.count)
-        self.owned = Array(repeating: false, count: chunks.count)
+        self.chunks = zip(buffers, lengths).map { Chunk(buffer: $0, length: $1, sealed: true, owned: false) }
         self.sharesBlobsWith = object
-        self.baseBlobs = Set(chunks.map(\.id))
+        self.baseBlobs = Set(buffers.map(\.id))
         self.size = lengths.reduce(0, +)
     }
 
     /// Where byte `offset` lies: chunk index and offset inside it.
     func locate(_ offset: Int) -> (chunk: Int, offset: Int)? {
         var start = 0
-        for (index, length) in lengths.enumerated() {
-            if offset < start + length { return (index, offset - start) }
-            start += length
+        for (index, chunk) in chunks.enumerated() {
+            if offset < start + chunk.length { return (index, offset - start) }
+            start += chunk.length
         }
         return nil
     }
 
-    func append(_ buffer: MappedBuffer, length: Int) {
-        chunks.append(buffer)
-        lengths.append(length)
-        sealed.append(false)
-        owned.append(true)
-    }
-
-    func removeChunks(from index: Int) {
-        chunks.removeSubrange(index...)
-        lengths.removeSubrange(index...)
-        sealed.removeSubrange(index...)
-        owned.removeSubrange(index...)
+    /// Adds a new, empty blob of the writer's own at the end.
+    func append(_ buffer: MappedBuffer) {
+        chunks.append(Chunk(buffer: buffer, length: 0, sealed: false, owned: true))
     }
 }

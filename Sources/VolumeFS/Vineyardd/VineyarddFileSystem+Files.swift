@@ -47,7 +47,7 @@ extension VineyarddFileSystem {
             guard path != VolumeFileSystem.socketFileName else { return OpenReply(handle: 0) }
             let (chunks, lengths, object) = try mapFile(path)
             let (_, generation) = try connection.current()
-            let handle = add(RemoteOpenFile(path: path, generation: generation, writable: false, chunks: chunks, lengths: lengths))
+            let handle = add(RemoteOpenFile(path: path, generation: generation, writable: false, buffers: chunks, lengths: lengths))
             state.readers[path, default: 0] += 1
             // Cached pages are kept only while they are of the version this open reads.
             let keep = object != nil && state.cachedVersions[path] == object
@@ -96,7 +96,7 @@ extension VineyarddFileSystem {
             existing = try mapFile(path)
         }
         let file = RemoteOpenFile(
-            path: path, generation: generation, writable: true, chunks: existing.chunks, lengths: existing.lengths,
+            path: path, generation: generation, writable: true, buffers: existing.chunks, lengths: existing.lengths,
             object: existing.object)
         // The named version's bytes are counted already; the writer claims only what it adds.
         file.quotaBase = namedSize
@@ -141,8 +141,8 @@ extension VineyarddFileSystem {
     private static func reply(_ file: RemoteOpenFile, offset start: Int, size: Int) -> ReadReply {
         let end = min(start + size, file.size)
         guard start < end, let first = file.locate(start) else { return .empty }
-        let chunk = file.chunks[first.chunk]
-        if first.offset + (end - start) <= file.lengths[first.chunk] {
+        let chunk = file.chunks[first.chunk].buffer
+        if first.offset + (end - start) <= file.chunks[first.chunk].length {
             let bytes = UnsafeRawBufferPointer(rebasing: chunk.bytes[first.offset..<first.offset + end - start])
             return .buffer(bytes, keepAlive: chunk.owner)
         }
@@ -150,8 +150,8 @@ extension VineyarddFileSystem {
         var owners: [AnyObject] = []
         var position = start
         while position < end, let at = file.locate(position) {
-            let take = min(end - position, file.lengths[at.chunk] - at.offset)
-            let piece = file.chunks[at.chunk]
+            let take = min(end - position, file.chunks[at.chunk].length - at.offset)
+            let piece = file.chunks[at.chunk].buffer
             pieces.append(UnsafeRawBufferPointer(rebasing: piece.bytes[at.offset..<at.offset + take]))
             if let owner = piece.owner { owners.append(owner) }
             position += take
@@ -202,8 +202,8 @@ extension VineyarddFileSystem {
             try checkGeneration(file)
             try sealAll(file)
             let name = prefix + file.path
-            let lengths = file.lengths
-            let blobs = file.chunks.map(\.id)
+            let lengths = file.chunks.map(\.length)
+            let blobs = file.chunks.map(\.buffer.id)
             let (previous, object) = try connection.with { (client) throws(VineyardClientError) -> (ObjectID?, ObjectID) in
                 let previous = try client.object(named: name)
                 let instance = client.server.instanceID
@@ -214,7 +214,7 @@ extension VineyarddFileSystem {
             let orphans = file.baseBlobs.subtracting(blobs)
             file.sharesBlobsWith = object
             file.baseBlobs = Set(blobs)
-            for index in file.owned.indices { file.owned[index] = false }
+            for index in file.chunks.indices { file.chunks[index].owned = false }
             file.dirty = false
             quotaPublished(file)
             // The replaced version goes; of its blobs, those the new version no longer uses
@@ -235,8 +235,7 @@ extension VineyarddFileSystem {
 
     /// Gives back the blobs a writer filled that no named version uses and forgets them.
     private func discardUnpublished(_ file: RemoteOpenFile) {
-        let own = file.chunks.indices.filter { file.owned[$0] }
-        try? giveBack(own.map { (file.chunks[$0].id, file.sealed[$0]) }, of: file)
+        try? giveBack(file.chunks.filter(\.owned).map { ($0.buffer.id, $0.sealed) }, of: file)
         quotaForget(file)
     }
 

@@ -23,8 +23,8 @@ extension VineyarddFileSystem {
         var written = 0
         while written < data.count, let at = file.locate(offset + written) {
             try makeWritable(file, at.chunk)
-            let take = min(file.lengths[at.chunk] - at.offset, data.count - written)
-            (file.chunks[at.chunk].mutableBytes.baseAddress! + at.offset)
+            let take = min(file.chunks[at.chunk].length - at.offset, data.count - written)
+            (file.chunks[at.chunk].buffer.mutableBytes.baseAddress! + at.offset)
                 .copyMemory(from: data.baseAddress! + written, byteCount: take)
             written += take
         }
@@ -42,16 +42,16 @@ extension VineyarddFileSystem {
             // records how much of it is its); the chunks after it go.
             var start = 0
             var keep = 0
-            while keep < file.chunks.count, start + file.lengths[keep] < newSize {
-                start += file.lengths[keep]
+            while keep < file.chunks.count, start + file.chunks[keep].length < newSize {
+                start += file.chunks[keep].length
                 keep += 1
             }
             if keep < file.chunks.count {
-                file.lengths[keep] = newSize - start
-                if file.lengths[keep] > 0 { keep += 1 }
+                file.chunks[keep].length = newSize - start
+                if file.chunks[keep].length > 0 { keep += 1 }
             }
-            let dropped = (keep..<file.chunks.count).filter { file.owned[$0] }.map { (file.chunks[$0].id, file.sealed[$0]) }
-            file.removeChunks(from: keep)
+            let dropped = file.chunks[keep...].filter(\.owned).map { ($0.buffer.id, $0.sealed) }
+            file.chunks.removeSubrange(keep...)
             try? giveBack(dropped, of: file)
             quotaRelease(file, bytes: file.size - newSize)
             file.size = newSize
@@ -68,14 +68,14 @@ extension VineyarddFileSystem {
         func fill(_ chunk: Int, from: Int, count: Int) {
             let position = file.size  // the file position of the first new byte
             let zeros = min(count, max(0, zeroingBelow - position))
-            if zeros > 0 { (file.chunks[chunk].mutableBytes.baseAddress! + from).initializeMemory(as: UInt8.self, repeating: 0, count: zeros) }
-            file.lengths[chunk] += count
+            if zeros > 0 { (file.chunks[chunk].buffer.mutableBytes.baseAddress! + from).initializeMemory(as: UInt8.self, repeating: 0, count: zeros) }
+            file.chunks[chunk].length += count
             file.size += count
         }
         // The last blob's spare room first, if it is this writer's and still mutable; then new
         // blobs, all created before the file changes, so a failure leaves it as it was.
         var room = 0
-        if let last = file.chunks.indices.last, !file.sealed[last] { room = file.chunks[last].bytes.count - file.lengths[last] }
+        if let last = file.chunks.last, !last.sealed { room = last.buffer.bytes.count - last.length }
         var buffers: [MappedBuffer] = []
         var planned = file.size + room
         do throws(Errno) {
@@ -89,32 +89,29 @@ extension VineyarddFileSystem {
             quotaCancel(file, bytes: newSize - file.size)
             throw error
         }
-        if room > 0 { fill(file.chunks.count - 1, from: file.lengths[file.chunks.count - 1], count: min(room, newSize - file.size)) }
+        if room > 0 { fill(file.chunks.count - 1, from: file.chunks[file.chunks.count - 1].length, count: min(room, newSize - file.size)) }
         for buffer in buffers {
-            file.append(buffer, length: 0)
+            file.append(buffer)
             fill(file.chunks.count - 1, from: 0, count: min(buffer.bytes.count, newSize - file.size))
         }
     }
 
     /// Copies a sealed chunk into a new blob of the writer's own, so it can be written.
     private func makeWritable(_ file: RemoteOpenFile, _ index: Int) throws(Errno) {
-        guard file.sealed[index] else { return }
         let old = file.chunks[index]
-        let length = file.lengths[index]
-        let copy = try connection.with { (client) throws(VineyardClientError) in try client.createBuffer(size: max(length, 1)) }
-        copy.mutableBytes.baseAddress!.copyMemory(from: old.bytes.baseAddress!, byteCount: length)
-        if file.owned[index] { try? giveBack([(old.id, true)], of: file) }
-        file.chunks[index] = copy
-        file.sealed[index] = false
-        file.owned[index] = true
+        guard old.sealed else { return }
+        let copy = try connection.with { (client) throws(VineyardClientError) in try client.createBuffer(size: max(old.length, 1)) }
+        copy.mutableBytes.baseAddress!.copyMemory(from: old.buffer.bytes.baseAddress!, byteCount: old.length)
+        if old.owned { try? giveBack([(old.buffer.id, true)], of: file) }
+        file.chunks[index] = RemoteOpenFile.Chunk(buffer: copy, length: old.length, sealed: false, owned: true)
     }
 
     /// Seals every blob the writer still has open for writing (before it names the file).
     func sealAll(_ file: RemoteOpenFile) throws(Errno) {
-        for index in file.chunks.indices where !file.sealed[index] {
-            let id = file.chunks[index].id
+        for index in file.chunks.indices where !file.chunks[index].sealed {
+            let id = file.chunks[index].buffer.id
             try connection.with { (client) throws(VineyardClientError) in try client.seal(id) }
-            file.sealed[index] = true
+            file.chunks[index].sealed = true
         }
     }
 
