@@ -12,6 +12,9 @@
 #        [--bin-dir DIR]                        (a release build to use instead of building one)
 #        scripts/bench-pipeline.sh --help       (python -m pipeline bench --help: all options)
 #        scripts/bench-pipeline.sh report       (rewrite the report from docs/pipeline-results.json)
+#        scripts/bench-pipeline.sh anatomy [--scale 2] [--probes 5]
+#                                               (train's vineyard.csi reads on (c) and (e), its store on
+#                                                4 KiB and 2 MiB pages, taken apart: docs/read-anatomy.md)
 # Needs root and /dev/fuse. Runs at nice -n -20 when allowed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +41,11 @@ if ((${#BUILD[@]})); then
     swift build -c release --quiet --product vineyard-csi
 fi
 
+COMMAND=bench
+if [ "${1:-}" = "anatomy" ]; then
+    COMMAND=anatomy
+    shift
+fi
 NICE=()
 nice -n -20 true 2>/dev/null && NICE=(nice -n -20)
-PYTHONPATH=scripts exec "${NICE[@]}" .venv/bin/python -m pipeline bench "${BUILD[@]}" "$@"
+PYTHONPATH=scripts exec "${NICE[@]}" .venv/bin/python -m pipeline "$COMMAND" "${BUILD[@]}" "$@"

@@ -8,6 +8,7 @@ processes are released even when a step fails (variants tear down in `finally`; 
 lazily unmounts anything left under its directory; processes are stopped by PID).
 """
 
+import json
 import os
 import shutil
 import sys
@@ -120,3 +121,40 @@ def test_vineyard_socket_variant(outcomes):
     if "skipped" in outcome:
         pytest.skip(outcome["skipped"])
     assert outcome["mse"] == outcomes["tmpfs"]["mse"]
+
+
+def test_read_anatomy_takes_train_reads_apart(tmp_path):
+    """`bench-pipeline.sh anatomy` at a tiny scale: (c) and (e) on both page sizes each ran the real
+    train step and the probe; the probe's parts add up to no more than its load, and the index it
+    measured is the split's (8 bytes per x_train row)."""
+    from argparse import Namespace
+
+    from pipeline import anatomy
+    from pipeline.steps import BYTES_PER_MULTIPLIER
+
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir="/var/tmp"))
+    args = Namespace(bin_dir=str(BIN_DIR), work_dir=str(work), seed=2024, probes=1, scale=DATA_MULTIPLIER * BYTES_PER_MULTIPLIER / (1 << 30),
+                     results=str(tmp_path / "read-anatomy.json"), docs=str(tmp_path))
+    try:
+        anatomy.main(args, {"bin_dir": str(BIN_DIR), "read_mode": "direct"}, DATA_MULTIPLIER, CAPACITY)
+    finally:
+        pipeline_csi.unmount_all_under(work)
+        shutil.rmtree(work, ignore_errors=True)
+    document = json.loads((tmp_path / "read-anatomy.json").read_text())
+    assert [variant["name"] for variant in document["variants"]] == [
+        "vineyard", "csi-vineyard, store on 4 KiB pages", "csi-vineyard, store on 2 MiB pages"]
+    # preprocess drops the GrLivArea > 4800 rows and keeps 90 % of the rest for training
+    most_rows = int(DATA_MULTIPLIER * 10_000 * 0.9) + 1
+    for variant in document["variants"]:
+        (probe,) = variant["probes"]
+        assert probe["train_read"] > 0, variant["name"]
+        parts = probe["parts"]
+        for name, part in parts.items():
+            inside = part["connect"] + part["metadata"] + part["numpy_copies"] + part["arrow_strings"]
+            assert 0 < inside <= part["seconds"], (variant["name"], name, part)
+            assert part["private_copy"] > 0, (variant["name"], name)
+        # x_train and y_train share the split's index: int64, one per row
+        assert parts["x_train.pkl"]["index_bytes"] == parts["y_train.pkl"]["index_bytes"], variant["name"]
+        assert 0 < parts["x_train.pkl"]["index_bytes"] <= 8 * most_rows, variant["name"]
+    report = (tmp_path / "read-anatomy.md").read_text()
+    assert report.count("| x_train.pkl:") == len(anatomy.PARTS) and "store on 2 MiB pages" in report

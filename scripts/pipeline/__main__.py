@@ -3,10 +3,12 @@
     python -m pipeline bench [--scales 1,2,4] [--repeats 3] [--variants nfs,tmpfs,...] [--bin-dir DIR]
                              [--results docs/pipeline-results.json] [--docs docs]
     python -m pipeline report [--results docs/pipeline-results.json] [--docs docs]
+    python -m pipeline anatomy [--scale 2] [--probes 5] [--bin-dir DIR]
 
 `bench` runs every variant at every scale (GiB of the housing table), interleaved per repeat so
 load from other processes falls on every variant alike, records each run as it finishes, and then
-writes docs/benchmarks.md and docs/pipeline.png. `report` only rewrites them from the results.
+writes docs/benchmarks.md and docs/pipeline.png. `report` only rewrites them from the results. `anatomy` takes train's vineyard.csi reads on (c) and
+(e) apart (anatomy.py) and writes docs/read-anatomy.md.
 """
 
 import argparse
@@ -18,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import machine, report
+from . import anatomy, machine, report
 from .runner import run_pipeline
 from .steps import BYTES_PER_MULTIPLIER
 from .variants import VARIANTS
@@ -62,14 +64,18 @@ def kernel_nfs():
         return []
 
 
+def variant_options(args):
+    return {"bin_dir": args.bin_dir, "disk_dir": getattr(args, "disk_dir", None), "read_mode": args.read_mode,
+            "store_prefault": args.store_prefault, "store_huge_pages": getattr(args, "store_huge_pages", False)}
+
+
 def bench(args):
     variants = [key.strip() for key in args.variants.split(",") if key.strip()]
     unknown = [key for key in variants if key not in VARIANTS]
     if unknown:
         sys.exit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     scales = [float(text) for text in args.scales.split(",")]
-    options = {"bin_dir": args.bin_dir, "disk_dir": args.disk_dir, "read_mode": args.read_mode,
-               "store_prefault": args.store_prefault, "store_huge_pages": args.store_huge_pages}
+    options = variant_options(args)
     results_path = Path(args.results)
     results_path.parent.mkdir(parents=True, exist_ok=True)
     document = {"machine": machine.facts(args.bin_dir), "drop_caches": not args.no_drop_caches,
@@ -126,27 +132,36 @@ def main(argv=None):
                      help="sizes of the housing table in GiB, comma-separated (default 0.5,1,2; 4 fits in 24 GiB)")
     run.add_argument("--repeats", type=int, default=int(os.environ.get("PIPELINE_REPEATS", "3")))
     run.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
-    run.add_argument("--bin-dir", default=str(REPO / ".build" / "release"), help="where vineyard-csi is built")
     run.add_argument("--disk-dir", default="/var/tmp",
                      help="local-disk directory holding (a)'s NFS export and (a')'s files")
-    run.add_argument("--work-dir", default="/var/tmp", help="where run directories and mount targets go")
-    run.add_argument("--seed", type=int, default=2024)
     run.add_argument("--no-drop-caches", action="store_true", help="do not drop the page cache before each step")
-    run.add_argument("--read-mode", default="direct", choices=["direct", "page-cache"],
-                     help="vineyard-csi --read-mode for (d) and (e): how read-only opens are served")
     run.add_argument("--store-huge-pages", action="store_true",
-                     help="start vineyard-csi with --store-huge-pages (its stores on a tmpfs of 2 MiB pages, as deploy/ does)")
-    run.add_argument("--store-prefault", action="store_true",
-                     help="start vineyard-csi with its whole store backed (--store-prefault), as a node plugin that "
-                          "has served earlier pipelines is")
+                     help="start vineyard-csi with --store-huge-pages (its stores on a tmpfs of 2 MiB pages; off in deploy/)")
     run.add_argument("--results", default=str(REPO / "docs" / "pipeline-results.json"))
     run.add_argument("--docs", default=str(REPO / "docs"))
+    probe = commands.add_parser("anatomy", help="take train's vineyard.csi reads on (c) and (e) apart")
+    probe.add_argument("--scale", type=float, default=2.0, help="size of the housing table in GiB (default 2)")
+    probe.add_argument("--probes", type=int, default=5, help="train steps and probes per variant (default 5)")
+    probe.add_argument("--results", default=str(REPO / "docs" / "read-anatomy.json"))
+    probe.add_argument("--docs", default=str(REPO / "docs"))
+    for command in (run, probe):
+        command.add_argument("--bin-dir", default=str(REPO / ".build" / "release"), help="where vineyard-csi is built")
+        command.add_argument("--work-dir", default="/var/tmp", help="where run directories and mount targets go")
+        command.add_argument("--seed", type=int, default=2024)
+        command.add_argument("--read-mode", default="direct", choices=["direct", "page-cache"],
+                             help="vineyard-csi --read-mode for (d) and (e): how read-only opens are served")
+        command.add_argument("--store-prefault", action="store_true",
+                             help="start vineyard-csi with its whole store backed (--store-prefault), as a node plugin "
+                                  "that has served earlier pipelines is")
     again = commands.add_parser("report", help="rewrite docs/benchmarks.md and the plot from recorded results")
     again.add_argument("--results", default=str(REPO / "docs" / "pipeline-results.json"))
     again.add_argument("--docs", default=str(REPO / "docs"))
     args = parser.parse_args(argv)
     if args.command == "bench":
         bench(args)
+    elif args.command == "anatomy":
+        data_multiplier = multiplier_for(args.scale)
+        anatomy.main(args, variant_options(args), data_multiplier, capacity_for(data_multiplier))
     else:
         report.write(json.loads(Path(args.results).read_text()), Path(args.docs))
     return 0

@@ -49,7 +49,14 @@ def memory_return():
             continue
         for action in kdamond.glob("contexts/*/schemes/*/action"):
             actions.append(action.read_text().strip())
-    return {"free_page_reporting": reporting, "damon_actions": sorted(set(actions))}
+    # How soon and how much of freed memory is reported, where the kernel lets us read it.
+    tunables = {}
+    for name in ("page_reporting_order", "min_free_ms"):
+        try:
+            tunables[name] = (Path("/sys/module/page_reporting/parameters") / name).read_text().strip()
+        except OSError:
+            pass
+    return {"free_page_reporting": reporting, "page_reporting": tunables, "damon_actions": sorted(set(actions))}
 
 
 def facts(bin_dir):

@@ -347,8 +347,11 @@ def write(document, docs):
         add("- vineyard's `write` copies each column into the store's arena and `read` maps it: its read "
             "cost is connecting (once per call), two round trips for the metadata and the buffers, and "
             "building the pandas objects. One part grows with the data: pandas 3's `Index` constructor "
-            "copies the index array that vineyard's resolver hands it (8 bytes per row: x_train's and "
-            "y_train's indexes are about 49 MB each at 2 GiB), in (c) and (e) alike.")
+            "copies the index array that vineyard's resolver hands it (8 bytes per row), in (c) and (e) "
+            "alike, and that copy is the client's first touch of the mapped store: one page fault per 4 KiB "
+            "page of vineyardd's memfd, one per 2 MiB with `--store-huge-pages`. "
+            + ("[read-anatomy.md](read-anatomy.md) takes train's reads apart on (c) and on (e) with either page "
+               "size (`scripts/bench-pipeline.sh anatomy`)." if (docs / "read-anatomy.md").exists() else ""))
         if ("nfs", largest) in table and ("local-disk", largest) in table:
             add(f"- The NFS protocol's cost, (a) against (a') at {largest:g} GiB: writes "
                 f"{ratio('nfs', 'local-disk', largest, 'write'):.2f}x, reads {ratio('nfs', 'local-disk', largest, 'read'):.2f}x, "

@@ -50,6 +50,23 @@ def run_step(step, target, container_path, io, data_multiplier, seed, result_pat
     return result
 
 
+def run_published_step(variant, run_dir, step, data_multiplier, seed, drop_caches, digests=False,
+                       python=sys.executable, pod=None):
+    """Publishes the variant's storage on a target of the step's own (its pod's), runs the step
+    there and unpublishes it again."""
+    run_dir = Path(run_dir)
+    container_path = run_dir / "container" / "data"
+    pod = pod or step
+    target = run_dir / "pods" / pod / "vineyard"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    variant.publish(target)
+    try:
+        return run_step(step, target, container_path, variant.io, data_multiplier, seed, run_dir / f"{pod}.json",
+                        drop_caches, digests, python, data=variant.location(container_path))
+    finally:
+        variant.unpublish(target)
+
+
 def run_pipeline(variant, run_dir, data_multiplier, capacity_bytes, seed=2024, drop_caches=False, digests=False,
                  python=sys.executable):
     """Sets the variant up, runs the four steps, tears it down. Returns a dict with the steps'
@@ -69,16 +86,9 @@ def run_pipeline(variant, run_dir, data_multiplier, capacity_bytes, seed=2024, d
         if storage:
             outcome["storage"] = storage
         steps = {}
-        for index, step in enumerate(STEP_ORDER):
-            target = run_dir / "pods" / f"{index}-{step}" / "vineyard"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            variant.publish(target)
-            try:
-                steps[step] = run_step(step, target, container_path, variant.io, data_multiplier, seed,
-                                       run_dir / f"{step}.json", drop_caches, digests, python,
-                                       data=variant.location(container_path))
-            finally:
-                variant.unpublish(target)
+        for step in STEP_ORDER:
+            steps[step] = run_published_step(variant, run_dir, step, data_multiplier, seed, drop_caches, digests,
+                                             python)
         outcome["steps"] = steps
         outcome["mse"] = steps["test"]["mse"]
         return outcome

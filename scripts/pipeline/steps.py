@@ -2,7 +2,7 @@
 
     python -m pipeline.steps STEP --data DIR --io MODE [--data-multiplier N] [--seed S] [--result FILE]
 
-STEP is prepare, preprocess, train or test. DIR is where the step sees the shared volume (the
+STEP is prepare, preprocess, train or test (or train-reads: see anatomy.py). DIR is where the step sees the shared volume (the
 container's mount path). MODE says how the step hands data to the next one:
 
 - ``file``: pandas ``to_pickle`` / ``read_pickle`` on DIR, the plain file I/O the pipeline's
@@ -215,13 +215,67 @@ def test(storage, args, result):
     storage.save_text(repr(error), "output.txt")
 
 
-STEPS = {"prepare": prepare, "preprocess": preprocess, "train": train, "test": test}
+def train_reads_taken_apart(storage, args, result):
+    """Not a pipeline step (anatomy.py runs it beside train): train's two loads, each under
+    cProfile and taken apart into connecting, the metadata round trip, modules imported on first
+    use, pandas' pyarrow strings for the column names and the numpy copies made while the pandas
+    objects are built. Beside every load, a copy of a private array as large as
+    the loaded index into fresh memory: what such a copy costs in this process at that moment,
+    whatever the server. vineyard's client keeps one connection per socket, so only a fresh
+    process sees a load as train does: run this step in a process of its own."""
+    import cProfile
+    import pstats
+
+    import vineyard
+    import vineyard.csi
+
+    parts = {}
+    for name in ("x_train.pkl", "y_train.pkl"):
+        path = storage.path(name)
+        profiler = cProfile.Profile()
+        start = time.perf_counter()
+        profiler.enable()
+        client = vineyard.connect(vineyard.csi._find_vineyard_socket(path))
+        connected = time.perf_counter()
+        value = client.get(name=path)
+        profiler.disable()
+        finished = time.perf_counter()
+        own, cumulative = {}, {}  # seconds spent in each function itself / with its callees, by name
+        for (_, _, function), entry in pstats.Stats(profiler).stats.items():
+            own[function] = own.get(function, 0.0) + entry[2]
+            cumulative[function] = cumulative.get(function, 0.0) + entry[3]
+        index_bytes = int(value.index.nbytes)
+        private = np.ones(index_bytes // 8, dtype=np.int64)  # touched before the timer
+        copy_start = time.perf_counter()
+        duplicate = private.copy()
+        private_copy = time.perf_counter() - copy_start
+        del duplicate, private, value
+        parts[name] = {
+            # The functions the load spent the most time in (itself), for what the parts miss.
+            "top": sorted(((seconds, function) for function, seconds in own.items()), reverse=True)[:6],
+            "seconds": finished - start,
+            "connect": connected - start,
+            "metadata": own.get("<built-in method vineyard._C.get_meta>", 0.0),
+            "numpy_copies": own.get("<method 'copy' of 'numpy.ndarray' objects>", 0.0),
+            # pandas 3 keeps column names as pyarrow strings; the first conversion sets pyarrow up.
+            "arrow_strings": own.get("_from_sequence", 0.0),
+            # Modules pandas and vineyard import on first use (the resolvers, pyarrow's strings).
+            "imports": cumulative.get("_find_and_load", 0.0),
+            "private_copy": private_copy,
+            "index_bytes": index_bytes,
+        }
+    result["parts"] = parts
+
+
+STEPS = {"prepare": prepare, "preprocess": preprocess, "train": train, "test": test,
+         "train-reads": train_reads_taken_apart}
 # What each step imports; loaded before its timer starts, like a container's entry point does.
 LIBRARIES = {
     "prepare": (),
     "preprocess": ("sklearn.model_selection",),
     "train": ("joblib", "sklearn.linear_model"),
     "test": ("joblib", "sklearn.metrics", "sklearn.linear_model"),
+    "train-reads": ("joblib", "sklearn.linear_model"),
 }
 
 
