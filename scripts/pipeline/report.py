@@ -289,8 +289,16 @@ def write(document, docs):
                 met = "**met**" if all(check(v) for v in values) else "unmet"
             add(f"| {name} | " + " | ".join(text(v) for v in values) + f" | {met} |")
 
+        def memory_limit(metric, what):
+            """What tmpfs, memory itself, reaches against the baseline: the floor of a target
+            relative to it on this machine."""
+            values = [ratio("tmpfs", base, s, metric) for s in scales]
+            add(f"| *for reference: (b) tmpfs {what} against {base_name}* | "
+                + " | ".join(ratio_text(v) for v in values) + " | (the memory limit) |")
+
         row("(d) write <= 1.0x (b) tmpfs", [ratio("csi-file", "tmpfs", s, write_metric) for s in scales], lambda v: v <= 1.0)
         row(f"(d) write <= 0.3x {base_name}", [ratio("csi-file", base, s, write_metric) for s in scales], lambda v: v <= 0.3)
+        memory_limit(write_metric, "write")
         row("(d) read <= 1.25x (b) tmpfs", [ratio("csi-file", "tmpfs", s, read_metric) for s in scales], lambda v: v <= 1.25)
         reads = [get("csi-vineyard", s, read_metric)[0] if get("csi-vineyard", s, read_metric) else None for s in scales]
         if with_absolute:
@@ -303,9 +311,14 @@ def write(document, docs):
             lambda v: v < 0.6)
         row(f"(e) pipeline < 0.6x {base_name} (beats vineyard's -30 to -40 %)", [ratio("csi-vineyard", base, s, "pipeline") for s in scales],
             lambda v: v < 0.6)
+        memory_limit("pipeline", "pipeline")
         add("")
 
     target_table("handoff_write", "handoff_read", True)
+    if (docs / "read-anatomy.md").exists():
+        add("Where (c)'s and (e)'s read time goes, part by part, and how much of it does not depend on the "
+            "server or the data size: [read-anatomy.md](read-anatomy.md).")
+        add("")
     add("The same ratios over all steps' reads and writes (informational):")
     add("")
     target_table("write", "read", False)
