@@ -9,10 +9,10 @@ takes them apart. Writes read-anatomy.json and read-anatomy.md.
 """
 
 import json
+import shutil
 import statistics
 import sys
 import tempfile
-import shutil
 from pathlib import Path
 
 from . import machine
@@ -59,9 +59,9 @@ def run(args, options, data_multiplier, capacity):
                                                drop_caches=True, pod=f"train-reads-{probe}")
                     probes.append({"train_read": train["read_seconds"], "parts": taken["parts"]})
                     print(f"{name} #{probe + 1} train read {train['read_seconds'] * 1000:.0f} ms, taken apart "
-                          + ", ".join(f"{name} {part['seconds'] * 1000:.0f} ms (copies {part['numpy_copies'] * 1000:.0f}, "
+                          + ", ".join(f"{load} {part['seconds'] * 1000:.0f} ms (copies {part['numpy_copies'] * 1000:.0f}, "
                                       f"private copy {part['private_copy'] * 1000:.0f})"
-                                      for name, part in taken["parts"].items()), flush=True)
+                                      for load, part in taken["parts"].items()), flush=True)
             finally:
                 variant.teardown()
             document["variants"].append({"name": name, "label": variant.label + suffix, "probes": probes})

@@ -2,8 +2,9 @@
 
     python -m pipeline.steps STEP --data DIR --io MODE [--data-multiplier N] [--seed S] [--result FILE]
 
-STEP is prepare, preprocess, train or test (or train-reads: see anatomy.py). DIR is where the step sees the shared volume (the
-container's mount path). MODE says how the step hands data to the next one:
+STEP is prepare, preprocess, train or test (or train-reads, which anatomy.py runs). DIR is where
+the step sees the shared volume (the container's mount path). MODE says how the step hands data
+to the next one:
 
 - ``file``: pandas ``to_pickle`` / ``read_pickle`` on DIR, the plain file I/O the pipeline's
   users write today;
@@ -219,10 +220,10 @@ def train_reads_taken_apart(storage, args, result):
     """Not a pipeline step (anatomy.py runs it beside train): train's two loads, each under
     cProfile and taken apart into connecting, the metadata round trip, modules imported on first
     use, pandas' pyarrow strings for the column names and the numpy copies made while the pandas
-    objects are built. Beside every load, a copy of a private array as large as
-    the loaded index into fresh memory: what such a copy costs in this process at that moment,
-    whatever the server. vineyard's client keeps one connection per socket, so only a fresh
-    process sees a load as train does: run this step in a process of its own."""
+    objects are built. Beside every load, a copy of a private array as large as the loaded index
+    into fresh memory: what such a copy costs in this process at that moment, whatever the server.
+    vineyard's client keeps one connection per socket, so only a fresh process sees a load as
+    train does: run this step in a process of its own."""
     import cProfile
     import pstats
 
