@@ -7,8 +7,9 @@
 
 `bench` runs every variant at every scale (GiB of the housing table), interleaved per repeat so
 load from other processes falls on every variant alike, records each run as it finishes, and then
-writes docs/benchmarks.md and docs/pipeline.png. `report` only rewrites them from the results. `anatomy` takes train's vineyard.csi reads on (c) and
-(e) apart (anatomy.py) and writes docs/read-anatomy.md.
+writes docs/benchmarks.md and docs/pipeline.png. `report` only rewrites them from the results.
+`anatomy` takes train's vineyard.csi reads on (c) and (e) apart (anatomy.py) and writes
+docs/read-anatomy.md.
 """
 
 import argparse

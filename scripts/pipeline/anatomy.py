@@ -46,7 +46,7 @@ def run(args, options, data_multiplier, capacity):
             variant = VARIANTS[key](dict(options, **overrides))
             name = f"{key}{suffix}"
             run_dir = work / str(index)
-            (run_dir / "container" / "data").mkdir(parents=True)
+            run_dir.mkdir()
             variant.setup(run_dir, capacity)
             try:
                 for step in ("prepare", "preprocess"):

@@ -55,7 +55,8 @@ def run_published_step(variant, run_dir, step, data_multiplier, seed, drop_cache
     """Publishes the variant's storage on a target of the step's own (its pod's), runs the step
     there and unpublishes it again."""
     run_dir = Path(run_dir)
-    container_path = run_dir / "container" / "data"
+    container_path = run_dir / "container" / "data"  # the mount path every step's container sees
+    container_path.mkdir(parents=True, exist_ok=True)
     pod = pod or step
     target = run_dir / "pods" / pod / "vineyard"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -73,8 +74,6 @@ def run_pipeline(variant, run_dir, data_multiplier, capacity_bytes, seed=2024, d
     results, or with `skipped` when the variant is unavailable."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    container_path = run_dir / "container" / "data"
-    container_path.mkdir(parents=True, exist_ok=True)
     outcome = {"variant": variant.key, "label": variant.label, "io": variant.io, "data_multiplier": data_multiplier}
     try:
         try:
