@@ -87,6 +87,9 @@ def test_steps_report_their_io(outcomes):
         steps = outcome["steps"]
         assert steps["prepare"]["write_seconds"] > 0 and steps["prepare"]["read_seconds"] == 0, key
         assert steps["train"]["read_seconds"] > 0 and steps["test"]["read_seconds"] > 0, key
+        # what the reads cost the step's process: loading anything touches memory and takes CPU
+        assert steps["train"]["read_cpu_seconds"] > 0 and steps["train"]["read_minor_faults"] > 0, key
+        assert steps["prepare"]["read_minor_faults"] == 0 and steps["prepare"]["read_cpu_seconds"] == 0, key
         assert all(0 < step["seconds"] <= step["process_seconds"] for step in steps.values()), key
 
 
@@ -125,8 +128,8 @@ def test_vineyard_socket_variant(outcomes):
 
 def test_read_anatomy_takes_train_reads_apart(tmp_path):
     """`bench-pipeline.sh anatomy` at a tiny scale: (c) and (e) on both page sizes each ran the real
-    train step and the probe; the probe's parts add up to no more than its load, and the index it
-    measured is the split's (8 bytes per x_train row)."""
+    train step and the probe; the probe's parts add up to no more than its load, the index it
+    measured is the split's (8 bytes per x_train row), and the fresh-memory touches were timed."""
     from argparse import Namespace
 
     from pipeline import anatomy
@@ -134,7 +137,7 @@ def test_read_anatomy_takes_train_reads_apart(tmp_path):
 
     work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir="/var/tmp"))
     args = Namespace(bin_dir=str(BIN_DIR), work_dir=str(work), seed=2024, probes=1, scale=DATA_MULTIPLIER * BYTES_PER_MULTIPLIER / (1 << 30),
-                     results=str(tmp_path / "read-anatomy.json"), docs=str(tmp_path))
+                     fresh_memory_settle=0.5, results=str(tmp_path / "read-anatomy.json"), docs=str(tmp_path))
     try:
         anatomy.main(args, {"bin_dir": str(BIN_DIR), "read_mode": "direct"}, DATA_MULTIPLIER, CAPACITY)
     finally:
@@ -147,7 +150,9 @@ def test_read_anatomy_takes_train_reads_apart(tmp_path):
     most_rows = int(DATA_MULTIPLIER * 10_000 * 0.9) + 1
     for variant in document["variants"]:
         (probe,) = variant["probes"]
-        assert probe["train_read"] > 0, variant["name"]
+        assert probe["train_read"] > 0 and probe["train_read_cpu"] > 0, variant["name"]
+        # vineyard's client maps the store and touches at least the pages it reads
+        assert probe["train_read_minor_faults"] > 0, variant["name"]
         parts = probe["parts"]
         for name, part in parts.items():
             inside = part["connect"] + part["metadata"] + part["numpy_copies"] + part["arrow_strings"]
@@ -156,5 +161,8 @@ def test_read_anatomy_takes_train_reads_apart(tmp_path):
         # x_train and y_train share the split's index: int64, one per row
         assert parts["x_train.pkl"]["index_bytes"] == parts["y_train.pkl"]["index_bytes"], variant["name"]
         assert 0 < parts["x_train.pkl"]["index_bytes"] <= 8 * most_rows, variant["name"]
+    fresh = document["fresh_memory"]
+    assert fresh["just_freed_seconds"] > 0 and fresh["settled_seconds"] > 0 and fresh["settle_seconds"] == 0.5
     report = (tmp_path / "read-anatomy.md").read_text()
     assert report.count("| x_train.pkl:") == len(anatomy.PARTS) and "store on 2 MiB pages" in report
+    assert "## Why the same read is sometimes several times slower" in report

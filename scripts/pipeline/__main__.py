@@ -143,6 +143,9 @@ def main(argv=None):
     probe = commands.add_parser("anatomy", help="take train's vineyard.csi reads on (c) and (e) apart")
     probe.add_argument("--scale", type=float, default=2.0, help="size of the housing table in GiB (default 2)")
     probe.add_argument("--probes", type=int, default=5, help="train steps and probes per variant (default 5)")
+    probe.add_argument("--fresh-memory-settle", type=float, default=20.0,
+                       help="seconds freed memory is left before the fresh-memory touch is timed again (default 20: "
+                            "long enough for a VM to hand it back to its hypervisor)")
     probe.add_argument("--results", default=str(REPO / "docs" / "read-anatomy.json"))
     probe.add_argument("--docs", default=str(REPO / "docs"))
     for command in (run, probe):

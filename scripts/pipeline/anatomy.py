@@ -40,6 +40,8 @@ PARTS = (
 def run(args, options, data_multiplier, capacity):
     document = {"machine": machine.facts(args.bin_dir), "scale_gib": args.scale, "data_multiplier": data_multiplier,
                 "probes": args.probes, "arguments": " ".join(sys.argv[1:]), "variants": []}
+    # Measured first, on a quiet machine: the reads' size-dependent part is a copy into fresh memory.
+    document["fresh_memory"] = machine.fresh_memory_cost(args.fresh_memory_settle)
     work = Path(tempfile.mkdtemp(prefix="vineyard-anatomy-", dir=args.work_dir))
     try:
         for index, (key, overrides, suffix) in enumerate(CONFIGURATIONS):
@@ -57,8 +59,10 @@ def run(args, options, data_multiplier, capacity):
                                                drop_caches=True, pod=f"train-{probe}")
                     taken = run_published_step(variant, run_dir, "train-reads", data_multiplier, args.seed,
                                                drop_caches=True, pod=f"train-reads-{probe}")
-                    probes.append({"train_read": train["read_seconds"], "parts": taken["parts"]})
-                    print(f"{name} #{probe + 1} train read {train['read_seconds'] * 1000:.0f} ms, taken apart "
+                    probes.append({"train_read": train["read_seconds"], "train_read_cpu": train["read_cpu_seconds"],
+                                   "train_read_minor_faults": train["read_minor_faults"], "parts": taken["parts"]})
+                    print(f"{name} #{probe + 1} train read {train['read_seconds'] * 1000:.0f} ms "
+                          f"(CPU {train['read_cpu_seconds'] * 1000:.0f} ms, {train['read_minor_faults']} minor faults), taken apart "
                           + ", ".join(f"{load} {part['seconds'] * 1000:.0f} ms (copies {part['numpy_copies'] * 1000:.0f}, "
                                       f"private copy {part['private_copy'] * 1000:.0f})"
                                       for load, part in taken["parts"].items()), flush=True)
@@ -72,6 +76,55 @@ def run(args, options, data_multiplier, capacity):
 
 def milliseconds(values):
     return f"{statistics.median(values) * 1000:.1f} ({min(values) * 1000:.1f}–{max(values) * 1000:.1f})"
+
+
+def count_range(values):
+    return f"{statistics.median(values):,.0f} ({min(values):,}–{max(values):,})"
+
+
+def memory_return_text(facts):
+    """machine.memory_return() in words."""
+    reporting = facts.get("page_reporting", {})
+    text = "free page reporting " + ("on" if facts.get("free_page_reporting") else "off")
+    if reporting:
+        text += ", " + ", ".join(f"`{name}` {value}" for name, value in sorted(reporting.items()))
+    if facts.get("damon_actions"):
+        text += "; DAMON " + ", ".join(f"`{action}`" for action in facts["damon_actions"])
+    return text
+
+
+def fresh_memory_section(document):
+    """Why the same reads are sometimes several times slower: the copies into fresh memory."""
+    fresh = document["fresh_memory"]
+    just, settled = fresh["just_freed_seconds"], fresh["settled_seconds"]
+    lines = [
+        "",
+        "## Why the same read is sometimes several times slower",
+        "",
+        f"First-touching {fresh['bytes'] / 1e6:.0f} MB of fresh memory (about one 2 GiB table's index) took "
+        f"{just * 1000:.1f} ms when the kernel's free memory had been freed just before, and {settled * 1000:.1f} ms "
+        f"({settled / just:.1f}x) when {fresh['freed_bytes'] >> 30} GiB had been freed {fresh['settle_seconds']:g} s "
+        "before (medians of two rounds, measured at the start of this run). This machine hands freed memory back "
+        f"to its hypervisor ({memory_return_text(document['machine']['memory_return'])}), so memory freed seconds "
+        "ago must be backed by the host again, one host fault per page, when a process next touches it. The guest "
+        "does not count those faults: they show as CPU time of the process that touches the memory.",
+        "",
+        "Each pipeline step frees what it allocated when it exits, and the next step starts seconds later. Whether "
+        "the index copies into fresh memory in train's reads land on pages still warm or on pages already returned "
+        "depends on that timing, on (c) and (e) alike, and it is what splits the pipeline report's (e) reads into a "
+        "fast and a slow group. The train steps of this run, per configuration (min–max over the probes):",
+        "",
+    ]
+    for variant in document["variants"]:
+        probes = variant["probes"]
+        reads = [p["train_read"] * 1000 for p in probes]
+        cpu = [p["train_read_cpu"] * 1000 for p in probes]
+        faults = [p["train_read_minor_faults"] for p in probes]
+        lines.append(f"- {variant['label']}: reads {min(reads):.0f}–{max(reads):.0f} ms, of which the process's own "
+                     f"CPU time {min(cpu):.0f}–{max(cpu):.0f} ms, with {min(faults):,}–{max(faults):,} minor faults.")
+    lines += ["", "The same number of guest faults and several times the CPU time: the slow reads spent their time "
+              "touching memory, not waiting for a server."]
+    return lines
 
 
 def write_report(document, docs):
@@ -93,6 +146,10 @@ def write_report(document, docs):
     variants = document["variants"]
     lines.append("| train step: its two `vineyard.csi.read` calls (the report's read) | "
                  + " | ".join(milliseconds([p["train_read"] for p in v["probes"]]) for v in variants) + " |")
+    lines.append("| train step: CPU time of its process inside those calls | "
+                 + " | ".join(milliseconds([p["train_read_cpu"] for p in v["probes"]]) for v in variants) + " |")
+    lines.append("| train step: minor page faults inside those calls | "
+                 + " | ".join(count_range([p["train_read_minor_faults"] for p in v["probes"]]) for v in variants) + " |")
     for name in ("x_train.pkl", "y_train.pkl"):
         for part, label in PARTS:
             lines.append(f"| {name}: {label} | "
@@ -115,10 +172,11 @@ def write_report(document, docs):
         "memory it has not, with no server involved.",
         "",
         f"Machine: {facts['cpu']}, {facts['cores']} cores, {facts['ram_gib']} GiB, kernel {facts['kernel']}; "
-        f"vineyard-csi {facts['vineyard-csi']}; packages {facts['packages']}; memory return {facts['memory_return']}; "
+        f"vineyard-csi {facts['vineyard-csi']}; packages {facts['packages']}; "
+        f"{memory_return_text(facts['memory_return'])}; "
         f"load average at start {facts['load_average_at_start']}.",
-        "",
     ]
+    lines += fresh_memory_section(document) + [""]
     (Path(docs) / "read-anatomy.md").write_text("\n".join(lines))
 
 

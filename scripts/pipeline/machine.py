@@ -2,7 +2,9 @@
 
 import os
 import platform
+import statistics
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -57,6 +59,36 @@ def memory_return():
         except OSError:
             pass
     return {"free_page_reporting": reporting, "page_reporting": tunables, "damon_actions": sorted(set(actions))}
+
+
+def _touch_fresh(byte_count):
+    """Seconds to allocate and first-touch byte_count bytes of memory this process never had."""
+    import numpy as np
+
+    start = time.perf_counter()
+    block = np.ones(byte_count // 8, dtype=np.int64)  # large enough for its own mmap, so fresh pages
+    seconds = time.perf_counter() - start
+    del block  # unmapped: its pages go back to the kernel's free lists
+    return seconds
+
+
+def fresh_memory_cost(settle_seconds, byte_count=96 << 20, freed_bytes=2 << 30, rounds=2):
+    """What a process pays to first-touch byte_count bytes (about one 2 GiB table's index) when the
+    kernel's free memory was freed just now, against when it was freed settle_seconds ago.
+
+    On a VM that hands freed memory back to the hypervisor (free page reporting), the second is
+    memory the host must back again: one host fault per page, several times the cost of the first.
+    That is what a pipeline step meets when it allocates after the previous step's memory has been
+    returned. Returns medians over `rounds` and the settle time used."""
+    just_freed, settled = [], []
+    for _ in range(rounds):
+        _touch_fresh(freed_bytes)  # free memory the kernel hands out next is now these warm pages
+        just_freed.append(_touch_fresh(byte_count))
+        _touch_fresh(freed_bytes)
+        time.sleep(settle_seconds)
+        settled.append(_touch_fresh(byte_count))
+    return {"bytes": byte_count, "freed_bytes": freed_bytes, "settle_seconds": settle_seconds,
+            "just_freed_seconds": statistics.median(just_freed), "settled_seconds": statistics.median(settled)}
 
 
 def facts(bin_dir):
