@@ -166,3 +166,29 @@ def test_read_anatomy_takes_train_reads_apart(tmp_path):
     report = (tmp_path / "read-anatomy.md").read_text()
     assert report.count("| x_train.pkl:") == len(anatomy.PARTS) and "store on 2 MiB pages" in report
     assert "## Why the same read is sometimes several times slower" in report
+
+
+def test_read_anatomy_tears_down_a_variant_that_fails_to_start(tmp_path):
+    """A driver that exits at start (here a stand-in script for a broken build) fails the anatomy
+    with its message, and leaves no store directory under /dev/shm and no work directory behind."""
+    import glob
+    from argparse import Namespace
+
+    from pipeline import anatomy
+
+    broken = tmp_path / "bin"
+    broken.mkdir()
+    (broken / "vineyard-csi").write_text("#!/bin/sh\necho 'this build is broken' >&2\nexit 3\n")
+    (broken / "vineyard-csi").chmod(0o755)
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir="/var/tmp"))
+    stores_before = set(glob.glob("/dev/shm/vineyard-pipeline-store-*"))
+    args = Namespace(bin_dir=str(broken), work_dir=str(work), seed=2024, probes=1, scale=0.001,
+                     fresh_memory_settle=0.1)
+    try:
+        with pytest.raises(RuntimeError, match="this build is broken"):
+            anatomy.run(args, {"bin_dir": str(broken), "read_mode": "direct"}, DATA_MULTIPLIER, CAPACITY)
+        assert set(glob.glob("/dev/shm/vineyard-pipeline-store-*")) == stores_before
+        assert list(work.iterdir()) == []
+    finally:
+        pipeline_csi.unmount_all_under(work)
+        shutil.rmtree(work, ignore_errors=True)

@@ -49,8 +49,8 @@ def run(args, options, data_multiplier, capacity):
             name = f"{key}{suffix}"
             run_dir = work / str(index)
             run_dir.mkdir()
-            variant.setup(run_dir, capacity)
             try:
+                variant.setup(run_dir, capacity)  # inside: teardown also undoes a setup that failed halfway
                 for step in ("prepare", "preprocess"):
                     run_published_step(variant, run_dir, step, data_multiplier, args.seed, drop_caches=True)
                 probes = []
