@@ -101,7 +101,7 @@ def fresh_memory_section(document):
         "",
         "## Why the same read is sometimes several times slower",
         "",
-        f"First-touching {fresh['bytes'] / 1e6:.0f} MB of fresh memory (about one 2 GiB table's index) took "
+        f"First-touching {fresh['bytes'] / 1e6:.0f} MB of fresh memory (about what train's two index copies write at 2 GiB) took "
         f"{just * 1000:.1f} ms when the kernel's free memory had been freed just before, and {settled * 1000:.1f} ms "
         f"({settled / just:.1f}x) when {fresh['freed_bytes'] >> 30} GiB had been freed {fresh['settle_seconds']:g} s "
         "before (medians of two rounds, measured at the start of this run). This machine hands freed memory back "

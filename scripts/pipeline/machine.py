@@ -73,8 +73,9 @@ def _touch_fresh(byte_count):
 
 
 def fresh_memory_cost(settle_seconds, byte_count=96 << 20, freed_bytes=2 << 30, rounds=2):
-    """What a process pays to first-touch byte_count bytes (about one 2 GiB table's index) when the
-    kernel's free memory was freed just now, against when it was freed settle_seconds ago.
+    """What a process pays to first-touch byte_count bytes (about what train's two index copies
+    write at 2 GiB) when the kernel's free memory was freed just now, against when it was freed
+    settle_seconds ago.
 
     On a VM that hands freed memory back to the hypervisor (free page reporting), the second is
     memory the host must back again: one host fault per page, several times the cost of the first.
