@@ -82,15 +82,12 @@ def count_range(values):
     return f"{statistics.median(values):,.0f} ({min(values):,}–{max(values):,})"
 
 
-def memory_return_text(facts):
-    """machine.memory_return() in words."""
-    reporting = facts.get("page_reporting", {})
-    text = "free page reporting " + ("on" if facts.get("free_page_reporting") else "off")
-    if reporting:
-        text += ", " + ", ".join(f"`{name}` {value}" for name, value in sorted(reporting.items()))
-    if facts.get("damon_actions"):
-        text += "; DAMON " + ", ".join(f"`{action}`" for action in facts["damon_actions"])
-    return text
+# What the real train step's result says of its two loads, and how each is printed.
+TRAIN_ROWS = (
+    ("train_read", "its two `vineyard.csi.read` calls (the report's read)", milliseconds),
+    ("train_read_cpu", "CPU time of its process inside those calls", milliseconds),
+    ("train_read_minor_faults", "minor page faults inside those calls", count_range),
+)
 
 
 def fresh_memory_section(document):
@@ -104,10 +101,11 @@ def fresh_memory_section(document):
         f"First-touching {fresh['bytes'] / 1e6:.0f} MB of fresh memory (about what train's two index copies write at 2 GiB) took "
         f"{just * 1000:.1f} ms when the kernel's free memory had been freed just before, and {settled * 1000:.1f} ms "
         f"({settled / just:.1f}x) when {fresh['freed_bytes'] >> 30} GiB had been freed {fresh['settle_seconds']:g} s "
-        "before (medians of two rounds, measured at the start of this run). This machine hands freed memory back "
-        f"to its hypervisor ({memory_return_text(document['machine']['memory_return'])}), so memory freed seconds "
-        "ago must be backed by the host again, one host fault per page, when a process next touches it. The guest "
-        "does not count those faults: they show as CPU time of the process that touches the memory.",
+        "before (medians of two rounds, measured at the start of this run). On this machine "
+        f"{machine.describe_memory_return(document['machine']['memory_return']) or 'no memory return was found'}: "
+        "memory freed seconds ago must be backed by the host again, one host fault per page, when a process next "
+        "touches it. The guest does not count those faults: they show as CPU time of the process that touches the "
+        "memory.",
         "",
         "Each pipeline step frees what it allocated when it exits, and the next step starts seconds later. Whether "
         "the index copies into fresh memory in train's reads land on pages still warm or on pages already returned "
@@ -144,12 +142,8 @@ def write_report(document, docs):
         "| --- | " + " | ".join("---" for _ in document["variants"]) + " |",
     ]
     variants = document["variants"]
-    lines.append("| train step: its two `vineyard.csi.read` calls (the report's read) | "
-                 + " | ".join(milliseconds([p["train_read"] for p in v["probes"]]) for v in variants) + " |")
-    lines.append("| train step: CPU time of its process inside those calls | "
-                 + " | ".join(milliseconds([p["train_read_cpu"] for p in v["probes"]]) for v in variants) + " |")
-    lines.append("| train step: minor page faults inside those calls | "
-                 + " | ".join(count_range([p["train_read_minor_faults"] for p in v["probes"]]) for v in variants) + " |")
+    for key, label, text in TRAIN_ROWS:
+        lines.append(f"| train step: {label} | " + " | ".join(text([p[key] for p in v["probes"]]) for v in variants) + " |")
     for name in ("x_train.pkl", "y_train.pkl"):
         for part, label in PARTS:
             lines.append(f"| {name}: {label} | "
@@ -173,7 +167,7 @@ def write_report(document, docs):
         "",
         f"Machine: {facts['cpu']}, {facts['cores']} cores, {facts['ram_gib']} GiB, kernel {facts['kernel']}; "
         f"vineyard-csi {facts['vineyard-csi']}; packages {facts['packages']}; "
-        f"{memory_return_text(facts['memory_return'])}; "
+        f"memory: {machine.describe_memory_return(facts['memory_return']) or 'kept by the guest'}; "
         f"load average at start {facts['load_average_at_start']}.",
     ]
     lines += fresh_memory_section(document) + [""]

@@ -61,6 +61,19 @@ def memory_return():
     return {"free_page_reporting": reporting, "page_reporting": tunables, "damon_actions": sorted(set(actions))}
 
 
+def describe_memory_return(memory):
+    """memory_return()'s result in words, for the reports; None when the machine keeps its memory."""
+    if not memory or not (memory.get("free_page_reporting") or memory.get("damon_actions")):
+        return None
+    parts = []
+    if memory.get("free_page_reporting"):
+        tunables = "".join(f", `{name}` {value}" for name, value in sorted(memory.get("page_reporting", {}).items()))
+        parts.append(f"freed memory goes back to the hypervisor (virtio-balloon free page reporting{tunables})")
+    if memory.get("damon_actions"):
+        parts.append(f"DAMON runs `{'`, `'.join(memory['damon_actions'])}` on cold memory")
+    return " and ".join(parts)
+
+
 def _touch_fresh(byte_count):
     """Seconds to allocate and first-touch byte_count bytes of memory this process never had."""
     import numpy as np

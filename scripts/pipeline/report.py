@@ -3,6 +3,8 @@
 import statistics
 from pathlib import Path
 
+from .machine import describe_memory_return
+
 STEPS = ("prepare", "preprocess", "train", "test")
 MiB = 1 << 20
 # vineyard's published numbers for its Go CSI driver (Kubeflow v1 pipeline, baseline NFS).
@@ -134,6 +136,12 @@ def write(document, docs):
         x, y = get(a, scale, metric), get(b, scale, metric)
         return x[0] / y[0] if x and y and y[0] > 0 else None
 
+    def storage_free_floor(scale):
+        """The baseline's pipeline without its save and load time, against itself: what storage
+        that took no time at all would reach, the steps' own work unchanged."""
+        compute, pipeline = get(base, scale, "compute"), get(base, scale, "pipeline")
+        return compute[0] / pipeline[0] if compute and pipeline and pipeline[0] > 0 else None
+
     lines = []
     add = lines.append
     machine = document["machine"]
@@ -200,12 +208,8 @@ def write(document, docs):
     add(f"- CPU: {machine['cpu']}, {machine['cores']} cores (load average at start {machine['load_average_at_start']}"
         f"{during}); benchmark processes ran at `nice -n -20`")
     add(f"- RAM: {machine['ram_gib']} GiB; kernel {machine['kernel']}; {machine['os']}")
-    memory = machine.get("memory_return")
-    if memory and (memory.get("free_page_reporting") or memory.get("damon_actions")):
-        how = " and ".join(filter(None, [
-            "freed memory goes back to the hypervisor (virtio-balloon free page reporting)"
-            if memory.get("free_page_reporting") else "",
-            f"DAMON runs `{'`, `'.join(memory['damon_actions'])}` on cold memory" if memory.get("damon_actions") else ""]))
+    how = describe_memory_return(machine.get("memory_return"))
+    if how:
         add(f"- Memory: {how}. Memory the guest has not touched lately is backed by the host when first "
             "touched, several times slower than memory it has, so steps that allocate a lot vary with what "
             "ran before them, storage aside: *prepare*, which generates the table before saving it, is the "
@@ -314,12 +318,8 @@ def write(document, docs):
         row(f"(e) pipeline < 0.6x {base_name} (beats vineyard's -30 to -40 %)", [ratio("csi-vineyard", base, s, "pipeline") for s in scales],
             lambda v: v < 0.6)
         memory_limit("pipeline", "pipeline")
-        # Storage that took no time at all, the steps' own work unchanged, would leave the
-        # baseline's compute: the lowest pipeline ratio any storage can reach against it.
-        floors = [get(base, s, "compute")[0] / get(base, s, "pipeline")[0] if get(base, s, "pipeline") else None
-                  for s in scales]
         add(f"| *for reference: {base_name}'s pipeline without its save and load time, against itself* | "
-            + " | ".join(ratio_text(v) for v in floors) + " | (the limit for storage that takes no time) |")
+            + " | ".join(ratio_text(storage_free_floor(s)) for s in scales) + " | (the limit for storage that takes no time) |")
         add("")
 
     target_table("handoff_write", "handoff_read", True)
@@ -377,8 +377,8 @@ def write(document, docs):
             + ("[read-anatomy.md](read-anatomy.md) takes train's reads apart on (c) and on (e) with either page "
                "size and measures that fresh-memory cost (`scripts/bench-pipeline.sh anatomy`)."
                if (docs / "read-anatomy.md").exists() else ""))
-        if (base, largest) in table:
-            compute = get(base, largest, "compute")[0] / get(base, largest, "pipeline")[0]
+        compute = storage_free_floor(largest)
+        if compute is not None:
             add(f"- Most of the pipeline is the steps' own work: at {largest:g} GiB, {compute:.0%} of {base_name}'s "
                 "pipeline is spent outside its save and load calls (generating the table, splitting it, fitting). "
                 f"Storage that took no time at all would leave {compute:.2f}x of {base_name}'s pipeline"
