@@ -4,7 +4,8 @@
 //
 // Dependencies run one way:
 //   C/C++ shims (CGRPCShim)  ->  Swift wrappers (GRPCTransport)
-//   ->  domain (CSIProto, SharedMemoryStore, CSIDriver)  ->  executables (vineyard-csi, vctl)
+//   ->  domain (CSIProto, VineyardObjects, SharedMemoryStore, VineyardIPC, VineyardSocket,
+//       VolumeFS, CSIDriver)  ->  executables (vineyard-csi, vctl)
 // Only the wrapper modules import C.
 
 import PackageDescription
@@ -82,8 +83,15 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["README.md"]
         ),
+        /// vineyard's object model: identifiers, metadata trees and JSON values, shared by the
+        /// embedded store and the vineyard client.
+        .target(
+            name: "VineyardObjects",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "SharedMemoryStore",
+            dependencies: ["VineyardObjects"],
             swiftSettings: swiftSettings
         ),
         /// The file system of a volume: a directory tree whose files are objects in a store.
@@ -92,17 +100,25 @@ let package = Package(
             dependencies: ["FUSEKit", "SharedMemoryStore", "VineyardIPC"],
             swiftSettings: swiftSettings
         ),
-        /// vineyard's IPC protocol: the codec (frames, typed requests and replies) and a server
-        /// that serves a volume of a store on a Unix socket, so vineyard's own clients work.
+        /// vineyard's IPC protocol: the codec (frames, typed requests and replies), the
+        /// connection and server machinery of a Unix socket, and a client of vineyardd. Knows
+        /// the object model, not the store.
         .target(
             name: "VineyardIPC",
-            dependencies: ["SharedMemoryStore"],
+            dependencies: ["VineyardObjects"],
+            swiftSettings: swiftSettings
+        ),
+        /// A volume's `vineyard.sock`: serves vineyard's own clients within the volume's scope.
+        .target(
+            name: "VineyardSocket",
+            dependencies: ["VineyardIPC", "SharedMemoryStore"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "CSIDriver",
             dependencies: [
                 "VineyardIPC",
+                "VineyardSocket",
                 "CSIProto",
                 "GRPCTransport",
                 "FUSEKit",
@@ -170,7 +186,8 @@ let package = Package(
         .testTarget(name: "GRPCTransportTests", dependencies: ["GRPCTransport"], swiftSettings: swiftSettings),
         .testTarget(name: "FUSEKitTests", dependencies: ["FUSEKit"], swiftSettings: swiftSettings),
         .testTarget(name: "VolumeFSTests", dependencies: ["VolumeFS", "FUSEKit", "SharedMemoryStore"], swiftSettings: swiftSettings),
-        .testTarget(name: "VineyardIPCTests", dependencies: ["VineyardIPC", "SharedMemoryStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "VineyardIPCTests", dependencies: ["VineyardIPC", "VineyardSocket", "SharedMemoryStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "VineyardObjectsTests", dependencies: ["VineyardObjects"], swiftSettings: swiftSettings),
         .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CSIDriverTests",

@@ -7,6 +7,7 @@ import SharedMemoryStore
 import Testing
 
 @testable import VineyardIPC
+@testable import VineyardSocket
 
 @Suite(
     "Volume socket relayed to vineyardd", .serialized,

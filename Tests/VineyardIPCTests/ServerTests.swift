@@ -7,6 +7,7 @@ import SharedMemoryStore
 import Testing
 
 @testable import VineyardIPC
+@testable import VineyardSocket
 
 /// A store in a fresh /dev/shm directory with one socket server per volume, torn down after.
 final class ServerFixture {

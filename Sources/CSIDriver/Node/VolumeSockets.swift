@@ -3,6 +3,7 @@ import Logging
 import SharedMemoryStore
 import Synchronization
 import VineyardIPC
+import VineyardSocket
 import VolumeFS
 
 /// The vineyard socket at the root of every served volume.

@@ -1,7 +1,7 @@
 // vineyard-csi: VineyardIPC
 // IPCReply.swift: the replies of vineyard's IPC protocol as typed values.
 
-import SharedMemoryStore
+import VineyardObjects
 
 /// What the server says about itself in the handshake.
 public struct IPCServerInfo: Hashable, Sendable {

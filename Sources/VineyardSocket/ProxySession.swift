@@ -1,6 +1,7 @@
-// vineyard-csi: VineyardIPC
+// vineyard-csi: VineyardSocket
 // ProxySession.swift: vineyard's commands for one connection, relayed to a vineyardd within a volume's scope.
 
+import VineyardIPC
 import Glibc
 import SharedMemoryStore
 import Synchronization

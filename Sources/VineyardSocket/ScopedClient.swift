@@ -1,6 +1,7 @@
-// vineyard-csi: VineyardIPC
+// vineyard-csi: VineyardSocket
 // ScopedClient.swift: what every volume socket session knows about its client, whatever the backend.
 
+import VineyardIPC
 import SharedMemoryStore
 
 /// The client side of one connection to a volume's socket, shared by the sessions of both

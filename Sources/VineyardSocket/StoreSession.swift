@@ -1,6 +1,7 @@
-// vineyard-csi: VineyardIPC
+// vineyard-csi: VineyardSocket
 // StoreSession.swift: vineyard's commands for one connection, served from an ObjectStore.
 
+import VineyardIPC
 import Glibc
 import SharedMemoryStore
 
@@ -329,7 +330,7 @@ final class StoreSession: IPCConnectionHandler {
             throw IPCError(.assertionFailed, "tree.contains(\"instance_id\"): metadata must have an instance_id")
         }
         var meta: ObjectMeta
-        do throws(StoreError) {
+        do throws(InvalidMetadata) {
             meta = try ObjectMeta(json: content)
         } catch {
             throw IPCError(.metaTreeInvalid, "\(error)")

@@ -1,6 +1,7 @@
-// vineyard-csi: VineyardIPC
+// vineyard-csi: VineyardSocket
 // VineyardSocketServer.swift: a vineyard socket for one volume of an ObjectStore.
 
+import VineyardIPC
 import SharedMemoryStore
 
 /// Serves vineyard's IPC protocol (what `vineyard.connect(socket)` of the 0.24.x client
