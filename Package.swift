@@ -4,8 +4,8 @@
 //
 // Dependencies run one way:
 //   C/C++ shims (CGRPCShim)  ->  Swift wrappers (GRPCTransport)
-//   ->  domain (CSIProto, VineyardObjects, SharedMemoryStore, VineyardIPC, VineyardSocket,
-//       VolumeFS, CSIDriver)  ->  executables (vineyard-csi, vctl)
+//   ->  domain (CSIProto, VineyardObjects, SharedMemoryStore, VineyardIPC, StoreBackend,
+//       VineyardSocket, VolumeFS, CSIDriver)  ->  executables (vineyard-csi, vctl)
 // Only the wrapper modules import C.
 
 import PackageDescription
@@ -94,10 +94,17 @@ let package = Package(
             dependencies: ["VineyardObjects"],
             swiftSettings: swiftSettings
         ),
-        /// The file system of a volume: a directory tree whose files are objects in a store.
+        /// Where a volume's objects live: one protocol of object operations (blobs, objects,
+        /// names, usage) and its capabilities, implemented by the embedded store and a vineyardd.
+        .target(
+            name: "StoreBackend",
+            dependencies: ["VineyardObjects", "SharedMemoryStore", "VineyardIPC"],
+            swiftSettings: swiftSettings
+        ),
+        /// The file system of a volume: a directory tree whose files are objects in a backend.
         .target(
             name: "VolumeFS",
-            dependencies: ["FUSEKit", "SharedMemoryStore", "VineyardIPC"],
+            dependencies: ["FUSEKit", "SharedMemoryStore", "StoreBackend", "VineyardIPC"],
             swiftSettings: swiftSettings
         ),
         /// vineyard's IPC protocol: the codec (frames, typed requests and replies), the
@@ -119,6 +126,7 @@ let package = Package(
             dependencies: [
                 "VineyardIPC",
                 "VineyardSocket",
+                "StoreBackend",
                 "CSIProto",
                 "GRPCTransport",
                 "FUSEKit",
@@ -183,10 +191,27 @@ let package = Package(
 
         // MARK: - Tests
 
+        /// Starts a real vineyardd (from the vineyard wheel in `.venv`) for tests of cluster mode.
+        .target(name: "VineyarddTestSupport", path: "Tests/VineyarddTestSupport", swiftSettings: swiftSettings),
+
         .testTarget(name: "GRPCTransportTests", dependencies: ["GRPCTransport"], swiftSettings: swiftSettings),
         .testTarget(name: "FUSEKitTests", dependencies: ["FUSEKit"], swiftSettings: swiftSettings),
-        .testTarget(name: "VolumeFSTests", dependencies: ["VolumeFS", "FUSEKit", "SharedMemoryStore"], swiftSettings: swiftSettings),
-        .testTarget(name: "VineyardIPCTests", dependencies: ["VineyardIPC", "VineyardSocket", "SharedMemoryStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "VolumeFSTests",
+            dependencies: ["VolumeFS", "FUSEKit", "SharedMemoryStore", "StoreBackend", "VineyarddTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VineyardIPCTests",
+            dependencies: ["VineyardIPC", "VineyardSocket", "SharedMemoryStore", "VineyarddTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        /// The backend contract, asserted on the embedded store and on a real vineyardd.
+        .testTarget(
+            name: "StoreBackendTests",
+            dependencies: ["StoreBackend", "SharedMemoryStore", "VineyarddTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "VineyardObjectsTests", dependencies: ["VineyardObjects"], swiftSettings: swiftSettings),
         .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore"], swiftSettings: swiftSettings),
         .testTarget(

@@ -2,6 +2,7 @@ import Foundation
 import FUSEKit
 public import Logging
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 import VolumeFS
 
@@ -123,7 +124,7 @@ public final class VineyarddVolumeHost: VolumeHost {
 
     public func purge(_ volume: VolumeDescriptor) throws(VolumeHostError) {
         do {
-            try VineyarddFileSystem.purge(connection: connection(for: volume), volumeID: volume.volumeID)
+            try VolumeFileSystem.purge(backend: VineyarddBackend(connection: connection(for: volume)), volumeID: volume.volumeID)
         } catch {
             throw VolumeHostError(.failed, "cannot delete the objects of volume \(volume.volumeID) from vineyardd: \(error)")
         }

@@ -5,6 +5,7 @@
 
 public import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 import VineyardIPC
 
@@ -65,7 +66,7 @@ extension VineyarddFileSystem {
     /// The bytes of the volume's named objects in vineyardd: two round trips whatever their number.
     public static func usedBytes(connection: VineyarddConnection, volumeID: String) throws(Errno) -> Int {
         let prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
-        return try connection.with { (client) throws(VineyardClientError) -> Int in
+        return try connection.call { (client) throws(VineyardClientError) -> Int in
             let ids = Array(Set(try client.names(matching: glob(prefix) + "*").map(\.id)))
             guard !ids.isEmpty else { return 0 }
             return try client.metas(ids).values.reduce(0) { $0 + max(0, Int($1["nbytes"]?.int64Value ?? 0)) }
