@@ -118,7 +118,7 @@ let package = Package(
         /// A volume's `vineyard.sock`: serves vineyard's own clients within the volume's scope.
         .target(
             name: "VineyardSocket",
-            dependencies: ["VineyardIPC", "SharedMemoryStore"],
+            dependencies: ["VineyardIPC", "SharedMemoryStore", "StoreBackend"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -203,7 +203,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VineyardIPCTests",
-            dependencies: ["VineyardIPC", "VineyardSocket", "SharedMemoryStore", "VineyarddTestSupport"],
+            dependencies: ["VineyardIPC", "VineyardSocket", "SharedMemoryStore", "StoreBackend", "VineyarddTestSupport"],
             swiftSettings: swiftSettings
         ),
         /// The backend contract, asserted on the embedded store and on a real vineyardd.

@@ -1,11 +1,13 @@
 // vineyard-csi: VineyardSocket
-// VineyardSocketServer.swift: a vineyard socket for one volume of an ObjectStore.
+// VineyardSocketServer.swift: a vineyard socket for one volume of a backend.
 
-import VineyardIPC
+import Glibc
 import SharedMemoryStore
+public import StoreBackend
+public import VineyardIPC
 
 /// Serves vineyard's IPC protocol (what `vineyard.connect(socket)` of the 0.24.x client
-/// expects) on a Unix socket, from an ``ObjectStore`` and limited to one ``VolumeScope``.
+/// expects) on a Unix socket, from a volume's backend and limited to one ``VolumeScope``.
 ///
 /// The unmodified vineyard Python client works against it: `put`/`get` of numpy arrays and
 /// pandas frames, names, listing, deletion; reads are zero-copy (the client maps the store's
@@ -15,10 +17,16 @@ public final class VineyardSocketServer: Sendable {
     public let socketPath: String
     private let server: IPCServer
 
-    /// Binds `socketPath` and starts serving.
+    /// Binds `socketPath` and starts serving the volume `scope` from `backend`.
+    ///
+    /// From the embedded store, blobs are handed out zero-copy from the store's arena (the
+    /// client maps it, passed with `SCM_RIGHTS`). From a vineyardd, each client connection is
+    /// relayed over a connection of its own to vineyardd, and the client maps vineyardd's
+    /// shared memory itself; vineyardd need not answer now (clients that connect while it is
+    /// down get an `IOError` reply to their registration).
     ///
     /// - Parameters:
-    ///   - store: the store holding the volume.
+    ///   - backend: where the volume's objects live.
     ///   - scope: the volume the socket exposes.
     ///   - socketPath: where to bind (a stale file there is replaced).
     ///   - advertisedSocket: the path reported to clients as `ipc_socket`; defaults to `socketPath`.
@@ -26,43 +34,20 @@ public final class VineyardSocketServer: Sendable {
     ///     the volume (the file system recounts its usage).
     /// - Throws: ``IPCSocketError`` when the socket cannot be bound.
     public init(
-        store: ObjectStore, scope: VolumeScope, socketPath: String, advertisedSocket: String? = nil,
+        backend: any ObjectBackend, scope: VolumeScope, socketPath: String, advertisedSocket: String? = nil,
         namesChanged: @escaping @Sendable () -> Void = {}
     ) throws(IPCSocketError) {
-        let info = IPCServerInfo(instanceID: store.configuration.instanceID, ipcSocket: advertisedSocket ?? socketPath)
-        let count = ConnectionCounter()
+        guard let sessions = backend as? any SessionSource else {
+            throw IPCSocketError("serve \(type(of: backend))", errno: ENOTSUP)
+        }
+        let makeSession = sessions.sessionMaker(
+            scope: scope, advertisedSocket: advertisedSocket ?? socketPath, namesChanged: namesChanged)
         self.scope = scope
         self.socketPath = socketPath
         self.server = try IPCServer(configuration: IPCServer.Configuration(socketPath: socketPath)) { channel in
-            StoreSession(
-                store: store, scope: scope, info: info, peerPID: channel.peer.pid,
-                connectionCount: { count.server?.connectionCount ?? 0 }, namesChanged: namesChanged)
+            makeSession(channel.peer.pid)
         }
-        count.server = server
-    }
-
-    /// Binds `socketPath` and serves the volume from a vineyardd (cluster mode): each client
-    /// connection is relayed over a connection of its own to vineyardd, within `scope` (see
-    /// ``ProxySession``); the client maps vineyardd's shared memory itself.
-    ///
-    /// - Parameters:
-    ///   - vineyarddSocket: vineyardd's IPC socket. It need not answer now: clients that
-    ///     connect while it is down get an `IOError` reply to their registration.
-    ///   - scope: the volume the socket exposes.
-    ///   - socketPath: where to bind (a stale file there is replaced).
-    ///   - advertisedSocket: the path reported to clients as `ipc_socket`; defaults to `socketPath`.
-    /// - Throws: ``IPCSocketError`` when the socket cannot be bound.
-    public init(vineyarddSocket: String, scope: VolumeScope, socketPath: String, advertisedSocket: String? = nil)
-        throws(IPCSocketError)
-    {
-        let objects = ProxyVolumeObjects()
-        self.scope = scope
-        self.socketPath = socketPath
-        self.server = try IPCServer(configuration: IPCServer.Configuration(socketPath: socketPath)) { channel in
-            ProxySession(
-                vineyarddSocket: vineyarddSocket, scope: scope, advertisedSocket: advertisedSocket ?? socketPath,
-                peerPID: channel.peer.pid, objects: objects)
-        }
+        makeSession.server = server
     }
 
     /// Connections currently open.
@@ -76,9 +61,53 @@ public final class VineyardSocketServer: Sendable {
     }
 }
 
-/// Lets sessions report the server's connection count without a reference cycle at creation.
-private final class ConnectionCounter: @unchecked Sendable {
-    // Written once, before the first connection can be accepted... in practice right after
-    // the server starts; a session created before that reports 0.
+/// A backend a volume's socket can serve: it makes the session of each client connection.
+protocol SessionSource: ObjectBackend {
+    func sessionMaker(
+        scope: VolumeScope, advertisedSocket: String, namesChanged: @escaping @Sendable () -> Void
+    ) -> SessionMaker
+}
+
+/// Makes the session of a new connection, given the client's pid.
+final class SessionMaker: @unchecked Sendable {
+    private let make: @Sendable (SessionMaker, Int32) -> any IPCConnectionHandler
+    /// The server, for sessions that report its connection count. Set right after the server
+    /// starts; a session created before that reports 0.
     weak var server: IPCServer?
+
+    init(_ make: @escaping @Sendable (SessionMaker, Int32) -> any IPCConnectionHandler) {
+        self.make = make
+    }
+
+    func callAsFunction(_ peerPID: Int32) -> any IPCConnectionHandler {
+        make(self, peerPID)
+    }
+}
+
+extension EmbeddedBackend: SessionSource {
+    func sessionMaker(
+        scope: VolumeScope, advertisedSocket: String, namesChanged: @escaping @Sendable () -> Void
+    ) -> SessionMaker {
+        let store = store
+        let info = IPCServerInfo(instanceID: store.configuration.instanceID, ipcSocket: advertisedSocket)
+        return SessionMaker { maker, peerPID in
+            StoreSession(
+                store: store, scope: scope, info: info, peerPID: peerPID,
+                connectionCount: { [weak maker] in maker?.server?.connectionCount ?? 0 }, namesChanged: namesChanged)
+        }
+    }
+}
+
+extension VineyarddBackend: SessionSource {
+    func sessionMaker(
+        scope: VolumeScope, advertisedSocket: String, namesChanged: @escaping @Sendable () -> Void
+    ) -> SessionMaker {
+        let objects = ProxyVolumeObjects()
+        let vineyarddSocket = connection.socketPath
+        return SessionMaker { _, peerPID in
+            ProxySession(
+                vineyarddSocket: vineyarddSocket, scope: scope, advertisedSocket: advertisedSocket, peerPID: peerPID,
+                objects: objects)
+        }
+    }
 }

@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 import SharedMemoryStore
+import StoreBackend
 import Testing
 
 @testable import VineyardIPC
@@ -36,7 +37,7 @@ final class ServerFixture {
         let scope = VolumeScope(
             volumeID: volume, namePrefix: volume + "/", ownerKey: "vcsi_volume", mountSource: "vineyard:" + volume,
             reservedPaths: ["vineyard.sock"])
-        servers[volume] = try VineyardSocketServer(store: store, scope: scope, socketPath: path)
+        servers[volume] = try VineyardSocketServer(backend: EmbeddedBackend(store: store), scope: scope, socketPath: path)
         return path
     }
 
