@@ -91,9 +91,12 @@ extension EmbeddedBackend: SessionSource {
         let store = store
         let info = IPCServerInfo(instanceID: store.configuration.instanceID, ipcSocket: advertisedSocket)
         return SessionMaker { maker, peerPID in
-            StoreSession(
-                store: store, scope: scope, info: info, peerPID: peerPID,
-                connectionCount: { [weak maker] in maker?.server?.connectionCount ?? 0 }, namesChanged: namesChanged)
+            VolumeSession(
+                client: ScopedClient(scope: scope, peerPID: peerPID),
+                backend: StoreConnection(
+                    store: store, scope: scope, info: info,
+                    connectionCount: { [weak maker] in maker?.server?.connectionCount ?? 0 }),
+                namesChanged: namesChanged)
         }
     }
 }
@@ -105,9 +108,11 @@ extension VineyarddBackend: SessionSource {
         let objects = ProxyVolumeObjects()
         let vineyarddSocket = connection.socketPath
         return SessionMaker { _, peerPID in
-            ProxySession(
-                vineyarddSocket: vineyarddSocket, scope: scope, advertisedSocket: advertisedSocket, peerPID: peerPID,
-                objects: objects)
+            VolumeSession(
+                client: ScopedClient(scope: scope, peerPID: peerPID),
+                backend: VineyarddRelay(
+                    vineyarddSocket: vineyarddSocket, scope: scope, advertisedSocket: advertisedSocket, objects: objects),
+                namesChanged: namesChanged)
         }
     }
 }
