@@ -3,6 +3,11 @@
 
 /// The differences between backends, as flags the layers above consult instead of keeping
 /// a copy of their code per backend.
+///
+/// What a backend gains later is one more flag and the operation behind it, not another file
+/// system: objects whose bytes are a file of their own (byte 0 of the file is byte 0 of the
+/// object), which the kernel can serve directly through FUSE passthrough, would be announced
+/// here and exposed by the backend as a descriptor per sealed object.
 public struct BackendCapabilities: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
 
