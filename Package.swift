@@ -3,9 +3,9 @@
 // vineyard-csi: a Kubernetes CSI driver that maps vineyard objects to volumes.
 //
 // Dependencies run one way:
-//   C/C++ shims (CGRPCShim)  ->  Swift wrappers (GRPCTransport)
+//   C/C++ shims (CGRPCShim, CFUSE)  ->  Swift wrappers (POSIXCore, GRPCTransport, FUSEKit)
 //   ->  domain (CSIProto, SharedMemoryStore, CSIDriver)  ->  executables (vineyard-csi, vctl)
-// Only the wrapper modules import C.
+// Only the wrapper modules import C; POSIXCore is the one that makes plain system calls.
 
 import PackageDescription
 
@@ -56,6 +56,13 @@ let package = Package(
 
         // MARK: - Swift wrappers
 
+        /// The package's one layer over Glibc: the `syscall` helper that owns errno and EINTR,
+        /// the typed `Errno`, the mount table, the path hash and the process signal policy.
+        .target(
+            name: "POSIXCore",
+            swiftSettings: swiftSettings
+        ),
+
         .target(
             name: "GRPCTransport",
             dependencies: ["CGRPCShim"],
@@ -64,14 +71,15 @@ let package = Package(
 
         .target(
             name: "FUSEKit",
-            dependencies: ["CFUSE"],
+            dependencies: ["CFUSE", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
 
         /// Handing /dev/fuse descriptors to the holder process and back (SCM_RIGHTS over a
-        /// unix socket). Glibc only, so that the holder stays dependency-free.
+        /// unix socket). Glibc and POSIXCore only, so that the holder stays small.
         .target(
             name: "FDHandover",
+            dependencies: ["POSIXCore"],
             swiftSettings: swiftSettings
         ),
 
@@ -84,6 +92,7 @@ let package = Package(
         ),
         .target(
             name: "SharedMemoryStore",
+            dependencies: ["POSIXCore"],
             swiftSettings: swiftSettings
         ),
         /// The file system of a volume: a directory tree whose files are objects in a store.
@@ -109,6 +118,7 @@ let package = Package(
                 "SharedMemoryStore",
                 "VolumeFS",
                 "FDHandover",
+                "POSIXCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -121,6 +131,7 @@ let package = Package(
             name: "VineyardCSI",
             dependencies: [
                 "CSIDriver",
+                "POSIXCore",
                 "CSIProto",
                 "GRPCTransport",
                 "SharedMemoryStore",
@@ -134,6 +145,7 @@ let package = Package(
             name: "VCtl",
             dependencies: [
                 "CSIDriver",
+                "POSIXCore",
                 "CSIProto",
                 "GRPCTransport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -145,7 +157,7 @@ let package = Package(
         /// Holds the /dev/fuse descriptors of the node plugin's mounts across its restarts.
         .executableTarget(
             name: "VineyardCSIFDHolder",
-            dependencies: ["FDHandover"],
+            dependencies: ["FDHandover", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
 
@@ -156,6 +168,7 @@ let package = Package(
                 "CSIProto",
                 "FUSEKit",
                 "GRPCTransport",
+                "POSIXCore",
                 "SharedMemoryStore",
                 "VolumeFS",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -167,6 +180,7 @@ let package = Package(
 
         // MARK: - Tests
 
+        .testTarget(name: "POSIXCoreTests", dependencies: ["POSIXCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GRPCTransportTests", dependencies: ["GRPCTransport"], swiftSettings: swiftSettings),
         .testTarget(name: "FUSEKitTests", dependencies: ["FUSEKit"], swiftSettings: swiftSettings),
         .testTarget(name: "VolumeFSTests", dependencies: ["VolumeFS", "FUSEKit", "SharedMemoryStore"], swiftSettings: swiftSettings),
