@@ -195,7 +195,7 @@ let package = Package(
         /// a YAML parser that vctl itself does not use.
         .testTarget(
             name: "VCtlTests",
-            dependencies: ["VCtl", "CSIDriver", .product(name: "Yams", package: "Yams")],
+            dependencies: ["VCtl", "CSIDriver", "POSIXCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
     ],
