@@ -4,7 +4,7 @@
 //
 // Dependencies run one way:
 //   C/C++ shims (CGRPCShim, CFUSE)  ->  Swift wrappers (POSIXCore, GRPCTransport, FUSEKit)
-//   ->  domain (CSIProto, SharedMemoryStore, CSIDriver)  ->  executables (vineyard-csi, vctl)
+//   ->  domain (CSIModel, CSIProto, SharedMemoryStore, CSIDriver)  ->  executables (vineyard-csi, vctl)
 // Only the wrapper modules import C; POSIXCore is the one that makes plain system calls.
 
 import PackageDescription
@@ -85,6 +85,12 @@ let package = Package(
 
         // MARK: - Domain
 
+        /// The driver's small value types shared with vctl (names, sizes, cluster references,
+        /// backend selection), so that vctl does not link the driver, libfuse or the store.
+        .target(
+            name: "CSIModel",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CSIProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -111,6 +117,7 @@ let package = Package(
         .target(
             name: "CSIDriver",
             dependencies: [
+                "CSIModel",
                 "VineyardIPC",
                 "CSIProto",
                 "GRPCTransport",
@@ -144,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "VCtl",
             dependencies: [
-                "CSIDriver",
+                "CSIModel",
                 "POSIXCore",
                 "CSIProto",
                 "GRPCTransport",
@@ -195,7 +202,7 @@ let package = Package(
         /// a YAML parser that vctl itself does not use.
         .testTarget(
             name: "VCtlTests",
-            dependencies: ["VCtl", "CSIDriver", "POSIXCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["VCtl", "CSIModel", "POSIXCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
     ],
