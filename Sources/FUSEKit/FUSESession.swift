@@ -59,8 +59,8 @@ public final class FUSESession: @unchecked Sendable {
         fileSystem: some FileSystem, mountPoint: String, options: MountOptions = MountOptions()
     ) throws(FUSEError) {
         var st = stat()
-        guard stat(mountPoint, &st) == 0 else {
-            throw FUSEError(code: .mount, errno: .current, message: "cannot stat mount point \(mountPoint)")
+        do { try syscall { stat(mountPoint, &st) } } catch {
+            throw FUSEError(code: .mount, errno: error, message: "cannot stat mount point \(mountPoint)")
         }
         guard st.st_mode & S_IFMT == S_IFDIR else {
             throw FUSEError(code: .mount, errno: .notDirectory, message: "mount point \(mountPoint) is not a directory")
