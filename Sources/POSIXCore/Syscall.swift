@@ -51,3 +51,13 @@ public func syscallReturningErrno(_ call: () -> Int32) throws(Errno) {
         if error != .interrupted { throw error }
     }
 }
+
+/// ``syscall(_:)`` for `mmap`, which fails by returning `MAP_FAILED` and setting `errno`.
+@inlinable
+public func syscallMapping(_ call: () -> UnsafeMutableRawPointer?) throws(Errno) -> UnsafeMutableRawPointer {
+    while true {
+        if let address = call(), address != MAP_FAILED { return address }
+        let error = Errno.current
+        if error != .interrupted { throw error }
+    }
+}

@@ -51,6 +51,20 @@ struct FileIOTests {
         #expect(unsafeBitCast(previous.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self))
     }
 
+    @Test("a SIGTERM reaches the stop handler instead of ending the process")
+    func stopRequests() {
+        let received = Atomic<Int32>(0)
+        let handling = ProcessSignals.handleStopRequests { number in received.store(number, ordering: .relaxed) }
+        defer {
+            handling.cancel()
+            signal(SIGTERM, SIG_DFL)
+            signal(SIGINT, SIG_DFL)
+        }
+        kill(getpid(), SIGTERM)
+        for _ in 0..<500 where received.load(ordering: .relaxed) == 0 { usleep(10_000) }
+        #expect(received.load(ordering: .relaxed) == SIGTERM)
+    }
+
     @Test("a control file is written without being created")
     func writesExistingFilesOnly() {
         #expect(throws: Errno.noEntry) { try FileIO.write("1", toExistingFile: "/tmp/posixcore-absent-\(getpid())") }

@@ -88,6 +88,17 @@ struct SyscallTests {
     }
 }
 
+extension SyscallTests {
+    @Test("a mapping is an address or the errno, never MAP_FAILED")
+    func mappings() throws {
+        let address = try syscallMapping { mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) }
+        address.storeBytes(of: 7, as: UInt8.self)
+        #expect(address.load(as: UInt8.self) == 7)
+        munmap(address, 4096)
+        #expect(throws: Errno.badFileDescriptor) { try syscallMapping { mmap(nil, 4096, PROT_READ, MAP_SHARED, -1, 0) } }
+    }
+}
+
 /// A pthread, so that a test can signal exactly the thread that blocks.
 final class Thread: @unchecked Sendable {
     private var thread = pthread_t()
