@@ -13,16 +13,10 @@ import time
 import pytest
 
 from conftest import Clients, Driver, cluster_parameters, csi_pb2, mount_capability
+from harness.mounts import mounts_under, unmount_all_under
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/dev/fuse") or os.geteuid() != 0, reason="needs /dev/fuse and root to mount")
-
-
-def mounts_under(path):
-    with open("/proc/self/mountinfo") as table:
-        entries = [line.split() for line in table]
-    return [(fields[4], fields[fields.index("-") + 1]) for fields in entries
-            if fields[4] == str(path) or fields[4].startswith(str(path) + "/")]
 
 
 def start_piped(driver, reader):
@@ -41,8 +35,7 @@ def stop(process, consumer, workdir):
         if child.poll() is None:
             child.kill()
             child.wait()
-    for point, _ in sorted(mounts_under(workdir), key=lambda entry: len(entry[0]), reverse=True):
-        subprocess.run(["umount", "-l", point], check=False)
+    unmount_all_under(workdir)
 
 
 def test_driver_keeps_serving_after_its_log_pipe_closed(workdir):
@@ -79,8 +72,8 @@ def test_ctrl_c_under_tee_unmounts_everything(workdir):
             assert process.poll() is None, f"driver exited with {process.returncode}: {log.read_text()}"
             assert time.monotonic() < deadline, f"the local volume was not published: {log.read_text()}"
             time.sleep(0.05)
+        assert str(target) in mounts_under(workdir)
         (target / "kept.txt").write_text("written before Ctrl-C")
-        assert any(kind.startswith("fuse") for _, kind in mounts_under(workdir))
 
         os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         assert tee.wait(timeout=10) == -signal.SIGINT
