@@ -3,10 +3,10 @@
 // vineyard-csi: a Kubernetes CSI driver that maps vineyard objects to volumes.
 //
 // Dependencies run one way:
-//   C/C++ shims (CGRPCShim)  ->  Swift wrappers (GRPCTransport)
-//   ->  domain (CSIProto, VineyardObjects, SharedMemoryStore, VineyardIPC, StoreBackend,
+//   C/C++ shims (CGRPCShim, CFUSE)  ->  Swift wrappers (POSIXCore, GRPCTransport, FUSEKit)
+//   ->  domain (CSIModel, CSIProto, VineyardObjects, SharedMemoryStore, VineyardIPC, StoreBackend,
 //       VineyardSocket, VolumeFS, CSIDriver)  ->  executables (vineyard-csi, vctl)
-// Only the wrapper modules import C.
+// Only the wrapper modules import C; POSIXCore is the one that makes plain system calls.
 
 import PackageDescription
 
@@ -57,6 +57,13 @@ let package = Package(
 
         // MARK: - Swift wrappers
 
+        /// The package's one layer over Glibc: the `syscall` helper that owns errno and EINTR,
+        /// the typed `Errno`, the mount table, the path hash and the process signal policy.
+        .target(
+            name: "POSIXCore",
+            swiftSettings: swiftSettings
+        ),
+
         .target(
             name: "GRPCTransport",
             dependencies: ["CGRPCShim"],
@@ -65,19 +72,26 @@ let package = Package(
 
         .target(
             name: "FUSEKit",
-            dependencies: ["CFUSE"],
+            dependencies: ["CFUSE", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
 
         /// Handing /dev/fuse descriptors to the holder process and back (SCM_RIGHTS over a
-        /// unix socket). Glibc only, so that the holder stays dependency-free.
+        /// unix socket). Glibc and POSIXCore only, so that the holder stays small.
         .target(
             name: "FDHandover",
+            dependencies: ["POSIXCore"],
             swiftSettings: swiftSettings
         ),
 
         // MARK: - Domain
 
+        /// The driver's small value types shared with vctl (names, sizes, cluster references,
+        /// backend selection), so that vctl does not link the driver, libfuse or the store.
+        .target(
+            name: "CSIModel",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CSIProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -91,7 +105,7 @@ let package = Package(
         ),
         .target(
             name: "SharedMemoryStore",
-            dependencies: ["VineyardObjects"],
+            dependencies: ["VineyardObjects", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
         /// Where a volume's objects live: one protocol of object operations (blobs, objects,
@@ -124,6 +138,7 @@ let package = Package(
         .target(
             name: "CSIDriver",
             dependencies: [
+                "CSIModel",
                 "VineyardIPC",
                 "VineyardSocket",
                 "StoreBackend",
@@ -133,6 +148,7 @@ let package = Package(
                 "SharedMemoryStore",
                 "VolumeFS",
                 "FDHandover",
+                "POSIXCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -145,6 +161,7 @@ let package = Package(
             name: "VineyardCSI",
             dependencies: [
                 "CSIDriver",
+                "POSIXCore",
                 "CSIProto",
                 "GRPCTransport",
                 "SharedMemoryStore",
@@ -157,7 +174,8 @@ let package = Package(
         .executableTarget(
             name: "VCtl",
             dependencies: [
-                "CSIDriver",
+                "CSIModel",
+                "POSIXCore",
                 "CSIProto",
                 "GRPCTransport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -169,7 +187,7 @@ let package = Package(
         /// Holds the /dev/fuse descriptors of the node plugin's mounts across its restarts.
         .executableTarget(
             name: "VineyardCSIFDHolder",
-            dependencies: ["FDHandover"],
+            dependencies: ["FDHandover", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
 
@@ -180,6 +198,7 @@ let package = Package(
                 "CSIProto",
                 "FUSEKit",
                 "GRPCTransport",
+                "POSIXCore",
                 "SharedMemoryStore",
                 "VolumeFS",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -194,6 +213,7 @@ let package = Package(
         /// Starts a real vineyardd (from the vineyard wheel in `.venv`) for tests of cluster mode.
         .target(name: "VineyarddTestSupport", path: "Tests/VineyarddTestSupport", swiftSettings: swiftSettings),
 
+        .testTarget(name: "POSIXCoreTests", dependencies: ["POSIXCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GRPCTransportTests", dependencies: ["GRPCTransport"], swiftSettings: swiftSettings),
         .testTarget(name: "FUSEKitTests", dependencies: ["FUSEKit"], swiftSettings: swiftSettings),
         .testTarget(
@@ -223,7 +243,7 @@ let package = Package(
         /// a YAML parser that vctl itself does not use.
         .testTarget(
             name: "VCtlTests",
-            dependencies: ["VCtl", "CSIDriver", .product(name: "Yams", package: "Yams")],
+            dependencies: ["VCtl", "CSIModel", "POSIXCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
     ],
