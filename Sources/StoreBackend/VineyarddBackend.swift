@@ -42,7 +42,13 @@ public final class VineyarddBackend: ObjectBackend {
     public func metas(_ ids: [ObjectID]) throws(BackendError) -> [ObjectID: ObjectMeta] {
         guard !ids.isEmpty else { return [:] }
         let trees = try connection.with { (client) throws(VineyardClientError) in try client.metas(ids) }
-        return trees.compactMapValues { try? ObjectMeta(json: $0) }
+        return trees.mapValues { tree in
+            if let meta = try? ObjectMeta(json: tree) { return meta }
+            // A tree vineyardd or one of its clients wrote in another shape (an instance id out
+            // of range): its type and size still count.
+            return ObjectMeta(
+                typename: tree["typename"]?.stringValue ?? "", nbytes: Int(max(0, tree["nbytes"]?.int64Value ?? 0)))
+        }
     }
 
     public func delete(_ ids: [ObjectID], deep: Bool) throws(BackendError) {

@@ -59,7 +59,7 @@ struct VineyarddFileSystemTests {
         #expect(fs.inodeCount == 1)
     }
 
-    @Test("purge removes a volume's names and objects and leaves other volumes alone, on both backends")
+    @Test("named contents count each object once; purge removes a volume's names and objects and leaves other volumes alone, on both backends")
     func purge() throws {
         var backends: [(any ObjectBackend, () -> Void)] = []
         let store = try TestStore(capacity: 16 << 20)
@@ -71,12 +71,18 @@ struct VineyarddFileSystemTests {
         }
         defer { for (_, tearDown) in backends { tearDown() } }
         for (backend, _) in backends {
-            var meta = ObjectMeta(typename: "test::File", instanceID: 0, isTransient: false)
+            var meta = ObjectMeta(typename: "test::File", nbytes: 100, instanceID: 0, isTransient: false)
             meta.fields[VolumeFileSystem.ownerMetadataKey] = "p"
             let purged = try backend.createObject(meta, name: "p/a")
             try backend.bind("p/d/b", to: try backend.createObject(meta, name: nil))
+            try backend.bind("p/c", to: purged)
             let kept = try backend.createObject(meta, name: "q/a")
+            // Every name counts; an object bound to two names counts its bytes once.
+            let contents = try VolumeFileSystem.namedContents(backend: backend, volumeID: "p")
+            #expect(contents.names == 3)
+            #expect(contents.bytes == 200)
             try VolumeFileSystem.purge(backend: backend, volumeID: "p")
+            #expect(try VolumeFileSystem.namedContents(backend: backend, volumeID: "p").names == 0)
             #expect(try backend.names(withPrefix: "p/", limit: nil).isEmpty)
             #expect(try backend.meta(purged) == nil)
             #expect(try backend.lookUp("q/a") == kept)

@@ -96,7 +96,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         self.readOnly = readOnly
         state.capacity = capacityBytes
         // Counted again at every statfs; a vineyardd that does not answer yet counts nothing.
-        state.usedBytes = (try? Self.usedBytes(connection: connection, volumeID: volumeID)) ?? 0
+        state.usedBytes = (try? Self.namedBytes(connection: connection, volumeID: volumeID)) ?? 0
     }
 
     /// Inodes the kernel currently references (and the root), for diagnostics.
@@ -427,13 +427,5 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         }
         guard !objects.isEmpty else { return }
         try connection.call { (client) throws(VineyardClientError) in try client.delete(objects, deep: deep) }
-    }
-}
-
-extension VineyarddFileSystem {
-    /// How many names the volume has in vineyardd (files, and directories made with `mkdir`).
-    public static func nameCount(connection: VineyarddConnection, volumeID: String) throws(Errno) -> Int {
-        let prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
-        return try connection.call { (client) throws(VineyardClientError) in try client.names(matching: glob(prefix) + "*").count }
     }
 }

@@ -1,7 +1,7 @@
 //
 // vineyard-csi: VolumeFS
 //
-// VolumeFileSystem+Purge.swift: deleting a volume's names and objects, in any backend.
+// VolumeFileSystem+Backend.swift: a volume's names and objects as a whole, in any backend.
 
 import SharedMemoryStore
 public import StoreBackend
@@ -52,5 +52,21 @@ extension VolumeFileSystem {
         if let failure {
             throw VolumeFSError(code: .store, message: "cannot delete all objects of volume \(volumeID)", backendError: failure)
         }
+    }
+
+    /// How many names a volume has in a backend (files, directory markers, objects named
+    /// through its socket) and the bytes of the objects they name, each object counted once:
+    /// two backend calls however many names there are.
+    ///
+    /// - Parameters:
+    ///   - backend: the backend holding the volume.
+    ///   - volumeID: the volume.
+    /// - Throws: the backend's failure (`ENOTCONN` while a vineyardd is unreachable).
+    public static func namedContents(backend: any ObjectBackend, volumeID: String) throws(BackendError)
+        -> (names: Int, bytes: Int)
+    {
+        let names = try backend.names(withPrefix: VolumeNaming(volumeID: volumeID).rootPrefix, limit: nil)
+        let metas = try backend.metas(Array(Set(names.map(\.id))))
+        return (names.count, metas.values.reduce(0) { $0 + max(0, $1.nbytes) })
     }
 }
