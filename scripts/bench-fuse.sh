@@ -5,6 +5,9 @@
 # Small-file operations also run on `vineyard-csi-bench fuse-floor`, a FUSE mount that keeps no
 # data: the cost of the kernel's FUSE round trips alone on this machine.
 # Usage: scripts/bench-fuse.sh [bench_fs.py options, e.g. --sizes 64M,1G --repeats 3]
+#        scripts/bench-fuse.sh fio [bench_fio.py options, e.g. --size 1G --repeats 3]
+#        (the data path with fio: sequential, random and mapped I/O and 4 KiB creates, against
+#        tmpfs in the same run, and the memory a mapping of a sealed file adds; needs fio)
 # READ_MODE=direct runs the driver with --read-mode direct (default page-cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +33,11 @@ trap cleanup EXIT
 DRIVER_PID=$!
 for _ in $(seq 400); do grep -qs " $WORK/vineyard " /proc/self/mounts && break; sleep 0.05; done
 grep -qs " $WORK/vineyard " /proc/self/mounts || { cat "$WORK/driver.log"; exit 1; }
+if [ "${1:-}" = fio ]; then
+    shift
+    python3 scripts/bench_fio.py "$BASELINE" "$WORK/vineyard" "$@"
+    exit
+fi
 mkdir -p "$WORK/floor"
 "$BIN/vineyard-csi-bench" fuse-floor "$WORK/floor" >"$WORK/floor.log" 2>&1 &
 FLOOR_PID=$!

@@ -24,11 +24,21 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #if defined(__cplusplus)
 extern "C" {
 #endif
+
+// MARK: - Passthrough
+
+/// memfd_create(2), which glibc declares only under _GNU_SOURCE: an anonymous regular file to
+/// probe whether backing files can be registered.
+static inline int cfuse_memfd_create(const char *name, unsigned int flags) {
+    return (int)syscall(SYS_memfd_create, name, flags);
+}
 
 // MARK: - Arguments
 

@@ -121,13 +121,19 @@ public struct ConnectionInfo: Hashable, Sendable {
     /// Files opened with `direct_io` can be mapped `MAP_SHARED` (`FUSE_DIRECT_IO_ALLOW_MMAP`
     /// agreed); without it such an `mmap` fails with `ENODEV`.
     public var directIOMappable: Bool
+    /// Where opens can be served by the kernel from backing files (`FUSE_PASSTHROUGH`
+    /// agreed, see ``MountOptions/passthrough``); `nil` when they cannot. Agreement does not
+    /// prove the privilege to register files: ``BackingFiles/probe()`` does.
+    public var backingFiles: BackingFiles?
 
     public init(
         protocolMajor: UInt32, protocolMinor: UInt32, offered: FUSECapabilities, enabled: FUSECapabilities,
         maxWrite: UInt32, maxRead: UInt32, maxReadahead: UInt32, maxBackground: UInt32,
-        congestionThreshold: UInt32, timeGranularity: UInt32, directIOMappable: Bool = false
+        congestionThreshold: UInt32, timeGranularity: UInt32, directIOMappable: Bool = false,
+        backingFiles: BackingFiles? = nil
     ) {
         self.directIOMappable = directIOMappable
+        self.backingFiles = backingFiles
         self.protocolMajor = protocolMajor
         self.protocolMinor = protocolMinor
         self.offered = offered

@@ -20,6 +20,9 @@ public struct FUSEInitRecord: Codable, Hashable, Sendable {
     /// Whether `FUSE_DIRECT_IO_ALLOW_MMAP` was agreed (absent in records of older versions,
     /// which never agreed to it).
     public var directIOMappable: Bool?
+    /// Whether `FUSE_PASSTHROUGH` was agreed (absent in records of older versions, which never
+    /// agreed to it). Backing ids belong to the connection and stay valid across hand-overs.
+    public var passthrough: Bool?
 
     /// `FUSE_INIT` opcode.
     static let initOpcode: UInt32 = 26
@@ -38,12 +41,21 @@ public struct FUSEInitRecord: Codable, Hashable, Sendable {
         self.congestionThreshold = connection.congestionThreshold
         self.timeGranularity = connection.timeGranularity
         self.directIOMappable = connection.directIOMappable
+        self.passthrough = connection.backingFiles != nil
     }
 
     private func word(_ offset: Int) -> UInt32 {
         guard offset + 4 <= request.count else { return 0 }
         return UInt32(request[offset]) | UInt32(request[offset + 1]) << 8 | UInt32(request[offset + 2]) << 16
             | UInt32(request[offset + 3]) << 24
+    }
+
+    /// What the first session agreed to beyond libfuse.
+    var grants: InitNegotiation.Grants {
+        var grants: InitNegotiation.Grants = []
+        if directIOMappable == true { grants.insert(.directIOMmap) }
+        if passthrough == true { grants.insert(.passthrough) }
+        return grants
     }
 
     /// Whether ``request`` looks like an INIT request (length and opcode).

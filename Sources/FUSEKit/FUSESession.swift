@@ -111,14 +111,14 @@ public final class FUSESession: @unchecked Sendable {
                 code: .mount, errno: error.rawValue == 0 ? nil : error,
                 message: "cannot mount \(mountArgument) (see stderr)")
         }
-        if options.directIOMappable {
+        if InitNegotiation.isNeeded(for: options) {
             // Answer INIT here instead of in libfuse's loop, to agree to what libfuse cannot.
             do throws(FUSEError) {
                 let device = fuse_session_fd(session)
                 let request = try InitNegotiation.readRequest(device)
-                let grant = InitNegotiation.offersDirectIOMmap(request)
-                box.takeUnretainedValue().grantsDirectIOMmap.store(grant, ordering: .releasing)
-                try InitNegotiation.negotiate(session, request: request, device: device, grantDirectIOMmap: grant)
+                let grants = InitNegotiation.grants(for: options, request: request)
+                box.takeUnretainedValue().prepare(grants: grants, device: device)
+                try InitNegotiation.negotiate(session, request: request, device: device, grants: grants)
             } catch {
                 if case .path = target { fuse_session_unmount(session) }
                 fuse_session_destroy(session)

@@ -99,14 +99,13 @@ public final class HandoverSession: @unchecked Sendable {
         do throws(FUSEError) {
             if let record {
                 request = record.request
-                box.takeUnretainedValue().grantsDirectIOMmap.store(record.directIOMappable ?? false, ordering: .releasing)
+                box.takeUnretainedValue().prepare(grants: record.grants, device: fileDescriptor)
                 try InitNegotiation.replay(session, request: request, device: fileDescriptor)
             } else {
                 request = try InitNegotiation.readRequest(fileDescriptor)
-                let grant = options.directIOMappable && InitNegotiation.offersDirectIOMmap(request)
-                box.takeUnretainedValue().grantsDirectIOMmap.store(grant, ordering: .releasing)
-                try InitNegotiation.negotiate(
-                    session, request: request, device: fileDescriptor, grantDirectIOMmap: grant)
+                let grants = InitNegotiation.grants(for: options, request: request)
+                box.takeUnretainedValue().prepare(grants: grants, device: fileDescriptor)
+                try InitNegotiation.negotiate(session, request: request, device: fileDescriptor, grants: grants)
             }
         } catch {
             Self.destroyKeepingDescriptor(session)

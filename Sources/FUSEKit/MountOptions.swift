@@ -46,6 +46,11 @@ public struct MountOptions: Hashable, Sendable {
     /// opened with `direct_io` can still be mapped `MAP_SHARED`. libfuse 3.14 cannot agree to
     /// it, so the session answers INIT itself (see ``ConnectionInfo/directIOMappable``).
     public var directIOMappable: Bool
+    /// Agree to `FUSE_PASSTHROUGH` when the kernel offers it (Linux 6.9+), so opens can be
+    /// served by the kernel from backing files (``ConnectionInfo/backingFiles``,
+    /// ``OpenReply/passthrough``). libfuse 3.14 cannot agree to it, so the session answers INIT
+    /// itself. Not asked for together with ``FUSECapabilities/writebackCache``.
+    public var passthrough: Bool
     /// libfuse debug output on stderr (`-d`).
     public var debug: Bool
     /// More `-o` options passed verbatim (e.g. `"auto_unmount"`, `"noatime"`). Commas inside an
@@ -70,6 +75,7 @@ public struct MountOptions: Hashable, Sendable {
         maxIdleThreads: Int? = nil,
         spliceMoveReplies: Bool = false,
         directIOMappable: Bool = false,
+        passthrough: Bool = false,
         debug: Bool = false,
         extraOptions: [String] = []
     ) {
@@ -90,6 +96,7 @@ public struct MountOptions: Hashable, Sendable {
         self.maxIdleThreads = maxIdleThreads
         self.spliceMoveReplies = spliceMoveReplies
         self.directIOMappable = directIOMappable
+        self.passthrough = passthrough
         self.debug = debug
         self.extraOptions = extraOptions
     }

@@ -76,6 +76,12 @@ public struct OpenReply: Hashable, Sendable {
     /// Allow parallel direct writes to this file (`parallel_direct_writes`, libfuse >= 3.15;
     /// ignored by older libfuse).
     public var parallelDirectWrites: Bool
+    /// Serve this open file from a backing file (``BackingFiles/register(_:)``): the kernel
+    /// reads, writes and maps it without asking the file system. ``keepCache`` does not apply;
+    /// with ``directIO`` reads and writes still come to the file system and only mappings go
+    /// to the backing file. Every open of an inode open in passthrough mode must name the same
+    /// backing file.
+    public var passthrough: BackingID?
 
     public init(
         handle: UInt64 = 0,
@@ -84,7 +90,8 @@ public struct OpenReply: Hashable, Sendable {
         nonSeekable: Bool = false,
         cacheDirectory: Bool = false,
         noFlush: Bool = false,
-        parallelDirectWrites: Bool = false
+        parallelDirectWrites: Bool = false,
+        passthrough: BackingID? = nil
     ) {
         self.handle = handle
         self.keepCache = keepCache
@@ -93,6 +100,7 @@ public struct OpenReply: Hashable, Sendable {
         self.cacheDirectory = cacheDirectory
         self.noFlush = noFlush
         self.parallelDirectWrites = parallelDirectWrites
+        self.passthrough = passthrough
     }
 }
 

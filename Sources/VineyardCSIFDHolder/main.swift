@@ -80,7 +80,7 @@ func listen(at path: String) -> Int32 {
     let previousMask = umask(0o077)
     defer { umask(previousMask) }
     do {
-        try withUnsafePointer(to: &address) { (pointer) throws(Errno) in
+        _ = try withUnsafePointer(to: &address) { (pointer) throws(Errno) in
             try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(Errno) in
                 try syscall { bind(fd, address, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }

@@ -41,7 +41,7 @@ struct HandoverTests {
         let record = first.session.initRecord
         #expect(record.protocolMinor >= 38)
         // What the first session agreed to beyond libfuse (its own INIT answer) travels along.
-        let offered = InitNegotiation.offersDirectIOMmap(record.request)  // Linux 6.6+
+        let offered = InitNegotiation.offered(record.request).contains(.directIOMmap)  // Linux 6.6+
         #expect(first.session.connection?.directIOMappable == offered && record.directIOMappable == offered)
         try POSIX.writeFile(path + "/f", Array(repeating: 7, count: 3 << 20))
         let open = POSIX.open(path + "/f", O_RDONLY)

@@ -458,7 +458,7 @@ struct MountTests {
     @Test("unmount makes run() return; deinit destroys the file system once")
     func lifecycle() throws {
         let fileSystem = InMemoryFileSystem()
-        var mount: TestMount? = try TestMount(fileSystem: fileSystem)
+        var mount: TestMount<InMemoryFileSystem>? = try TestMount(fileSystem: fileSystem)
         let path = mount!.path
         defer { mount?.tearDown() }
         try POSIX.writeFile(path + "/f", [1])

@@ -8,53 +8,84 @@ import POSIXCore
 
 /// FUSE_INIT processed outside libfuse's loop, so FUSEKit can agree to what libfuse 3.14 does
 /// not know: `FUSE_DIRECT_IO_ALLOW_MMAP` (Linux 6.6+), which lets a file opened with
-/// `direct_io` be mapped `MAP_SHARED` (without it such an `mmap` fails with `ENODEV`).
+/// `direct_io` be mapped `MAP_SHARED` (without it such an `mmap` fails with `ENODEV`), and
+/// `FUSE_PASSTHROUGH` (Linux 6.9+), which lets opens be served from backing files.
 ///
 /// libfuse answers the INIT request as usual, but into a pipe; the answer is read back, the
-/// agreed flag is added, and the amended answer goes to the kernel.
+/// agreed flags are added, and the amended answer goes to the kernel.
 enum InitNegotiation {
-    // `struct fuse_in_header` is 40 bytes, `struct fuse_out_header` 16; offsets of `flags`
-    // and `flags2` in `struct fuse_init_in` and `struct fuse_init_out` follow them.
+    /// What FUSEKit agrees to beyond libfuse.
+    struct Grants: OptionSet, Sendable {
+        let rawValue: UInt32
+        /// `FUSE_DIRECT_IO_ALLOW_MMAP` (bit 36).
+        static let directIOMmap = Grants(rawValue: 1 << (36 - 32))
+        /// `FUSE_PASSTHROUGH` (bit 37).
+        static let passthrough = Grants(rawValue: 1 << (37 - 32))
+    }
+
+    // `struct fuse_in_header` is 40 bytes, `struct fuse_out_header` 16; offsets of `flags`,
+    // `flags2` and `max_stack_depth` in `struct fuse_init_in` and `struct fuse_init_out`
+    // follow them.
     static let requestFlagsOffset = 40 + 12
     static let requestFlags2Offset = 40 + 16
     static let replyFlagsOffset = 16 + 12
     static let replyFlags2Offset = 16 + 32
+    static let replyMaxStackDepthOffset = 16 + 36
     /// `FUSE_INIT_EXT`: `flags2` carries flag bits 32 to 63.
     static let initExtended: UInt32 = 1 << 30
-    /// `FUSE_DIRECT_IO_ALLOW_MMAP` (bit 36), as a `flags2` bit.
-    static let directIOAllowMmap: UInt32 = 1 << (36 - 32)
+    /// How deep backing files may stack: 1 lets a backing file live on any file system that is
+    /// not itself passthrough-backed (tmpfs, memfd).
+    static let passthroughStackDepth: UInt32 = 1
 
-    /// Whether the kernel that sent `request` can map `direct_io` files.
-    static func offersDirectIOMmap(_ request: [UInt8]) -> Bool {
-        guard request.count >= requestFlags2Offset + 4 else { return false }
-        return word(request, requestFlagsOffset) & initExtended != 0
-            && word(request, requestFlags2Offset) & directIOAllowMmap != 0
+    /// What the kernel that sent `request` can agree to.
+    static func offered(_ request: [UInt8]) -> Grants {
+        guard request.count >= requestFlags2Offset + 4, word(request, requestFlagsOffset) & initExtended != 0 else {
+            return []
+        }
+        return Grants(rawValue: word(request, requestFlags2Offset)).intersection([.directIOMmap, .passthrough])
     }
 
-    /// `reply` with `FUSE_DIRECT_IO_ALLOW_MMAP` agreed; unchanged when it is an error or too
-    /// short to carry `flags2` (an old protocol minor).
-    static func grantingDirectIOMmap(_ reply: [UInt8]) -> [UInt8] {
-        guard reply.count >= replyFlags2Offset + 4, word(reply, 4) == 0 else { return reply }
+    /// What a session with `options` agrees to, of what the kernel that sent `request` offers.
+    /// Passthrough is not asked for when writes are cached: the kernel refuses it then.
+    static func grants(for options: MountOptions, request: [UInt8]) -> Grants {
+        var wanted: Grants = []
+        if options.directIOMappable { wanted.insert(.directIOMmap) }
+        if options.passthrough && !options.capabilities.contains(.writebackCache) { wanted.insert(.passthrough) }
+        return wanted.intersection(offered(request))
+    }
+
+    /// Whether a session with `options` answers INIT itself.
+    static func isNeeded(for options: MountOptions) -> Bool {
+        options.directIOMappable || options.passthrough
+    }
+
+    /// `reply` with `grants` agreed; unchanged when it is an error or too short to carry
+    /// `max_stack_depth` (an old protocol minor).
+    static func amending(_ reply: [UInt8], granting grants: Grants) -> [UInt8] {
+        guard !grants.isEmpty, reply.count >= replyMaxStackDepthOffset + 4, word(reply, 4) == 0 else { return reply }
         var amended = reply
         setWord(&amended, replyFlagsOffset, word(reply, replyFlagsOffset) | initExtended)
-        setWord(&amended, replyFlags2Offset, word(reply, replyFlags2Offset) | directIOAllowMmap)
+        setWord(&amended, replyFlags2Offset, word(reply, replyFlags2Offset) | grants.rawValue)
+        if grants.contains(.passthrough) {
+            setWord(&amended, replyMaxStackDepthOffset, passthroughStackDepth)
+        }
         return amended
     }
 
-    /// Lets libfuse process the INIT `request`, amends its answer and sends it on `device`;
-    /// the session is left serving `device`.
+    /// Lets libfuse process the INIT `request`, amends its answer with `grants` (see
+    /// ``grants(for:request:)``) and sends it on `device`; the session is left serving `device`.
     ///
     /// - Throws: ``FUSEError`` when the pipe cannot be made, libfuse sends no answer, or the
     ///   kernel rejects the amended one.
     static func negotiate(
-        _ session: OpaquePointer, request: [UInt8], device: Int32, grantDirectIOMmap: Bool
+        _ session: OpaquePointer, request: [UInt8], device: Int32, grants: Grants
     ) throws(FUSEError) {
-        var answer = try answer(session, request: request, thenServe: device)
+        let answer = try answer(session, request: request, thenServe: device)
         guard answer.count >= 16 else { throw FUSEError(code: .sessionCreation, message: "libfuse sent no INIT reply") }
-        if grantDirectIOMmap { answer = grantingDirectIOMmap(answer) }
+        let amended = amending(answer, granting: grants)
         // The device takes a reply in one write, whole or not at all.
         do {
-            try FileIO.write(device, answer)
+            try FileIO.write(device, amended)
         } catch {
             throw FUSEError(code: .sessionCreation, errno: error, message: "the kernel refused the INIT reply")
         }

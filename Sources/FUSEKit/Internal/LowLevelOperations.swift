@@ -113,6 +113,7 @@ private enum Handlers {
         }
         conn.pointee.time_gran = max(options.timeGranularity, 1)
 
+        let grants = InitNegotiation.Grants(rawValue: session.grants.load(ordering: .acquiring))
         let info = ConnectionInfo(
             protocolMajor: conn.pointee.proto_major,
             protocolMinor: conn.pointee.proto_minor,
@@ -124,7 +125,8 @@ private enum Handlers {
             maxBackground: conn.pointee.max_background,
             congestionThreshold: conn.pointee.congestion_threshold,
             timeGranularity: conn.pointee.time_gran,
-            directIOMappable: session.grantsDirectIOMmap.load(ordering: .acquiring)
+            directIOMappable: grants.contains(.directIOMmap),
+            backingFiles: grants.contains(.passthrough) ? BackingFiles(device: session.device.load(ordering: .acquiring)) : nil
         )
         session.connection.withLock { $0 = info }
         session.fileSystem.initialize(connection: info)
@@ -326,9 +328,16 @@ private enum Handlers {
             let flags = OpenFlags(rawValue: fi.pointee.flags)
             let reply = try session.fileSystem.create(
                 parent: inode(parent), name: name(cName), mode: UInt32(mode), flags: flags, context: context)
-            apply(reply.open, to: fi)
-            var param = fuse_entry_param(reply.entry)
-            if fuse_reply_create(req, &param, fi) != 0 {
+            let failed: Int32
+            if let backing = reply.open.passthrough {
+                failed = OpenReplyEncoding.send(
+                    req, OpenReplyEncoding.entryOut(reply.entry) + OpenReplyEncoding.openOut(reply.open, backing: backing))
+            } else {
+                apply(reply.open, to: fi)
+                var param = fuse_entry_param(reply.entry)
+                failed = fuse_reply_create(req, &param, fi)
+            }
+            if failed != 0 {
                 let ino = reply.entry.attributes.inode
                 session.fileSystem.release(inode: ino, handle: reply.open.handle, flags: flags)
                 session.fileSystem.forget(inode: ino, lookups: 1)
@@ -341,8 +350,14 @@ private enum Handlers {
             guard let fi else { throw .invalid }
             let flags = OpenFlags(rawValue: fi.pointee.flags)
             let reply = try session.fileSystem.open(inode: inode(ino), flags: flags, context: context)
-            apply(reply, to: fi)
-            if fuse_reply_open(req, fi) != 0 {
+            let failed: Int32
+            if let backing = reply.passthrough {
+                failed = OpenReplyEncoding.send(req, OpenReplyEncoding.openOut(reply, backing: backing))
+            } else {
+                apply(reply, to: fi)
+                failed = fuse_reply_open(req, fi)
+            }
+            if failed != 0 {
                 session.fileSystem.release(inode: inode(ino), handle: reply.handle, flags: flags)
             }
         }

@@ -15,8 +15,16 @@ final class SessionContext: Sendable {
     /// processed the INIT reply, which resets the read-ahead window).
     let afterInitialization = Mutex<(@Sendable () -> Void)?>(nil)
     let afterInitializationPending = Atomic<Bool>(false)
-    /// Set before INIT is processed when the session will agree to `FUSE_DIRECT_IO_ALLOW_MMAP`.
-    let grantsDirectIOMmap = Atomic<Bool>(false)
+    /// What the session agrees to beyond libfuse (``InitNegotiation/Grants``), and the
+    /// connection's descriptor: both set before INIT is processed.
+    let grants = Atomic<UInt32>(0)
+    let device = Atomic<Int32>(-1)
+
+    /// Records what INIT will agree to on `device`, before libfuse processes it.
+    func prepare(grants: InitNegotiation.Grants, device: Int32) {
+        self.device.store(device, ordering: .releasing)
+        self.grants.store(grants.rawValue, ordering: .releasing)
+    }
 
     init(fileSystem: any FileSystem, options: MountOptions) {
         self.fileSystem = fileSystem

@@ -51,17 +51,17 @@ func mountEntries() -> [MountTable.Entry] {
     (try? MountTable.read())?.entries ?? []
 }
 
-/// A mounted ``InMemoryFileSystem`` served on its own thread.
-final class TestMount: @unchecked Sendable {
+/// A mounted test file system (an ``InMemoryFileSystem`` unless given) served on its own thread.
+final class TestMount<Served: FileSystem>: @unchecked Sendable {
     let path: String
-    let fileSystem: InMemoryFileSystem
+    let fileSystem: Served
     let session: FUSESession
     private let finished = DispatchSemaphore(value: 0)
     let loopError = Mutex<FUSEError?>(nil)
 
     /// Mounts `fileSystem` on a new directory and starts serving it.
     init(
-        fileSystem: InMemoryFileSystem = InMemoryFileSystem(), options: MountOptions = MountOptions(),
+        fileSystem: Served = InMemoryFileSystem(), options: MountOptions = MountOptions(),
         threads: Int? = 4
     ) throws {
         _ = TestEnvironment.staleMountsCleaned
@@ -84,7 +84,7 @@ final class TestMount: @unchecked Sendable {
     }
 
     /// Serves an existing session (e.g. one created on a descriptor).
-    init(session: FUSESession, fileSystem: InMemoryFileSystem, path: String, threads: Int? = 4) {
+    init(session: FUSESession, fileSystem: Served, path: String, threads: Int? = 4) {
         self.session = session
         self.fileSystem = fileSystem
         self.path = path
@@ -132,10 +132,18 @@ final class TestMount: @unchecked Sendable {
     }
 }
 
-/// Mounts, runs `body`, and always tears the mount down.
+/// Mounts an ``InMemoryFileSystem``, runs `body`, and always tears the mount down.
 func withMount<T>(
     fileSystem: InMemoryFileSystem = InMemoryFileSystem(), options: MountOptions = MountOptions(),
-    sourceLocation: SourceLocation = #_sourceLocation, _ body: (TestMount) throws -> T
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: (TestMount<InMemoryFileSystem>) throws -> T
+) throws -> T {
+    try withMount(serving: fileSystem, options: options, sourceLocation: sourceLocation, body)
+}
+
+/// Mounts `fileSystem`, runs `body`, and always tears the mount down.
+func withMount<Served: FileSystem, T>(
+    serving fileSystem: Served, options: MountOptions = MountOptions(),
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: (TestMount<Served>) throws -> T
 ) throws -> T {
     let mount = try TestMount(fileSystem: fileSystem, options: options)
     defer { mount.tearDown(sourceLocation: sourceLocation) }
