@@ -3,6 +3,7 @@ public import CSIProto
 public import GRPCTransport
 public import Logging
 import Synchronization
+import StoreBackend
 import SwiftProtobuf
 import VolumeFS
 
@@ -210,7 +211,7 @@ public final class ControllerService: CSIControllerService {
                 let connection = VineyarddConnection(socketPath: socket)
                 defer { connection.close() }
                 do {
-                    try VineyarddFileSystem.purge(connection: connection, volumeID: record.id)
+                    try VolumeFileSystem.purge(backend: VineyarddBackend(connection: connection), volumeID: record.id)
                 } catch {
                     throw RPCStatus(.unavailable, "cannot delete the objects of volume \(record.id) from vineyardd at \(socket): \(error)")
                 }

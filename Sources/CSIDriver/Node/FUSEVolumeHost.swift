@@ -3,6 +3,7 @@ import FUSEKit
 public import Logging
 public import SharedMemoryStore
 import Synchronization
+import StoreBackend
 import VolumeFS
 
 /// Serves each staged volume as a FUSE file system over its cluster's embedded store.
@@ -90,7 +91,7 @@ public final class FUSEVolumeHost: VolumeHost {
     public func purge(_ volume: VolumeDescriptor) throws(VolumeHostError) {
         let store = try openStore(volume)
         do {
-            try VolumeFileSystem.purge(store: store, volumeID: volume.volumeID)
+            try VolumeFileSystem.purge(backend: EmbeddedBackend(store: store), volumeID: volume.volumeID)
         } catch {
             throw VolumeHostError(.failed, "cannot delete the objects of volume \(volume.volumeID): \(error)")
         }

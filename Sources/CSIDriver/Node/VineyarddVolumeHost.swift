@@ -2,6 +2,7 @@ import Foundation
 import FUSEKit
 public import Logging
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 import VolumeFS
 
@@ -103,8 +104,8 @@ public final class VineyarddVolumeHost: VolumeHost {
     public func statistics(of volume: VolumeDescriptor) -> VolumeStatistics? {
         let connection = connection(for: volume)
         guard let status = try? connection.status(),
-            let names = try? VineyarddFileSystem.nameCount(connection: connection, volumeID: volume.volumeID),
-            let named = try? VineyarddFileSystem.usedBytes(connection: connection, volumeID: volume.volumeID)
+            let (names, named) = try? VolumeFileSystem.namedContents(
+                backend: VineyarddBackend(connection: connection), volumeID: volume.volumeID)
         else { return nil }
         let limit = Int(status["memory_limit"]?.int64Value ?? 0)
         let used = Int(status["memory_usage"]?.int64Value ?? 0)
@@ -123,7 +124,7 @@ public final class VineyarddVolumeHost: VolumeHost {
 
     public func purge(_ volume: VolumeDescriptor) throws(VolumeHostError) {
         do {
-            try VineyarddFileSystem.purge(connection: connection(for: volume), volumeID: volume.volumeID)
+            try VolumeFileSystem.purge(backend: VineyarddBackend(connection: connection(for: volume)), volumeID: volume.volumeID)
         } catch {
             throw VolumeHostError(.failed, "cannot delete the objects of volume \(volume.volumeID) from vineyardd: \(error)")
         }

@@ -1,8 +1,10 @@
 import Glibc
 import Logging
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 import VineyardIPC
+import VineyardSocket
 import VolumeFS
 
 /// The vineyard socket at the root of every served volume.
@@ -43,7 +45,7 @@ final class VolumeSockets: Sendable {
     func attach(_ volume: VolumeDescriptor, store: ObjectStore, at path: String) throws(VolumeHostError) {
         try attach(volume, at: path) { scope, socketPath, mountPoint throws(IPCSocketError) in
             try VineyardSocketServer(
-                store: store, scope: scope, socketPath: socketPath, advertisedSocket: mountPoint,
+                backend: EmbeddedBackend(store: store), scope: scope, socketPath: socketPath, advertisedSocket: mountPoint,
                 namesChanged: { VolumeFileSystem.refreshUsage(store: store, volumeID: volume.volumeID) })
         }
     }
@@ -53,7 +55,8 @@ final class VolumeSockets: Sendable {
     func attach(_ volume: VolumeDescriptor, vineyarddSocket: String, at path: String) throws(VolumeHostError) {
         try attach(volume, at: path) { scope, socketPath, mountPoint throws(IPCSocketError) in
             try VineyardSocketServer(
-                vineyarddSocket: vineyarddSocket, scope: scope, socketPath: socketPath, advertisedSocket: mountPoint)
+                backend: VineyarddBackend(socketPath: vineyarddSocket), scope: scope, socketPath: socketPath,
+                advertisedSocket: mountPoint)
         }
     }
 
