@@ -120,10 +120,7 @@ private func sealedSize(_ index: Int) -> Int { 1 + (index * 104_729) % 400_000 }
             #expect(store.removeOrphanedBlobFiles() >= 1)
             #expect(!Sys.exists(abandonedPath))
             #expect(store.orphanedBlobFiles.isEmpty)
-            let live = store.objectIDs().compactMap { store.object($0) }.reduce(0) { sum, handle in
-                sum + (handle.isOwnFile ? ArenaAllocator.roundUp(handle.size, to: 4096) : ArenaAllocator.roundUp(handle.size))
-            }
-            #expect(store.usage.bytesUsed == live)
+            #expect(store.usage.bytesUsed == sealedBytesUsed(store))
         }
     }
 }

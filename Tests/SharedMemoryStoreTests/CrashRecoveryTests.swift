@@ -97,9 +97,7 @@ private func stableSize(_ index: Int) -> Int { 1 + (index * 104_729) % 300_000 }
             // The unsealed blob is gone and its memory is free.
             #expect(!store.exists(unsealedID))
             #expect(store.usage.unsealedCount == 0)
-            let live = store.objectIDs().compactMap { store.object($0)?.size }.reduce(0) {
-                $0 + ArenaAllocator.roundUp($1)
-            }
+            let live = sealedBytesUsed(store)
             #expect(store.usage.bytesUsed == live)
             // All the free space is usable.
             let writer = try store.createBlob(expectedSize: store.usage.bytesAvailable / 2)

@@ -32,6 +32,22 @@ func testConfiguration(_ directory: String, capacity: Int = 64 << 20, prefault: 
     return configuration
 }
 
+/// Capacity a sealed blob of `size` bytes, written with `put`, takes: 64-byte granules in the
+/// arena, pages in a file of its own.
+func accountedBytes(_ size: Int, ownFile: Bool? = nil) -> Int {
+    let inFile = ownFile ?? forcedBlobFileThreshold.map { size >= $0 } ?? false
+    return inFile ? ArenaAllocator.roundUp(size, to: Sys.pageSize) : ArenaAllocator.roundUp(size)
+}
+
+/// Capacity the store's sealed objects take, from their handles.
+func sealedBytesUsed(_ store: ObjectStore) -> Int {
+    store.objectIDs().compactMap { store.object($0) }.reduce(0) { $0 + accountedBytes($1.size, ownFile: $1.isOwnFile) }
+}
+
+/// For tests that assert arena placement (offsets, the arena descriptor, warm memory): they run
+/// only when blob files are not forced on.
+let arenaPlacementOnly = Testing.ConditionTrait.enabled(if: forcedBlobFileThreshold == nil, "asserts arena placement")
+
 /// `SMS_BLOB_FILE_THRESHOLD=<bytes>` runs the suites with blobs of that size and more in files
 /// of their own (every store the tests open through ``testConfiguration(_:capacity:prefault:)``).
 let forcedBlobFileThreshold: Int? = ProcessInfo.processInfo.environment["SMS_BLOB_FILE_THRESHOLD"].flatMap { Int($0) }
