@@ -73,8 +73,11 @@ public final class ObjectHandle: Sendable {
     ///
     /// - Returns: a new descriptor; byte 0 is the blob's byte 0.
     /// - Throws: ``StoreError/invalidArgument(_:)`` when the bytes are in the arena (or there
-    ///   are none), or the failing `open`.
+    ///   are none) or the handle was released, or the failing `open`.
     public func openFile() throws(StoreError) -> Int32 {
+        guard !released.load(ordering: .acquiring) else {
+            throw StoreError.invalidArgument("the handle of \(id) was released")
+        }
         guard let path = location?.file, size > 0 else {
             throw StoreError.invalidArgument("object \(id) has no file of its own")
         }

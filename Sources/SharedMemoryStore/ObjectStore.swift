@@ -45,7 +45,9 @@ import Glibc
 /// Every state change is one log record, written after the bytes it refers to and before the
 /// change becomes visible in memory. After the process dies (even `kill -9`), ``open(_:)``
 /// replays the log: sealed objects, names and metadata come back byte-identical; unsealed blobs
-/// were never logged, so their memory is simply free. A log written during an earlier boot (per
+/// were never logged, so their memory is simply free. Blobs in files of their own are recorded
+/// by identifier: their files are mapped again, and the files of unsealed ones are kept for
+/// ``adoptUnsealedBlob(id:size:)`` until their room is needed. A log written during an earlier boot (per
 /// `/proc/sys/kernel/random/boot_id`) makes the store start empty.
 ///
 /// ## Threads

@@ -60,8 +60,15 @@ public struct StoreConfiguration: Sendable, Hashable {
     /// map exactly one buffer. Such files count against ``capacity`` like arena memory. A
     /// writer that grows past the threshold moves into a file once (one copy of what it holds);
     /// after that, growing extends the file and its mapping without copying. See
-    /// ``BlobLocation`` for how to reach the bytes and the benchmark
-    /// (`vineyard-csi-bench store --blob-files`) for the cost at each size.
+    /// ``BlobLocation`` for how to reach the bytes.
+    ///
+    /// 1 MiB is the recommended value (`vineyard-csi-bench store --blob-files` measures it): a
+    /// file costs a handful of system calls to create, seal and delete, several times a whole
+    /// arena cycle for blobs of a few hundred KiB, and its pages are always fresh where the
+    /// arena reuses warm ones; from about 1 MiB the cost is per byte, which passthrough reads
+    /// and shared mappings (no copy through the driver, no second page-cache copy) repay. Each
+    /// sealed file is also one mapping of this process (`vm.max_map_count`, 65530 by default),
+    /// so a larger threshold keeps their number bounded by capacity / threshold.
     public var blobFileThreshold: Int?
 
     /// The default root directory for stores opened through ``StoreRegistry``.

@@ -221,6 +221,7 @@ private func blobFiles(_ configuration: StoreConfiguration) -> [String] {
             let fd = try second.openFile()
             #expect(store.usage.blobFileCount == 1)
             second.release()
+            #expect(throws: StoreError.self) { try second.openFile() }
             #expect(!Sys.exists(path))
             #expect(store.usage.blobFileCount == 0)
             #expect(store.usage.bytesUsed == 0)
@@ -297,6 +298,37 @@ private func blobFiles(_ configuration: StoreConfiguration) -> [String] {
             #expect(store.recovery.wipedStaleStore)
             #expect(store.objectIDs().isEmpty)
             #expect(blobFiles(configuration).isEmpty)
+        }
+    }
+
+    /// Sealing cuts the file after the log record: a crash in between leaves it longer, and
+    /// recovery cuts it. A file missing behind the store's back fails the open.
+    @Test func recoveryCutsALongFileAndRefusesAMissingOne() throws {
+        try withTemporaryDirectory { directory in
+            let configuration = fileConfiguration(directory)
+            let bytes = pattern(seed: 20, count: 200_000)
+            let (path, otherPath) = try {
+                let store = try ObjectStore.open(configuration)
+                let id = try put(store, bytes, name: "long")
+                let other = try put(store, bytes, name: "other")
+                return (try #require(store.object(id)?.location?.file), try #require(store.object(other)?.location?.file))
+            }()
+            #expect(truncate(path, off_t(300_000)) == 0)
+            do {
+                let store = try ObjectStore.open(configuration)
+                let handle = try #require(store.object(named: "long"))
+                #expect(contents(handle) == bytes)
+                var info = stat()
+                #expect(stat(path, &info) == 0)
+                #expect(Int(info.st_size) == bytes.count)
+            }
+            #expect(unlink(otherPath) == 0)
+            #expect {
+                try ObjectStore.open(configuration)
+            } throws: { error in
+                guard case .corruptMetadata = error as? StoreError else { return false }
+                return true
+            }
         }
     }
 
