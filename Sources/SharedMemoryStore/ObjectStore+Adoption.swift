@@ -44,7 +44,8 @@ extension ObjectStore {
     }
 
     /// Takes over an unsealed blob in a file of its own that an earlier process of this store
-    /// was writing when it stopped (exited or was killed): the file-backed counterpart of
+    /// was writing when it stopped (was killed, exited, or closed the store before its writers
+    /// went away; an explicit ``BlobWriter/discard()`` removes the file): the counterpart of
     /// ``adoptUnsealedBlob(offset:capacity:size:)``.
     ///
     /// ``open(_:)`` keeps the files of unsealed blobs it finds (they count as free memory) until

@@ -301,10 +301,21 @@ extension ObjectStore {
     }
 
     /// Discards an unsealed blob's allocation (writer side).
+    ///
+    /// After ``close()`` a blob's own file stays (unmapped): a process that closes its store
+    /// and ends hands its unsealed files to the next one, as a killed one does, for
+    /// ``adoptUnsealedBlob(id:size:)``.
     func discardPending(_ id: ObjectID, storage: BlobStorage?) {
         state.withLock { state in
             state.pending[id] = nil
-            if let storage { state.free(storage) }
+            guard let storage else { return }
+            if state.isClosed, case .file(var file) = storage {
+                state.fileBytes -= file.accountedBytes
+                state.fileCount -= 1
+                file.unmap()
+            } else {
+                state.free(storage)
+            }
         }
     }
 }

@@ -123,4 +123,28 @@ private func sealedSize(_ index: Int) -> Int { 1 + (index * 104_729) % 400_000 }
             #expect(store.usage.bytesUsed == sealedBytesUsed(store))
         }
     }
+
+    /// A process that closes its store and ends (without sealing) hands its writers' files over
+    /// like a killed one; an explicit discard before closing removes the file.
+    @Test func closingHandsUnsealedFilesOver() throws {
+        try withTemporaryDirectory { directory in
+            let configuration = blobFileCrashConfiguration(directory)
+            let (keptID, discardedPath) = try { () throws -> (ObjectID, String) in
+                let store = try ObjectStore.open(configuration)
+                let kept = try store.createBlob(expectedSize: 1 << 20)
+                try kept.append(pattern(seed: 30, count: 1 << 20))
+                let discarded = try store.createBlob(expectedSize: 1 << 20)
+                let path = try #require(discarded.location.file)
+                discarded.discard()
+                #expect(!Sys.exists(path))
+                store.close()
+                return (kept.id, path)
+            }()
+            let store = try ObjectStore.open(configuration)
+            #expect(store.orphanedBlobFiles == [keptID])
+            #expect(!Sys.exists(discardedPath))
+            let writer = try store.adoptUnsealedBlob(id: keptID, size: 1 << 20)
+            #expect(try writer.withUnsafeBytes { Array($0) } == pattern(seed: 30, count: 1 << 20))
+        }
+    }
 }
