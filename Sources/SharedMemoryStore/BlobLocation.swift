@@ -1,26 +1,52 @@
 // vineyard-csi: SharedMemoryStore
 // BlobLocation.swift: where a blob's bytes are, for zero-copy hand-off.
 
-/// Where a blob's bytes live: a range of one arena file.
+/// Where a blob's bytes live: a range of one arena file, or a file of the blob's own.
 ///
-/// Another process maps the bytes from the arena's file descriptor (``ArenaInfo/fileDescriptor``,
-/// passed with `SCM_RIGHTS`): `mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0)` and read at
-/// `offset`. Vineyard's clients map the whole arena once and use `offset` as `data_offset`.
+/// **Arena.** Another process maps the bytes from the arena's file descriptor
+/// (``ArenaInfo/fileDescriptor``, passed with `SCM_RIGHTS`): `mmap(NULL, size, PROT_READ,
+/// MAP_SHARED, fd, 0)` and read at `offset`. Vineyard's clients map the whole arena once and use
+/// `offset` as `data_offset`.
+///
+/// **Own file** (``isOwnFile``; blobs at or above ``StoreConfiguration/blobFileThreshold``):
+/// the bytes are the whole file at ``file``, byte 0 of the file being byte 0 of the blob
+/// (``offset`` is 0). A sealed blob's file is exactly ``size`` bytes long. Get a descriptor with
+/// ``ObjectStore/openBlobFile(_:)``, ``ObjectHandle/openFile()`` or ``BlobWriter/openFile()``:
+/// it can back a FUSE passthrough file, or go to a vineyard client as the buffer's store fd with
+/// `data_offset` 0.
 public struct BlobLocation: Sendable, Hashable {
-    /// Index of the arena (always 0: a store has one arena).
+    /// ``arena`` of a blob in a file of its own.
+    public static let ownFileArena = -1
+
+    /// Index of the arena (0: a store has one arena), or ``ownFileArena``.
     public var arena: Int
     /// Byte offset of the blob in the arena file: 64-byte aligned, and 4 KiB aligned when the
-    /// blob's memory was reserved in one piece of 64 KiB or more.
+    /// blob's memory was reserved in one piece of 64 KiB or more. 0 in a file of its own.
     public var offset: Int
     /// Length in bytes.
     public var size: Int
+    /// The path of the blob's own file (`nil` in the arena). Open it through the store rather
+    /// than by this path, so the file cannot be removed in between.
+    public var file: String?
 
-    /// Creates a location.
+    /// Creates a location in the arena.
     public init(arena: Int, offset: Int, size: Int) {
         self.arena = arena
         self.offset = offset
         self.size = size
+        self.file = nil
     }
+
+    /// Creates the location of a blob in a file of its own.
+    public init(file: String, size: Int) {
+        self.arena = BlobLocation.ownFileArena
+        self.offset = 0
+        self.size = size
+        self.file = file
+    }
+
+    /// Whether the bytes are in a file of their own rather than in the arena.
+    public var isOwnFile: Bool { arena == BlobLocation.ownFileArena }
 }
 
 /// The shared-memory file behind an arena.

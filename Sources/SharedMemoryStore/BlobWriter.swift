@@ -7,7 +7,8 @@ import Glibc
 ///
 /// A blob grows while it is written: `append(_:)` adds at the end; `write(at:_:)`
 /// writes anywhere, and writing past the end fills the gap with zeros; ``truncate(to:)``
-/// shortens or zero-extends. Bytes go straight into the shared arena. Nothing is visible to
+/// shortens or zero-extends. Bytes go straight into shared memory: a range of the arena, or the
+/// blob's own file (see ``StoreConfiguration/blobFileThreshold``). Nothing is visible to
 /// readers until ``ObjectStore/seal(_:meta:name:)``; after that the writer rejects changes with
 /// ``StoreError/alreadySealed``.
 ///
@@ -18,6 +19,9 @@ import Glibc
 /// ``ObjectStore/createBlob(expectedSize:writtenElsewhere:)`` avoids moves.
 /// A move changes ``location``, so hand a location to another process only for a blob whose
 /// size is fixed within its reservation (as vineyard's `create_buffer` does).
+/// A blob in its own file never moves: growing extends the file (`ftruncate` and `fallocate`)
+/// and its mapping, copying nothing; the mapping's address may change, the file's bytes do not.
+/// An arena blob whose growth reaches the threshold moves into a file of its own once.
 ///
 /// **Threads.** A writer is `Sendable`; its operations are serialized by its own lock, which
 /// is held during the copy.
@@ -32,10 +36,17 @@ public final class BlobWriter: Sendable {
 
     struct State: Sendable {
         var extent: Extent?
+        var file: BlobFile?
         var size: Int
         var status: Status
 
-        var capacity: Int { extent?.length ?? 0 }
+        var capacity: Int { extent?.length ?? file?.length ?? 0 }
+
+        /// What the blob's memory is, if it has any.
+        var storage: BlobStorage? {
+            if let file { return .file(file) }
+            return extent.map { .arena($0) }
+        }
 
         func checkOpen() throws(StoreError) {
             switch status {
@@ -50,16 +61,19 @@ public final class BlobWriter: Sendable {
     public let id: ObjectID
     let store: ObjectStore
     let state: Locked<State>
+    /// Where growth may take the blob.
+    let placement: BlobPlacement
 
-    init(store: ObjectStore, id: ObjectID, extent: Extent?) {
+    init(store: ObjectStore, id: ObjectID, storage: BlobStorage?, placement: BlobPlacement) {
         self.store = store
         self.id = id
-        self.state = Locked(State(extent: extent, size: 0, status: .open))
+        self.placement = placement
+        self.state = Locked(State(extent: storage?.extent, file: storage?.file, size: 0, status: .open))
     }
 
     deinit {
-        let (status, extent) = state.withLock { ($0.status, $0.extent) }
-        if status == .open { store.discardPending(id, extent: extent) }
+        let (status, storage) = state.withLock { ($0.status, $0.storage) }
+        if status == .open { store.discardPending(id, storage: storage) }
     }
 
     // MARK: - Properties
@@ -74,13 +88,39 @@ public final class BlobWriter: Sendable {
     public var isSealed: Bool { state.withLock { $0.status == .sealed } }
 
     /// Where the blob's bytes currently are: offset of the reservation and the current size.
-    /// For an empty reservation the offset is 0.
+    /// For an empty reservation the offset is 0. For a blob in its own file, the file
+    /// (``BlobLocation/isOwnFile``, offset 0).
     public var location: BlobLocation {
-        state.withLock { BlobLocation(arena: 0, offset: $0.extent?.offset ?? 0, size: $0.size) }
+        state.withLock { state in
+            if let file = state.file { return BlobLocation(file: file.path, size: state.size) }
+            return BlobLocation(arena: 0, offset: state.extent?.offset ?? 0, size: state.size)
+        }
     }
 
-    /// The arena's descriptor (see ``ArenaInfo/fileDescriptor``).
-    public var fileDescriptor: Int32 { store.arena.fileDescriptor }
+    /// The arena's descriptor (see ``ArenaInfo/fileDescriptor``), or -1 for a blob in its own
+    /// file (use ``openFile()``).
+    public var fileDescriptor: Int32 { state.withLock { $0.file == nil } ? store.arena.fileDescriptor : -1 }
+
+    /// Opens a read-write descriptor of the blob's own file (the caller closes it), for a client
+    /// that writes the bytes through its own mapping at offset 0. The file keeps its identity
+    /// while the blob grows and after sealing.
+    ///
+    /// - Returns: a new descriptor.
+    /// - Throws: ``StoreError/invalidArgument(_:)`` for a blob in the arena (use
+    ///   ``fileDescriptor`` and ``location``), ``StoreError/alreadySealed`` (use
+    ///   ``ObjectStore/openBlobFile(_:)``), ``StoreError/writerDiscarded``, or the failing `open`.
+    public func openFile() throws(StoreError) -> Int32 {
+        try state.withLock { (state) throws(StoreError) -> Int32 in
+            try state.checkOpen()
+            guard let file = state.file else { throw StoreError.invalidArgument("blob \(id) is in the arena") }
+            return try file.open(writable: true)
+        }
+    }
+
+    /// The writable address of the blob's byte 0, if it has memory.
+    private func base(_ state: State) -> UnsafeMutableRawPointer? {
+        state.storage?.base(in: store.arena)
+    }
 
     // MARK: - Writing
 
@@ -101,8 +141,7 @@ public final class BlobWriter: Sendable {
             try state.checkOpen()
             guard bytes.count > 0 else { return }  // like pwrite(2): writing nothing extends nothing
             if end > state.capacity { try grow(&state, to: end) }
-            guard let extent = state.extent else { return }
-            let base = store.arena.pointer(at: extent.offset)
+            guard let base = base(state) else { return }
             if offset > state.size { memset(base + state.size, 0, offset - state.size) }
             (base + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
             state.size = max(state.size, end)
@@ -124,8 +163,8 @@ public final class BlobWriter: Sendable {
             let offset = state.size
             let end = offset + bytes.count
             if end > state.capacity { try grow(&state, to: end) }
-            if let extent = state.extent, let source = bytes.baseAddress, bytes.count > 0 {
-                (store.arena.pointer(at: extent.offset) + offset).copyMemory(from: source, byteCount: bytes.count)
+            if let base = base(state), let source = bytes.baseAddress, bytes.count > 0 {
+                (base + offset).copyMemory(from: source, byteCount: bytes.count)
             }
             state.size = end
         }
@@ -148,8 +187,8 @@ public final class BlobWriter: Sendable {
         try state.withLock { (state) throws(StoreError) in
             try state.checkOpen()
             if size > state.capacity { try grow(&state, to: size) }
-            if size > state.size, zeroFill, let extent = state.extent {
-                memset(store.arena.pointer(at: extent.offset) + state.size, 0, size - state.size)
+            if size > state.size, zeroFill, let base = base(state) {
+                memset(base + state.size, 0, size - state.size)
             }
             state.size = size
         }
@@ -176,9 +215,10 @@ public final class BlobWriter: Sendable {
     public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) -> R) throws(StoreError) -> R {
         try state.withLock { (state) throws(StoreError) -> R in
             try state.checkOpen()
-            guard let extent = state.extent else { return body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
-            return body(
-                UnsafeMutableRawBufferPointer(start: store.arena.pointer(at: extent.offset), count: extent.length))
+            guard let base = base(state), state.capacity > 0 else {
+                return body(UnsafeMutableRawBufferPointer(start: nil, count: 0))
+            }
+            return body(UnsafeMutableRawBufferPointer(start: base, count: state.capacity))
         }
     }
 
@@ -191,8 +231,8 @@ public final class BlobWriter: Sendable {
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) throws(StoreError) -> R {
         try state.withLock { (state) throws(StoreError) -> R in
             try state.checkOpen()
-            guard let extent = state.extent else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-            return body(UnsafeRawBufferPointer(start: store.arena.pointer(at: extent.offset), count: state.size))
+            guard let base = base(state), state.size > 0 else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+            return body(UnsafeRawBufferPointer(start: base, count: state.size))
         }
     }
 
@@ -204,8 +244,9 @@ public final class BlobWriter: Sendable {
     public func discard() -> Bool {
         state.withLock { state in
             guard state.status == .open else { return false }
-            store.discardPending(id, extent: state.extent)
+            store.discardPending(id, storage: state.storage)
             state.extent = nil
+            state.file = nil
             state.size = 0
             state.status = .discarded
             return true
@@ -214,12 +255,26 @@ public final class BlobWriter: Sendable {
 
     // MARK: - Growth
 
-    /// Makes room for `needed` bytes: in place if possible, else by moving.
+    /// Makes room for `needed` bytes: in place if possible, else by moving (within the arena,
+    /// or once into a file of its own when the reservation reaches the threshold).
     private func grow(_ state: inout State, to needed: Int, exact: Bool = false) throws(StoreError) {
-        let current = state.extent
-        let currentLength = current?.length ?? 0
+        let currentLength = state.capacity
         let doubled = currentLength == 0 ? 4096 : currentLength + min(currentLength, 1 << 30)
         let target = exact ? needed : max(needed, doubled)
+        if state.file != nil {
+            do throws(StoreError) {
+                try store.growFile(&state.file!, to: target)
+            } catch {
+                guard case .outOfMemory = error, target > needed else { throw error }
+                try store.growFile(&state.file!, to: needed)
+            }
+            return
+        }
+        if store.belongsInOwnFile(target, placement: placement) {
+            try moveIntoFile(&state, target: target, needed: needed)
+            return
+        }
+        let current = state.extent
         if let current {
             if let grown = try store.extendBacked(current, to: target) {
                 state.extent = grown
@@ -245,5 +300,24 @@ public final class BlobWriter: Sendable {
             store.freeExtent(current)
         }
         state.extent = moved
+    }
+
+    /// Moves an arena blob into a new file of its own (copying what it holds, once).
+    private func moveIntoFile(_ state: inout State, target: Int, needed: Int) throws(StoreError) {
+        var file: BlobFile
+        do throws(StoreError) {
+            file = try store.createFile(for: id, length: target, populate: true)
+        } catch {
+            guard case .outOfMemory = error, target > needed else { throw error }
+            file = try store.createFile(for: id, length: needed, populate: true)
+        }
+        if let current = state.extent {
+            if state.size > 0, let base = file.base {
+                base.copyMemory(from: store.arena.pointer(at: current.offset), byteCount: state.size)
+            }
+            store.freeExtent(current)
+            state.extent = nil
+        }
+        state.file = file
     }
 }

@@ -125,7 +125,9 @@ extension ObjectStore {
         state.withLock { state in
             guard let record = state.objects[id] else { return nil }
             state.objects[id]!.readers += 1
-            return ObjectHandle(store: self, id: id, meta: record.meta, location: record.location)
+            return ObjectHandle(
+                store: self, id: id, meta: record.meta, location: record.location,
+                base: record.storage?.base(in: arena))
         }
     }
 
@@ -139,7 +141,9 @@ extension ObjectStore {
         return state.withLock { state in
             guard let id = state.names[key], let record = state.objects[id] else { return nil }
             state.objects[id]!.readers += 1
-            return ObjectHandle(store: self, id: id, meta: record.meta, location: record.location)
+            return ObjectHandle(
+                store: self, id: id, meta: record.meta, location: record.location,
+                base: record.storage?.base(in: arena))
         }
     }
 
@@ -193,7 +197,7 @@ extension ObjectStore {
             zombie.readers -= 1
             if zombie.readers == 0 {
                 state.zombies[id] = nil
-                state.allocator.free(zombie.extent, warm: true)
+                state.free(zombie.storage)
             } else {
                 state.zombies[id] = zombie
             }
@@ -205,7 +209,8 @@ extension ObjectStore {
     /// Deletes an object: a sealed object (with every name bound to it, in one atomic step) or
     /// an unsealed blob (its writer is discarded).
     ///
-    /// A deleted blob's memory is reused only after every ``ObjectHandle`` on it is released.
+    /// A deleted blob's memory is reused only after every ``ObjectHandle`` on it is released
+    /// (a blob's own file is removed then; a process that opened or mapped it keeps its bytes).
     /// Deletion is shallow: members of a metadata object are separate objects.
     ///
     /// - Parameter id: the identifier.
@@ -219,11 +224,11 @@ extension ObjectStore {
                     try appendLocked(&state, operations)
                     for name in record.names { state.names.removeValue(forKey: name) }
                     state.objects[id] = nil
-                    if let extent = record.extent {
+                    if let storage = record.storage {
                         if record.readers > 0 {
-                            state.zombies[id] = Zombie(extent: extent, readers: record.readers)
+                            state.zombies[id] = Zombie(storage: storage, readers: record.readers)
                         } else {
-                            state.allocator.free(extent, warm: true)
+                            state.free(storage)
                         }
                     }
                     compactIfNeededLocked(&state)

@@ -172,11 +172,11 @@ extension ObjectStore {
     /// reused once no reader holds it.
     private static func forgetObjectLocked(_ state: inout StoreState, _ id: ObjectID) {
         guard let record = state.objects.removeValue(forKey: id) else { return }
-        guard let extent = record.extent else { return }
+        guard let storage = record.storage else { return }
         if record.readers > 0 {
-            state.zombies[id] = Zombie(extent: extent, readers: record.readers)
+            state.zombies[id] = Zombie(storage: storage, readers: record.readers)
         } else {
-            state.allocator.free(extent, warm: true)
+            state.free(storage)
         }
     }
 

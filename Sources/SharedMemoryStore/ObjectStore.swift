@@ -13,6 +13,8 @@ import Glibc
 /// - `meta.log`: the metadata log (see ``MetadataLog`` in the sources): checksummed records,
 ///   one `write(2)` each, compacted by atomic rewrite.
 /// - `lock`: an exclusive `flock`, so only one store instance uses the directory.
+/// - `blobs/`: with ``StoreConfiguration/blobFileThreshold`` set, one file per large blob,
+///   named by its identifier in hex, whose byte 0 is the blob's byte 0 (see ``BlobLocation``).
 ///
 /// ## Objects
 /// *Blobs* (identifiers with bit 63 set) are written through a ``BlobWriter`` from
@@ -43,7 +45,9 @@ import Glibc
 /// Every state change is one log record, written after the bytes it refers to and before the
 /// change becomes visible in memory. After the process dies (even `kill -9`), ``open(_:)``
 /// replays the log: sealed objects, names and metadata come back byte-identical; unsealed blobs
-/// were never logged, so their memory is simply free. A log written during an earlier boot (per
+/// were never logged, so their memory is simply free. Blobs in files of their own are recorded
+/// by identifier: their files are mapped again, and the files of unsealed ones are kept for
+/// ``adoptUnsealedBlob(id:size:)`` until their room is needed. A log written during an earlier boot (per
 /// `/proc/sys/kernel/random/boot_id`) makes the store start empty.
 ///
 /// ## Threads
@@ -63,6 +67,10 @@ public final class ObjectStore: Sendable {
     static let backingChunk = 2 << 20
     static let arenaName = "arena-0"
     static let lockName = "lock"
+    static let blobDirectoryName = "blobs"
+
+    /// The directory of the blobs' own files.
+    var blobDirectory: String { configuration.directory + "/" + ObjectStore.blobDirectoryName }
 
     private init(
         configuration: StoreConfiguration, recovery: RecoveryReport, arena: Arena, state: consuming StoreState,
@@ -76,7 +84,10 @@ public final class ObjectStore: Sendable {
     }
 
     deinit {
-        state.withLock { $0.log.close() }
+        state.withLock { state in
+            state.log.close()
+            for id in Array(state.objects.keys) { state.objects[id]!.storage?.unmapFile() }
+        }
         arena.unmapAndClose()
         Sys.close(lockFileDescriptor)
     }
@@ -132,12 +143,15 @@ public final class ObjectStore: Sendable {
             contents = nil
             report.wipedStaleStore = true
         }
+        let blobDirectory = directory + "/" + blobDirectoryName
         if contents == nil {
             // A fresh store: never reuse an arena file whose log is gone (its bytes mean nothing).
             try Sys.unlinkIfPresent(logPath)
             try Sys.unlinkIfPresent(arenaPath)
+            for name in try Sys.fileNames(in: blobDirectory) { try Sys.unlinkIfPresent(blobDirectory + "/" + name) }
             report.created = !report.wipedStaleStore
         }
+        try Sys.makeDirectories(blobDirectory)
 
         // Replay.
         var objects: [ObjectID: ObjectRecord] = [:]
@@ -152,12 +166,19 @@ public final class ObjectStore: Sendable {
                 case .putObject(let id, let location, let metaJSON):
                     let meta = try decodeMeta(metaJSON, path: logPath)
                     var record = ObjectRecord(meta: meta, metaJSON: metaJSON)
-                    if let location {
+                    if let location, location.isOwnFile {
+                        guard id.isBlob, location.offset == 0, location.size > 0 else {
+                            throw StoreError.corruptMetadata(path: logPath, reason: "impossible location for \(id)")
+                        }
+                        record.location = BlobLocation(
+                            file: BlobFile.path(in: blobDirectory, for: id), size: location.size)
+                    } else if let location {
                         guard location.arena == 0, location.offset >= 0, location.size > 0 else {
                             throw StoreError.corruptMetadata(path: logPath, reason: "impossible location for \(id)")
                         }
                         record.location = location
-                        record.extent = Extent(offset: location.offset, length: ArenaAllocator.roundUp(location.size))
+                        record.storage = .arena(
+                            Extent(offset: location.offset, length: ArenaAllocator.roundUp(location.size)))
                     } else if id.isBlob {
                         record.location = BlobLocation(arena: 0, offset: 0, size: 0)
                     }
@@ -188,7 +209,7 @@ public final class ObjectStore: Sendable {
         report.objects = objects.count
         report.names = sortedNames.count
 
-        let extents = objects.values.compactMap(\.extent)
+        let extents = objects.values.compactMap(\.storage?.extent)
         if let highest = extents.map(\.end).max(), highest > config.capacity {
             throw StoreError.invalidConfiguration(
                 "capacity \(config.capacity) is smaller than the recovered blobs, which reach byte \(highest)")
@@ -196,8 +217,21 @@ public final class ObjectStore: Sendable {
         guard var allocator = ArenaAllocator(capacity: config.capacity, allocated: extents) else {
             throw StoreError.corruptMetadata(path: logPath, reason: "recovered blobs overlap or are misaligned")
         }
+        let files = try recoverBlobFiles(
+            &objects, in: blobDirectory, ids: &ids, hugePages: config.hugePages, logPath: logPath)
 
-        let arena = try Arena.open(index: 0, path: arenaPath, size: config.capacity, hugePages: config.hugePages)
+        let arena: Arena
+        do throws(StoreError) {
+            if allocator.bytesAllocated + files.bytes > config.capacity {
+                throw StoreError.invalidConfiguration(
+                    "capacity \(config.capacity) is smaller than the recovered blobs, which take "
+                        + "\(allocator.bytesAllocated + files.bytes) bytes")
+            }
+            arena = try Arena.open(index: 0, path: arenaPath, size: config.capacity, hugePages: config.hugePages)
+        } catch {
+            for id in Array(objects.keys) { objects[id]!.storage?.unmapFile() }
+            throw error
+        }
         do throws(StoreError) {
             if config.prefault > 0 {
                 let region = Extent(offset: 0, length: config.prefault)
@@ -212,6 +246,9 @@ public final class ObjectStore: Sendable {
                 allocator: allocator, log: MetadataLog.placeholder, ids: ids, bootID: bootID, compactedSize: 0)
             state.objects = objects
             state.names = sortedNames
+            state.fileBytes = files.bytes
+            state.fileCount = files.count
+            state.orphans = files.orphans
             state.log = try MetadataLog.writeSnapshot(
                 directory: directory, header: header, operations: state.snapshotOperations(), syncMode: config.syncMode)
             state.compactedSize = state.log.size
@@ -219,8 +256,59 @@ public final class ObjectStore: Sendable {
                 configuration: config, recovery: report, arena: arena, state: state, lockFileDescriptor: lockFD)
         } catch {
             arena.unmapAndClose()
+            for id in Array(objects.keys) { objects[id]!.storage?.unmapFile() }
             throw error
         }
+    }
+
+    /// Maps the files of the recovered blobs that live in their own files, and sets the files
+    /// of blobs that were never sealed aside as orphans (kept for adoption, see
+    /// ``adoptUnsealedBlob(id:size:)``).
+    ///
+    /// Sealing cuts a file to the blob's size right after its log record, so a file found longer
+    /// is cut now; a missing or shorter file means the directory was changed behind the store.
+    private static func recoverBlobFiles(
+        _ objects: inout [ObjectID: ObjectRecord], in blobDirectory: String, ids: inout IDGenerator, hugePages: Bool,
+        logPath: String
+    ) throws(StoreError) -> (bytes: Int, count: Int, orphans: [ObjectID: (path: String, length: Int)]) {
+        var bytes = 0
+        var count = 0
+        var orphans: [ObjectID: (path: String, length: Int)] = [:]
+        do throws(StoreError) {
+            for (id, record) in objects {
+                guard let location = record.location, location.isOwnFile, let path = location.file else { continue }
+                guard Sys.exists(path) else {
+                    throw StoreError.corruptMetadata(path: logPath, reason: "the file of \(id) is missing: \(path)")
+                }
+                var file = try BlobFile.attach(path: path, hugePages: hugePages)
+                if file.length < location.size {
+                    file.unmap()
+                    throw StoreError.corruptMetadata(
+                        path: logPath, reason: "the file of \(id) holds \(file.length) of its \(location.size) bytes")
+                }
+                if file.length > location.size { file.truncate(to: location.size) }
+                objects[id]!.storage = .file(file)
+                bytes += file.accountedBytes
+                count += 1
+            }
+            for name in try Sys.fileNames(in: blobDirectory) {
+                let path = blobDirectory + "/" + name
+                guard let id = BlobFile.identifier(fileName: name) else {
+                    try Sys.unlinkIfPresent(path)
+                    continue
+                }
+                guard objects[id]?.storage?.file == nil else { continue }
+                let fd = try Sys.open(path, O_RDONLY)
+                let length = try? Sys.fileSize(fd, path: path)
+                Sys.close(fd)
+                orphans[id] = (path, length ?? 0)
+                ids.observe(id)  // a new blob must not be given the name of an orphan's file
+            }
+        } catch {
+            for id in Array(objects.keys) { objects[id]!.storage?.unmapFile() }
+            throw error
+        }
+        return (bytes, count, orphans)
     }
 
     static func decodeMeta(_ bytes: [UInt8], path: String) throws(StoreError) -> ObjectMeta {
@@ -251,7 +339,8 @@ public final class ObjectStore: Sendable {
     public var usage: StoreUsage {
         state.withLock { state in
             StoreUsage(
-                capacity: state.allocator.capacity, bytesUsed: state.allocator.bytesAllocated,
+                capacity: state.allocator.capacity, bytesUsed: state.bytesUsed, blobFileBytes: state.fileBytes,
+                blobFileCount: state.fileCount,
                 objectCount: state.objects.count, nameCount: state.names.count, unsealedCount: state.pending.count,
                 warmFreeBytes: state.allocator.warmFreeBytes)
         }

@@ -51,6 +51,25 @@ public struct StoreConfiguration: Sendable, Hashable {
     /// identifier is wiped at open, so a reboot always yields an empty, clean store even when
     /// the directory is not on tmpfs. `nil` reads `/proc/sys/kernel/random/boot_id`.
     public var bootID: String?
+    /// Blobs whose reservation reaches this many bytes get a file of their own,
+    /// `<directory>/blobs/<identifier in hex>`, instead of a range of the arena; `nil` (the
+    /// default) keeps every blob in the arena.
+    ///
+    /// A blob's own file starts at the blob's byte 0, which is what FUSE passthrough needs of a
+    /// backing file (the kernel maps file offsets one to one) and what lets a vineyard client
+    /// map exactly one buffer. Such files count against ``capacity`` like arena memory. A
+    /// writer that grows past the threshold moves into a file once (one copy of what it holds);
+    /// after that, growing extends the file and its mapping without copying. See
+    /// ``BlobLocation`` for how to reach the bytes.
+    ///
+    /// 1 MiB is the recommended value (`vineyard-csi-bench store --blob-files` measures it): a
+    /// file costs a handful of system calls to create, seal and delete, several times a whole
+    /// arena cycle for blobs of a few hundred KiB, and its pages are always fresh where the
+    /// arena reuses warm ones; from about 1 MiB the cost is per byte, which passthrough reads
+    /// and shared mappings (no copy through the driver, no second page-cache copy) repay. Each
+    /// sealed file is also one mapping of this process (`vm.max_map_count`, 65530 by default),
+    /// so a larger threshold keeps their number bounded by capacity / threshold.
+    public var blobFileThreshold: Int?
 
     /// The default root directory for stores opened through ``StoreRegistry``.
     public static let defaultRoot = "/dev/shm/vineyard-csi"
@@ -72,5 +91,6 @@ public struct StoreConfiguration: Sendable, Hashable {
         self.syncMode = .processCrash
         self.compactionThreshold = 64 << 20
         self.bootID = nil
+        self.blobFileThreshold = nil
     }
 }

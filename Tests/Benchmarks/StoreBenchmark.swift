@@ -20,6 +20,10 @@ import SharedMemoryStore
 ///
 /// Small sizes are timed in batches (several operations per sample) so clock overhead does not
 /// dominate. Ratios are store throughput divided by memcpy throughput (1.0 = memcpy speed).
+///
+/// With `--blob-files` it instead compares where a blob lives: a whole create + write + seal +
+/// delete cycle with the bytes in the arena against the same cycle with the bytes in a file of
+/// their own (``StoreConfiguration/blobFileThreshold``), the figure behind that threshold.
 struct StoreBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
@@ -41,6 +45,9 @@ struct StoreBenchmark: ParsableCommand {
     @Option(help: "Read lookups per sample.")
     var lookups = 20_000
 
+    @Flag(help: "Compare create+write+seal+delete cycles in the arena against blobs in files of their own.")
+    var blobFiles = false
+
     func validate() throws {
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
         for size in sizes where StoreBenchmark.parseSize(size) == nil {
@@ -61,6 +68,10 @@ struct StoreBenchmark: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: root) }
 
         let store = try ObjectStore.open(StoreConfiguration(directory: root + "/store", capacity: capacity))
+        if blobFiles {
+            try compareBlobFiles(sizes: sizes, store: store)
+            return
+        }
         print(
             "SharedMemoryStore benchmark: capacity \(StoreBenchmark.format(bytes: capacity)), \(repetitions) samples per cell, medians"
         )
@@ -196,7 +207,67 @@ struct StoreBenchmark: ParsableCommand {
         return StoreBenchmark.median(samples)
     }
 
+    // MARK: - Arena or own file
+
+    /// Seconds per create + write + seal (with a name) + delete cycle, median of the samples;
+    /// each sample runs a batch of creates and then deletes them all (so the arena reuses warm
+    /// memory, as steady-state traffic does), after one unmeasured warm-up batch.
+    private func cycle(size: Int, placement: BlobPlacement, store: ObjectStore, source: UnsafeRawBufferPointer) throws
+        -> Double
+    {
+        let batch = max(1, min(256, (64 << 20) / size))
+        func run() throws {
+            var ids: [ObjectID] = []
+            ids.reserveCapacity(batch)
+            for index in 0..<batch {
+                let writer = try store.createBlob(expectedSize: size, placement: placement)
+                try writer.append(source)
+                ids.append(try store.seal(writer, name: "cycle/\(size)/\(index)"))
+            }
+            for id in ids { try store.delete(id) }
+        }
+        try run()
+        var samples: [Double] = []
+        for _ in 0..<repetitions { samples.append(try StoreBenchmark.timeThrowing { try run() } / Double(batch)) }
+        return StoreBenchmark.median(samples)
+    }
+
+    private func compareBlobFiles(sizes: [Int], store: ObjectStore) throws {
+        print(
+            "create+write+seal+delete per blob, arena vs own file: \(repetitions) samples per cell, medians, "
+                + "MADV_HUGEPAGE accepted: \(store.hugePagesAdvised)\n")
+        var lines: [[String]] = [["size", "arena", "arena GB/s", "own file", "own file GB/s", "file / arena"]]
+        for size in sizes {
+            let source = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+            defer { source.deallocate() }
+            memset(source, 0x5A, size)
+            let bytes = UnsafeRawBufferPointer(start: source, count: size)
+            let arena = try cycle(size: size, placement: .arena, store: store, source: bytes)
+            let file = try cycle(size: size, placement: .ownFile, store: store, source: bytes)
+            store.trim()
+            lines.append([
+                StoreBenchmark.format(bytes: size), String(format: "%.1f µs", arena * 1e6),
+                StoreBenchmark.format(rate: Double(size) / arena), String(format: "%.1f µs", file * 1e6),
+                StoreBenchmark.format(rate: Double(size) / file), String(format: "%.2fx", file / arena),
+            ])
+        }
+        printLines(lines)
+    }
+
     // MARK: - Output
+
+    private func printLines(_ lines: [[String]]) {
+        let widths = (0..<lines[0].count).map { column in lines.map { $0[column].count }.max()! }
+        for (index, line) in lines.enumerated() {
+            let cells = line.enumerated().map { column, cell in
+                column == 0
+                    ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+                    : String(repeating: " ", count: widths[column] - cell.count) + cell
+            }
+            print(cells.joined(separator: "  "))
+            if index == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
+        }
+    }
 
     private func printTable(_ rows: [Row]) {
         let header = [
@@ -216,16 +287,7 @@ struct StoreBenchmark: ParsableCommand {
                 String(format: "%.2f µs", row.read * 1e6),
             ])
         }
-        let widths = (0..<header.count).map { column in lines.map { $0[column].count }.max()! }
-        for (index, line) in lines.enumerated() {
-            let cells = line.enumerated().map { column, cell in
-                column == 0
-                    ? cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-                    : String(repeating: " ", count: widths[column] - cell.count) + cell
-            }
-            print(cells.joined(separator: "  "))
-            if index == 0 { print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
-        }
+        printLines(lines)
         print("\nrates are GB/s (10^9 bytes per second); \"x memcpy\" = store throughput / memcpy throughput")
     }
 

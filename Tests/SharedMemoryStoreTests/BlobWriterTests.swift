@@ -85,7 +85,7 @@ import Testing
         }
     }
 
-    @Test func growsByMovingAndKeepsContents() throws {
+    @Test(arenaPlacementOnly) func growsByMovingAndKeepsContents() throws {
         try withStore { store, _ in
             let writer = try store.createBlob(expectedSize: 4096)
             try writer.append(pattern(seed: 3, count: 4096))
@@ -155,7 +155,7 @@ import Testing
         }
     }
 
-    @Test func sealReturnsUnusedReservation() throws {
+    @Test(arenaPlacementOnly) func sealReturnsUnusedReservation() throws {
         try withStore { store, _ in
             let writer = try store.createBlob(expectedSize: 10 << 20)
             try writer.append(pattern(seed: 9, count: 1000))

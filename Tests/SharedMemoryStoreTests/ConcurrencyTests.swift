@@ -61,9 +61,7 @@ import Testing
             #expect(failures.all.isEmpty, "\(failures.all.prefix(5))")
             let usage = store.usage
             #expect(usage.unsealedCount == 0)
-            let live = store.objectIDs().compactMap { store.object($0)?.size }.reduce(0) {
-                $0 + ArenaAllocator.roundUp($1)
-            }
+            let live = sealedBytesUsed(store)
             #expect(usage.bytesUsed == live)
         }
     }

@@ -20,6 +20,7 @@ private func crashConfiguration(_ directory: String) -> StoreConfiguration {
     var configuration = StoreConfiguration(directory: directory + "/store", capacity: 256 << 20)
     configuration.bootID = "test-boot"
     configuration.compactionThreshold = 256 << 10  // compactions happen during the churn too
+    configuration.blobFileThreshold = forcedBlobFileThreshold
     return configuration
 }
 
@@ -54,31 +55,17 @@ private func stableSize(_ index: Int) -> Int { 1 + (index * 104_729) % 300_000 }
 
     @Test func killNineDuringWritesThenRestart() throws {
         try withTemporaryDirectory { directory in
-            let process = Process()
-            process.executableURL = URL(
-                fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            process.arguments = ["--testing-library", "swift-testing", "--filter", "crashChildWriter"]
-            var environment = ProcessInfo.processInfo.environment
-            environment[childDirectoryVariable] = directory
-            process.environment = environment
-            process.standardOutput = FileHandle.nullDevice
             // The child's diagnostics (a sanitizer run reports races there) go to a file we check.
             let childLog = directory + "/child.log"
             #expect(FileManager.default.createFile(atPath: childLog, contents: nil))
             let logHandle = try #require(FileHandle(forWritingAtPath: childLog))
             defer { try? logHandle.close() }
-            process.standardError = logHandle
-            try process.run()
+            let process = try launchTestChild(
+                "crashChildWriter", variable: childDirectoryVariable, directory: directory, standardError: logHandle)
             defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
             let readyPath = directory + "/ready"
-            let deadline = Date().addingTimeInterval(300)
-            while !FileManager.default.fileExists(atPath: readyPath) {
-                guard process.isRunning, Date() < deadline else {
-                    throw TestFailure("the child never became ready (running: \(process.isRunning))")
-                }
-                usleep(10_000)
-            }
+            try waitForFile(readyPath, createdBy: process)
             let unsealedID = try #require(
                 ObjectID(try String(contentsOfFile: readyPath, encoding: .utf8).trimmingWhitespace()))
             usleep(300_000)  // let the churn run: the kill lands in the middle of it
@@ -110,9 +97,7 @@ private func stableSize(_ index: Int) -> Int { 1 + (index * 104_729) % 300_000 }
             // The unsealed blob is gone and its memory is free.
             #expect(!store.exists(unsealedID))
             #expect(store.usage.unsealedCount == 0)
-            let live = store.objectIDs().compactMap { store.object($0)?.size }.reduce(0) {
-                $0 + ArenaAllocator.roundUp($1)
-            }
+            let live = sealedBytesUsed(store)
             #expect(store.usage.bytesUsed == live)
             // All the free space is usable.
             let writer = try store.createBlob(expectedSize: store.usage.bytesAvailable / 2)

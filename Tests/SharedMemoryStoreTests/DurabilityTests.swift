@@ -58,8 +58,8 @@ import Testing
             #expect(meta["signature"] == .uint(1 << 63))
             #expect(store.name("tensor") == metaID)
             let sealedBytes =
-                expected.values.reduce(0) { $0 + ArenaAllocator.roundUp($1.count) }
-                + ArenaAllocator.roundUp(4 * 997)  // vol/4 still exists without a name
+                expected.values.reduce(0) { $0 + accountedBytes($1.count) }
+                + accountedBytes(4 * 997)  // vol/4 still exists without a name
             #expect(store.usage.bytesUsed == sealedBytes)
             // New identifiers never collide with recovered ones.
             let fresh = try put(store, [1])

@@ -6,7 +6,7 @@ import Testing
 @testable import SharedMemoryStore
 
 @Suite struct ObjectStoreTests {
-    @Test func readsWithoutCopying() throws {
+    @Test(arenaPlacementOnly) func readsWithoutCopying() throws {
         try withStore { store, _ in
             let writer = try store.createBlob(expectedSize: 4096)
             try writer.append(pattern(seed: 1, count: 4096))
@@ -128,7 +128,7 @@ import Testing
         }
     }
 
-    @Test func freedMemoryIsReusedWarm() throws {
+    @Test(arenaPlacementOnly) func freedMemoryIsReusedWarm() throws {
         try withStore(capacity: 64 << 20) { store, _ in
             let first = try put(store, pattern(seed: 1, count: 8 << 20))
             let offset = try #require(store.object(first)).fileOffset
@@ -140,7 +140,7 @@ import Testing
         }
     }
 
-    @Test func prefaultMakesTheStartOfTheArenaWarm() throws {
+    @Test(arenaPlacementOnly) func prefaultMakesTheStartOfTheArenaWarm() throws {
         try withStore(capacity: 64 << 20, prefault: 16 << 20) { store, _ in
             #expect(store.usage.warmFreeBytes == 16 << 20)
             let writer = try store.createBlob(expectedSize: 4 << 20)
@@ -149,7 +149,7 @@ import Testing
         }
     }
 
-    @Test func trimReleasesFreeMemory() throws {
+    @Test(arenaPlacementOnly) func trimReleasesFreeMemory() throws {
         try withStore(capacity: 64 << 20) { store, _ in
             let id = try put(store, pattern(seed: 1, count: 8 << 20))
             try store.delete(id)

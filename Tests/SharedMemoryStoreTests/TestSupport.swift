@@ -28,8 +28,29 @@ func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
 func testConfiguration(_ directory: String, capacity: Int = 64 << 20, prefault: Int = 0) -> StoreConfiguration {
     var configuration = StoreConfiguration(directory: directory + "/store", capacity: capacity, prefault: prefault)
     configuration.bootID = "test-boot"
+    configuration.blobFileThreshold = forcedBlobFileThreshold
     return configuration
 }
+
+/// Capacity a sealed blob of `size` bytes, written with `put`, takes: 64-byte granules in the
+/// arena, pages in a file of its own.
+func accountedBytes(_ size: Int, ownFile: Bool? = nil) -> Int {
+    let inFile = ownFile ?? forcedBlobFileThreshold.map { size >= $0 } ?? false
+    return inFile ? ArenaAllocator.roundUp(size, to: Sys.pageSize) : ArenaAllocator.roundUp(size)
+}
+
+/// Capacity the store's sealed objects take, from their handles.
+func sealedBytesUsed(_ store: ObjectStore) -> Int {
+    store.objectIDs().compactMap { store.object($0) }.reduce(0) { $0 + accountedBytes($1.size, ownFile: $1.isOwnFile) }
+}
+
+/// For tests that assert arena placement (offsets, the arena descriptor, warm memory): they run
+/// only when blob files are not forced on.
+let arenaPlacementOnly = Testing.ConditionTrait.enabled(if: forcedBlobFileThreshold == nil, "asserts arena placement")
+
+/// `SMS_BLOB_FILE_THRESHOLD=<bytes>` runs the suites with blobs of that size and more in files
+/// of their own (every store the tests open through ``testConfiguration(_:capacity:prefault:)``).
+let forcedBlobFileThreshold: Int? = ProcessInfo.processInfo.environment["SMS_BLOB_FILE_THRESHOLD"].flatMap { Int($0) }
 
 /// Opens a store in a fresh temporary directory and removes it afterwards.
 func withStore<R>(
@@ -136,4 +157,32 @@ func runProcess(_ executable: String, _ arguments: [String], stdinFD: Int32? = n
     let errorData = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, Array(outputData), String(decoding: errorData, as: UTF8.self))
+}
+
+/// Re-runs this test binary filtered to one test, with `variable` set to `directory`: how the
+/// crash tests run the production code in a separate process they can kill.
+func launchTestChild(
+    _ testName: String, variable: String, directory: String, standardError: FileHandle = .nullDevice
+) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+    process.arguments = ["--testing-library", "swift-testing", "--filter", testName]
+    var environment = ProcessInfo.processInfo.environment
+    environment[variable] = directory
+    process.environment = environment
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = standardError
+    try process.run()
+    return process
+}
+
+/// Waits (at most five minutes) until a child process creates `path`.
+func waitForFile(_ path: String, createdBy process: Process) throws {
+    let deadline = Date().addingTimeInterval(300)
+    while !FileManager.default.fileExists(atPath: path) {
+        guard process.isRunning, Date() < deadline else {
+            throw TestFailure("the child never became ready (running: \(process.isRunning))")
+        }
+        usleep(10_000)
+    }
 }

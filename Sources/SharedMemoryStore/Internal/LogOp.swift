@@ -20,7 +20,8 @@ struct LogHeader: Equatable, Sendable {
 /// for example sealing a blob and naming it is a single atomic record.
 enum LogOp: Sendable {
     case header(LogHeader)
-    /// A sealed object: its metadata (compact JSON) and, for blobs with bytes, where they are.
+    /// A sealed object: its metadata (compact JSON) and, for blobs with bytes, where they are
+    /// (for a blob in its own file, without the path: it is derived from the identifier).
     case putObject(id: ObjectID, location: BlobLocation?, meta: [UInt8])
     case deleteObject(ObjectID)
     case putName(String, ObjectID)
@@ -52,7 +53,9 @@ enum LogOp: Sendable {
             writer.write(id.rawValue)
             if let location {
                 writer.write(UInt8(1))
-                writer.write(UInt32(location.arena))
+                // A blob in its own file is recorded as arena 0xFFFFFFFF; the file's path follows
+                // from the identifier and the directory, so it is not recorded.
+                writer.write(location.isOwnFile ? UInt32.max : UInt32(location.arena))
                 writer.write(location.offset)
                 writer.write(location.size)
             } else {
@@ -93,8 +96,10 @@ enum LogOp: Sendable {
             switch try reader.readByte() {
             case 0: location = nil
             case 1:
+                let arena = try reader.readUInt32()
                 location = BlobLocation(
-                    arena: Int(try reader.readUInt32()), offset: try reader.readInt(), size: try reader.readInt())
+                    arena: arena == UInt32.max ? BlobLocation.ownFileArena : Int(arena), offset: try reader.readInt(),
+                    size: try reader.readInt())
             default: throw BinaryReader.Malformed()
             }
             return .putObject(id: id, location: location, meta: try reader.readBytes())

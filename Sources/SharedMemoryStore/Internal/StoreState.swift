@@ -1,6 +1,8 @@
 // vineyard-csi: SharedMemoryStore
 // StoreState.swift: everything a store's lock protects.
 
+import Glibc
+
 /// A sealed object as the store tracks it.
 struct ObjectRecord: Sendable {
     var meta: ObjectMeta
@@ -8,17 +10,48 @@ struct ObjectRecord: Sendable {
     var metaJSON: [UInt8]
     /// Where a blob's bytes are (`nil` for metadata objects).
     var location: BlobLocation?
-    /// The allocation behind `location` (`nil` when the blob is empty or not a blob).
-    var extent: Extent?
+    /// The memory behind `location` (`nil` when the blob is empty or not a blob).
+    var storage: BlobStorage?
     /// Live ``ObjectHandle``s.
     var readers = 0
     /// Names bound to this object (usually none or one).
     var names: [NameKey] = []
 }
 
+/// The memory of one blob: a range of the arena or a file of its own.
+enum BlobStorage: Sendable {
+    case arena(Extent)
+    case file(BlobFile)
+
+    var extent: Extent? {
+        if case .arena(let extent) = self { return extent }
+        return nil
+    }
+
+    var file: BlobFile? {
+        if case .file(let file) = self { return file }
+        return nil
+    }
+
+    /// The address of the blob's byte 0 in this process.
+    func base(in arena: Arena) -> UnsafeMutableRawPointer? {
+        switch self {
+        case .arena(let extent): return arena.pointer(at: extent.offset)
+        case .file(let file): return file.base
+        }
+    }
+
+    /// Unmaps a file (when the store goes away; the file stays).
+    mutating func unmapFile() {
+        guard case .file(var file) = self else { return }
+        file.unmap()
+        self = .file(file)
+    }
+}
+
 /// A deleted blob whose memory readers still hold.
 struct Zombie: Sendable {
-    var extent: Extent
+    var storage: BlobStorage
     var readers: Int
 }
 
@@ -37,6 +70,14 @@ struct StoreState: Sendable {
     var objects: [ObjectID: ObjectRecord] = [:]
     var zombies: [ObjectID: Zombie] = [:]
     var pending: [ObjectID: PendingWriter] = [:]
+    /// Bytes of capacity taken by blob files (sealed, being written, or deleted but held).
+    var fileBytes = 0
+    /// Blob files.
+    var fileCount = 0
+    /// Files of blobs an earlier process was writing when it stopped, by identifier, with their
+    /// lengths: not counted as used, kept for ``ObjectStore/adoptUnsealedBlob(id:size:)`` until
+    /// capacity is needed or ``ObjectStore/removeOrphanedBlobFiles()`` is called.
+    var orphans: [ObjectID: (path: String, length: Int)] = [:]
     var names = SortedMap<NameKey, ObjectID>()
     var log: MetadataLog
     var ids: IDGenerator
@@ -44,6 +85,41 @@ struct StoreState: Sendable {
     /// Log size right after the last compaction.
     var compactedSize: Int
     var isClosed = false
+
+    /// Bytes counted against the capacity: the arena's allocations and the blob files.
+    var bytesUsed: Int { allocator.bytesAllocated + fileBytes }
+
+    /// Frees a blob's memory: an arena range returns to the free list, a file is unmapped and
+    /// removed.
+    mutating func free(_ storage: BlobStorage) {
+        switch storage {
+        case .arena(let extent):
+            allocator.free(extent, warm: true)
+        case .file(var file):
+            fileBytes -= file.accountedBytes
+            fileCount -= 1
+            file.remove()
+        }
+    }
+
+    /// Makes room for `bytes` more of capacity or throws ``StoreError/outOfMemory(requested:available:)``.
+    /// Files nobody adopted are removed first if the room is needed (they hold memory that
+    /// counts as free).
+    mutating func ensureRoom(_ bytes: Int) throws(StoreError) {
+        let capacity = allocator.capacity
+        if bytesUsed + bytes > capacity - orphans.values.reduce(0, { $0 + BlobFile.pageRounded($1.length) }) {
+            removeOrphans()
+        }
+        guard bytesUsed + bytes <= capacity else {
+            throw StoreError.outOfMemory(requested: bytes, available: capacity - bytesUsed)
+        }
+    }
+
+    /// Removes the files nobody adopted.
+    mutating func removeOrphans() {
+        for (_, orphan) in orphans { _ = unlink(orphan.path) }
+        orphans.removeAll()
+    }
 
     /// Binds `name` to `id` (the object must exist); returns the previous binding.
     @discardableResult
