@@ -3,7 +3,7 @@
 //
 // VineyarddFileSystem+Quota.swift: the volume's capacity enforced on vineyardd-backed files.
 
-public import FUSEKit
+import FUSEKit
 import SharedMemoryStore
 import StoreBackend
 import Synchronization
