@@ -324,7 +324,7 @@ public final class VolumeFileSystem: FileSystem {
     static func errno(_ error: StoreError) -> Errno {
         switch error {
         case .storeClosed: return .io
-        default: return Errno(rawValue: error.errno)
+        default: return error.errno
         }
     }
 
