@@ -74,15 +74,7 @@ struct Arena: Sendable {
         let start = extent.offset / page * page
         let end = min(size, ArenaAllocator.roundUp(extent.end, to: page))
         try Sys.allocate(fileDescriptor, offset: start, length: end - start, requested: extent.length, path: path)
-        if populate {
-            do {
-                try syscall { madvise(pointer(at: start), end - start, Sys.madvisePopulateWrite) }
-            } catch .noMemory, .badAddress {
-                throw StoreError.outOfMemory(requested: extent.length, available: 0)
-            } catch {
-                // a kernel without MADV_POPULATE_WRITE: pages fault in on first write
-            }
-        }
+        if populate { try Sys.populate(pointer(at: start), length: end - start, requested: extent.length) }
     }
 
     /// Writes a range's dirty pages to the file's storage (`msync(MS_SYNC)`), for

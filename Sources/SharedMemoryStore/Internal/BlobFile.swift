@@ -94,11 +94,8 @@ struct BlobFile: Sendable {
             let previousMapped = mappedLength
             try map(fd: fd, from: previousMapped, to: newMapped, hugePages: hugePages)
             length = newMapped
-            if populate, let base, madvise(base + previousMapped, newMapped - previousMapped, Sys.madvisePopulateWrite) != 0 {
-                let code = errno
-                if code == ENOMEM || code == EFAULT {
-                    throw StoreError.outOfMemory(requested: newLength - oldLength, available: 0)
-                }
+            if populate, let base {
+                try Sys.populate(base + previousMapped, length: newMapped - previousMapped, requested: newLength - oldLength)
             }
         } catch {
             // Give the reservation back: the file returns to its old length (punching what was
@@ -121,8 +118,10 @@ struct BlobFile: Sendable {
         let protection = PROT_READ | PROT_WRITE
         if let base, from > 0 {
             let hint = base + from
-            if let added = mmap(hint, to - from, protection, MAP_SHARED | BlobFile.fixedNoReplace, fd, off_t(from)),
-                added != MAP_FAILED
+            // Best effort: taken addresses (EEXIST) fall back to mapping the whole file below.
+            if let added = try? Sys.mapShared(
+                fd, length: to - from, protection: protection, at: hint, flags: BlobFile.fixedNoReplace, offset: from,
+                path: path)
             {
                 if added == hint {
                     if hugePages { _ = madvise(added, to - from, MADV_HUGEPAGE) }

@@ -163,6 +163,21 @@ enum Sys {
         }
     }
 
+    /// Fills this process's page tables for writing a mapped range (`MADV_POPULATE_WRITE`).
+    ///
+    /// - Throws: ``StoreError/outOfMemory(requested:available:)`` for `requested` bytes when the
+    ///   pages cannot be had. A kernel without `MADV_POPULATE_WRITE` is not an error: the pages
+    ///   fault in on first write.
+    static func populate(_ address: UnsafeMutableRawPointer, length: Int, requested: Int) throws(StoreError) {
+        do {
+            try syscall { madvise(address, length, madvisePopulateWrite) }
+        } catch .noMemory, .badAddress {
+            throw StoreError.outOfMemory(requested: requested, available: 0)
+        } catch {
+            // not supported here
+        }
+    }
+
     /// `msync(MS_SYNC)` of a mapped range.
     static func syncMapping(_ address: UnsafeMutableRawPointer, length: Int, path: String) throws(StoreError) {
         _ = try check("msync", path) { msync(address, length, MS_SYNC) }
