@@ -61,11 +61,25 @@ public struct MountEntry: Equatable, Sendable {
     /// The file system's own options (tmpfs's `size=`, `huge=`, …).
     public var superOptions: [String] = []
 
+    public init(mountPoint: String, fileSystemType: String, source: String, options: [String], superOptions: [String] = []) {
+        self.mountPoint = mountPoint
+        self.fileSystemType = fileSystemType
+        self.source = source
+        self.options = options
+        self.superOptions = superOptions
+    }
+
     public var isReadOnly: Bool { options.contains("ro") }
 }
 
 /// A failed mount-table operation, with the errno and what was attempted.
 public struct MountError: Error, CustomStringConvertible, Sendable {
+    public init(operation: String, path: String, errno: Int32) {
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+    }
+
     public var operation: String
     public var path: String
     public var errno: Int32
