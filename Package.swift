@@ -4,7 +4,8 @@
 //
 // Dependencies run one way:
 //   C/C++ shims (CGRPCShim)  ->  Swift wrappers (GRPCTransport)
-//   ->  domain (CSIProto, SharedMemoryStore, CSIDriver)  ->  executables (vineyard-csi, vctl)
+//   ->  domain (CSIProto, SharedMemoryStore, CSIDriver)  ->  host (NodeHost)
+//   ->  executables (vineyard-csi, vctl)
 // Only the wrapper modules import C.
 
 import PackageDescription
@@ -99,17 +100,29 @@ let package = Package(
             dependencies: ["SharedMemoryStore"],
             swiftSettings: swiftSettings
         ),
+        /// The CSI services and their logic: validation, records, recovery. What they act on (the
+        /// volume host, the mount table, the stores' trees) sits behind protocols.
         .target(
             name: "CSIDriver",
             dependencies: [
-                "VineyardIPC",
                 "CSIProto",
                 "GRPCTransport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        /// What the node plugin does to the host: mounting, FUSE sessions, each volume's
+        /// `vineyard.sock`, the fd holder, and the stores' trees, behind CSIDriver's protocols.
+        .target(
+            name: "NodeHost",
+            dependencies: [
+                "CSIDriver",
+                "FDHandover",
                 "FUSEKit",
                 "SharedMemoryStore",
+                "VineyardIPC",
                 "VolumeFS",
-                "FDHandover",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -121,6 +134,7 @@ let package = Package(
             name: "VineyardCSI",
             dependencies: [
                 "CSIDriver",
+                "NodeHost",
                 "CSIProto",
                 "GRPCTransport",
                 "SharedMemoryStore",
@@ -174,7 +188,15 @@ let package = Package(
         .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CSIDriverTests",
-            dependencies: ["CSIDriver", "CSIProto", "GRPCTransport", "SharedMemoryStore"],
+            dependencies: ["CSIDriver", "NodeHost", "CSIProto", "GRPCTransport", "SharedMemoryStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VineyardCSITests",
+            dependencies: [
+                "VineyardCSI", "CSIDriver", "GRPCTransport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         /// Yams parses what `vctl deploy csidriver` renders, so the tests read the manifests with

@@ -1,4 +1,5 @@
 import CSIDriver
+import NodeHost
 import Dispatch
 import Foundation
 import GRPCTransport
@@ -67,6 +68,7 @@ final class Driver: Sendable {
                 backendSelection: options.backendSelection
             ),
             content: registry.map { EmbeddedVolumeContent(registry: $0) },
+            vineyarddContent: VineyarddVolumeContent(selection: options.backendSelection),
             logger: logger
         )
     }

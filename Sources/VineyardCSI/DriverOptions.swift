@@ -27,9 +27,11 @@ enum ReadMode: String, ExpressibleByArgument, CaseIterable {
 
 extension BackendSelection.Mode: ExpressibleByArgument {}
 
-/// The command-line flags of `vineyard-csi`, named like vineyard's own CSI driver's.
+/// The command-line flags of `vineyard-csi`, named like vineyard's own CSI driver's, each
+/// parsed once into a typed value. Options with a `transform` fail naming the option (their
+/// help states the default: ArgumentParser shows none for them).
 struct DriverOptions: ParsableArguments {
-    @Option(help: "CSI endpoint to serve: unix:///path/to/csi.sock or tcp://host:port.", transform: Endpoint.parseOption)
+    @Option(help: "CSI endpoint to serve: unix:///path/to/csi.sock or tcp://host:port. (default: unix:///csi/csi.sock)", transform: Endpoint.parseOption)
     var endpoint: Endpoint = .unix(path: "/csi/csi.sock")
 
     @Option(help: "This node's id, reported to Kubernetes by NodeGetInfo (default: the host name).")
@@ -42,7 +44,7 @@ struct DriverOptions: ParsableArguments {
     var mode: PluginMode = .all
 
     @Option(
-        help: "Size of each embedded vineyard store (one per vineyard cluster on a node), e.g. 4Gi.",
+        help: "Size of each embedded vineyard store (one per vineyard cluster on a node), e.g. 4Gi. (default: 4Gi)",
         transform: SizeArgument.parser("--store-size", example: "4Gi or 512Mi"))
     var storeSize = SizeArgument(bytes: 4 << 30)
 
@@ -50,7 +52,7 @@ struct DriverOptions: ParsableArguments {
     var storeDir: String = "/dev/shm/vineyard-csi"
 
     @Option(help: ArgumentHelp(
-        "Memory of each embedded store to back at start, e.g. 4Gi (like vineyardd's --reserve_memory).",
+        "Memory of each embedded store to back at start, e.g. 4Gi (like vineyardd's --reserve_memory). (default: 0)",
         discussion: "Files written into backed memory skip the first-touch allocation of tmpfs pages; the memory is taken at start instead of when first written. 0 backs memory as it is first used."),
         transform: SizeArgument.parser("--store-prefault", example: "1Gi or 0"))
     var storePrefault = SizeArgument(bytes: 0)
@@ -61,12 +63,12 @@ struct DriverOptions: ParsableArguments {
     var storeHugePages = false
 
     @Option(
-        help: "Size of a volume whose claim requests no capacity, e.g. 1Gi.",
+        help: "Size of a volume whose claim requests no capacity, e.g. 1Gi. (default: 1Gi)",
         transform: SizeArgument.parser("--default-volume-size", example: "1Gi"))
     var defaultVolumeSize = SizeArgument(bytes: 1 << 30)
 
     @Option(
-        help: "Vineyard cluster (namespace/name) for volumes whose StorageClass names none.",
+        help: "Vineyard cluster (namespace/name) for volumes whose StorageClass names none. (default: vineyard-system/vineyardd-sample)",
         transform: ClusterReference.parseOption)
     var defaultCluster = ClusterReference(namespace: "vineyard-system", name: "vineyardd-sample")
 
@@ -81,7 +83,7 @@ struct DriverOptions: ParsableArguments {
     @Option(help: "Maximum number of volumes on this node, reported by NodeGetInfo (0 = no limit).")
     var maxVolumes: Int = 0
 
-    @Option(help: "Permission bits of the unix socket, in octal.", transform: SocketPermissions.parse)
+    @Option(help: "Permission bits of the unix socket, in octal. (default: 0660)", transform: SocketPermissions.parse)
     var socketMode = SocketPermissions(bits: 0o660, description: "0660")
 
     @Option(help: "Seconds in-flight calls get to finish after SIGTERM or SIGINT.")

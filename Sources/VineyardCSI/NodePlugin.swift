@@ -1,4 +1,5 @@
 import CSIDriver
+import NodeHost
 import Foundation
 import Logging
 import SharedMemoryStore
@@ -15,7 +16,9 @@ struct NodePlugin: Sendable {
     static func start(
         options: DriverOptions, registry: StoreRegistry, capacityLedger: (any VolumeCapacityLedger)?, logger: Logger
     ) async throws -> NodePlugin {
-        let assembled = volumeHost(options: options, registry: registry, logger: logger)
+        let host = await DedicatedThread.run(named: "volume host") {
+            volumeHost(options: options, registry: registry, logger: logger)
+        }
         let service = try NodeService(
             configuration: NodeConfiguration(
                 nodeID: options.nodeid,
@@ -24,44 +27,28 @@ struct NodePlugin: Sendable {
                 defaultCluster: options.defaultCluster,
                 backendSelection: options.backendSelection
             ),
-            host: assembled.host,
+            host: host,
             mounter: LinuxMounter(),
             logger: logger,
             capacityLedger: capacityLedger
         )
         await service.recover()
-        await DedicatedThread.run(named: "discard unclaimed mounts", assembled.afterRecovery)
-        return NodePlugin(service: service, host: assembled.host, releaseMounts: assembled.release)
+        await DedicatedThread.run(named: "discard unclaimed mounts") { host.discardUnclaimed() }
+        return NodePlugin(service: service, host: host, releaseMounts: { host.releaseMounts() })
     }
 
     /// The volume host of both backends: the embedded stores (handing mounts over across
-    /// restarts when `--handover-dir` is set) and the vineyard deployments' vineyardds.
-    private static func volumeHost(options: DriverOptions, registry: StoreRegistry, logger: Logger)
-        -> (host: any VolumeHost, release: @Sendable () -> Void, afterRecovery: @Sendable () -> Void)
-    {
-        let socketDirectory = "\(options.stateDir)/node/ipc"
-        let directReads = options.readMode == .direct
-        let vineyardd = VineyarddVolumeHost(
-            selection: options.backendSelection, logger: logger, socketDirectory: socketDirectory)
-        if options.handoverDir.isEmpty {
-            let plain = FUSEVolumeHost(
-                registry: registry, logger: logger, socketDirectory: socketDirectory, directReads: directReads)
-            let release: @Sendable () -> Void = {
-                vineyardd.unmountAll()
-                plain.unmountAll()
-            }
-            return (BackendVolumeHost(embedded: plain, vineyardd: vineyardd), release, {})
-        }
-        let holderExecutable = options.spawnFdHolder ? siblingExecutable("vineyard-csi-fdholder") : nil
-        let handover = HandoverVolumeHost(
-            registry: registry,
-            configuration: HandoverConfiguration(directory: options.handoverDir, holderExecutable: holderExecutable),
-            logger: logger, socketDirectory: socketDirectory, directReads: directReads)
-        let release: @Sendable () -> Void = {
-            vineyardd.unmountAll()
-            handover.handOverAll()
-        }
-        return (BackendVolumeHost(embedded: handover, vineyardd: vineyardd), release, { handover.discardUnclaimed() })
+    /// restarts when `--handover-dir` is set) and the vineyard deployments' vineyardds. Takes
+    /// back, as it starts, the mounts an earlier plugin handed over.
+    private static func volumeHost(options: DriverOptions, registry: StoreRegistry, logger: Logger) -> NodeVolumeHost {
+        let handover = options.handoverDir.isEmpty
+            ? nil
+            : HandoverConfiguration(
+                directory: options.handoverDir,
+                holderExecutable: options.spawnFdHolder ? siblingExecutable("vineyard-csi-fdholder") : nil)
+        return NodeVolumeHost(
+            registry: registry, selection: options.backendSelection, directReads: options.readMode == .direct,
+            socketDirectory: "\(options.stateDir)/node/ipc", handover: handover, logger: logger)
     }
 
     /// `name` in the directory of this executable.

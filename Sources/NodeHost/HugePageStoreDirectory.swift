@@ -1,3 +1,4 @@
+public import CSIDriver
 import Glibc
 
 /// Puts the embedded stores' directory on a tmpfs of the driver's own that backs files with

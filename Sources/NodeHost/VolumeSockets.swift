@@ -1,6 +1,6 @@
+import CSIDriver
 import Glibc
 import Logging
-import SharedMemoryStore
 import Synchronization
 import VineyardIPC
 import VolumeFS
@@ -29,37 +29,12 @@ final class VolumeSockets: Sendable {
         self.logger = logger
     }
 
-    /// Call before the volume's file system is created, so the placeholder is counted with it.
-    func prepare(_ volume: VolumeDescriptor, store: ObjectStore) throws(VolumeHostError) {
-        do {
-            try VolumeFileSystem.ensureSocketPlaceholder(store: store, volumeID: volume.volumeID)
-        } catch {
-            throw VolumeHostError(.failed, "cannot prepare the vineyard socket of volume \(volume.volumeID): \(error)")
-        }
-    }
-
-    /// Starts the volume's socket server and bind-mounts it over `<path>/vineyard.sock`, where
-    /// the volume's file system is mounted.
-    func attach(_ volume: VolumeDescriptor, store: ObjectStore, at path: String) throws(VolumeHostError) {
-        try attach(volume, at: path) { scope, socketPath, mountPoint throws(IPCSocketError) in
-            try VineyardSocketServer(
-                store: store, scope: scope, socketPath: socketPath, advertisedSocket: mountPoint,
-                namesChanged: { VolumeFileSystem.refreshUsage(store: store, volumeID: volume.volumeID) })
-        }
-    }
-
-    /// The same for a volume served by a vineyardd (cluster mode): the socket relays to
-    /// `vineyarddSocket`, within the volume's scope.
-    func attach(_ volume: VolumeDescriptor, vineyarddSocket: String, at path: String) throws(VolumeHostError) {
-        try attach(volume, at: path) { scope, socketPath, mountPoint throws(IPCSocketError) in
-            try VineyardSocketServer(
-                vineyarddSocket: vineyarddSocket, scope: scope, socketPath: socketPath, advertisedSocket: mountPoint)
-        }
-    }
-
-    private func attach(
+    /// Starts the volume's socket server (made by `makeServer` from the volume's scope, the
+    /// host-side socket path and the path clients see) and bind-mounts it over
+    /// `<path>/vineyard.sock`, where the volume's file system is mounted.
+    func attach(
         _ volume: VolumeDescriptor, at path: String,
-        makeServer: (VolumeScope, String, String) throws(IPCSocketError) -> VineyardSocketServer
+        makeServer: (VolumeScope, String, String) throws(VolumeHostError) -> VineyardSocketServer
     ) throws(VolumeHostError) {
         detach(path: path)
         let socketPath = "\(directory)/\(Self.fileName(for: path))"
@@ -73,12 +48,7 @@ final class VolumeSockets: Sendable {
             ownerKey: VolumeFileSystem.ownerMetadataKey,
             mountSource: VolumeFileSystem.mountSource(volumeID: volume.volumeID),
             reservedPaths: [VolumeFileSystem.socketFileName])
-        let server: VineyardSocketServer
-        do throws(IPCSocketError) {
-            server = try makeServer(scope, socketPath, mountPoint)
-        } catch {
-            throw VolumeHostError(.failed, "cannot serve the vineyard socket of volume \(volume.volumeID): \(error)")
-        }
+        let server = try makeServer(scope, socketPath, mountPoint)
         guard mount(socketPath, mountPoint, nil, UInt(MS_BIND), nil) == 0 else {
             let failure = String(cString: strerror(errno))
             server.stop()
