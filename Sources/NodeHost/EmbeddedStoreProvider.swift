@@ -1,5 +1,6 @@
 import CSIDriver
 import FUSEKit
+import Logging
 import SharedMemoryStore
 import VineyardIPC
 import VolumeFS
@@ -28,9 +29,10 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
             }
         }
         let fileSystem: VolumeFileSystem
+        var resumption: VolumeFileSystem.Resumption?
         do {
             if let survival {
-                (fileSystem, _) = try VolumeFileSystem.surviving(
+                (fileSystem, resumption) = try VolumeFileSystem.surviving(
                     store: store, volumeID: volume.volumeID, quotaBytes: volume.capacityBytes, readOnly: false,
                     stateFile: survival.path, resume: survival.resume)
             } else {
@@ -40,11 +42,17 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
         } catch {
             throw VolumeHostError(.failed, "cannot open the file system of volume \(volume.volumeID): \(error)")
         }
-        return Self.backendFileSystem(fileSystem, volume: volume, directReads: directReads)
+        var opened = Self.backendFileSystem(fileSystem, volume: volume, directReads: directReads)
+        if let resumption {
+            opened.resumed = [
+                "inodes": "\(resumption.inodes)", "writers": "\(resumption.writers)",
+                "lostWriters": "\(resumption.lostWriters)",
+            ]
+        }
+        return opened
     }
 
-    /// Wraps an open ``VolumeFileSystem`` (also one the handover strategy reopened).
-    static func backendFileSystem(_ fileSystem: VolumeFileSystem, volume: VolumeDescriptor, directReads: Bool)
+    private static func backendFileSystem(_ fileSystem: VolumeFileSystem, volume: VolumeDescriptor, directReads: Bool)
         -> BackendFileSystem
     {
         let volumeID = volume.volumeID

@@ -205,7 +205,9 @@ final class HandoverMounting: Sendable {
             prepared.withLock {
                 $0[held.mountPoint] = Prepared(held: held, fileDescriptor: entry.fileDescriptor, fileSystem: fileSystem)
             }
-            logger.info("took a held mount back", metadata: ["volume": "\(held.volume.volumeID)", "path": "\(held.mountPoint)"])
+            logger.info(
+                "took a held mount back",
+                metadata: fileSystem.resumed.merging(["volume": "\(held.volume.volumeID)", "path": "\(held.mountPoint)"]) { $1 })
         } catch {
             logger.error(
                 "cannot reopen the file system of a held mount; it will be mounted again",

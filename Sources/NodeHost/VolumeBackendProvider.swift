@@ -1,5 +1,6 @@
 import CSIDriver
 import FUSEKit
+import Logging
 import VineyardIPC
 
 /// What differs between the stores a volume can live in; everything else about serving a
@@ -51,6 +52,8 @@ struct BackendFileSystem: Sendable {
     let resize: @Sendable (Int) throws(VolumeHostError) -> Void
     /// Removes the inode-table file of a surviving file system whose mount ended for good.
     let removeStateFile: @Sendable () -> Void
+    /// What a file system reopened from its inode table took back, for the log.
+    var resumed: Logger.Metadata = [:]
 }
 
 extension VolumeStatistics {

@@ -33,7 +33,11 @@ final class Driver: Sendable {
         if let registry {
             node = try await NodePlugin.start(options: options, registry: registry, capacityLedger: controller, logger: logger)
         }
-        let identity = IdentityService(isReady: { [host = node?.host] in host?.isReady ?? true })
+        // Readiness asks /dev/fuse and each vineyardd in use: a blocking check, on its own thread.
+        let identity = IdentityService(isReady: { [host = node?.host] in
+            guard let host else { return true }
+            return await DedicatedThread.run(named: "probe") { host.isReady }
+        })
         let router = CSIRouter(
             identity: identity, controller: controller, node: node?.service, logger: logger, verbose: options.verbose)
         let server = try UnaryServer(endpoint: options.endpoint, socketMode: options.socketMode.bits, handler: router)
