@@ -191,6 +191,14 @@ let package = Package(
             dependencies: ["CSIDriver", "NodeHost", "CSIProto", "GRPCTransport", "SharedMemoryStore"],
             swiftSettings: swiftSettings
         ),
+        /// Real mounts of a real store: needs root and /dev/fuse (skipped without).
+        .testTarget(
+            name: "NodeHostTests",
+            dependencies: [
+                "NodeHost", "CSIDriver", "SharedMemoryStore", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "VineyardCSITests",
             dependencies: [
