@@ -69,6 +69,8 @@ final class HandoverMounting: Sendable {
         self.logger = logger
         try? FileManager.default.createDirectory(atPath: configuration.inodeDirectory, withIntermediateDirectories: true)
         holder = FDHolderLink(socket: configuration.holderSocket, executable: configuration.holderExecutable, logger: logger)
+        // Without a holder now, mounts are not handed over: nothing to take back or watch.
+        guard holder.isConnected else { return }
         for entry in holder.list() { prepare(entry, provider: provider) }
         watchHolder()
     }

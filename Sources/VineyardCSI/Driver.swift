@@ -27,7 +27,11 @@ final class Driver: Sendable {
     static func start(options: DriverOptions, logger: Logger) async throws -> Driver {
         // One registry per process: the node's volumes and the controller's snapshots and
         // clones must see the same store of each vineyard cluster.
-        let registry = options.mode.runsNode ? storeRegistry(options: options, logger: logger) : nil
+        var registry: StoreRegistry?
+        if options.mode.runsNode {
+            // Mounting the stores' tmpfs is blocking work: on its own thread.
+            registry = await DedicatedThread.run(named: "store registry") { storeRegistry(options: options, logger: logger) }
+        }
         let controller = try options.mode.runsController ? controller(options: options, registry: registry, logger: logger) : nil
         var node: NodePlugin?
         if let registry {
