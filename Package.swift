@@ -3,10 +3,10 @@
 // vineyard-csi: a Kubernetes CSI driver that maps vineyard objects to volumes.
 //
 // Dependencies run one way:
-//   C/C++ shims (CGRPCShim)  ->  Swift wrappers (GRPCTransport)
-//   ->  domain (CSIProto, SharedMemoryStore, CSIDriver)  ->  host (NodeHost)
+//   C/C++ shims (CGRPCShim, CFUSE)  ->  Swift wrappers (POSIXCore, GRPCTransport, FUSEKit)
+//   ->  domain (CSIModel, CSIProto, SharedMemoryStore, CSIDriver)  ->  host (NodeHost)
 //   ->  executables (vineyard-csi, vctl)
-// Only the wrapper modules import C.
+// Only the wrapper modules import C; POSIXCore is the one that makes plain system calls.
 
 import PackageDescription
 
@@ -57,6 +57,13 @@ let package = Package(
 
         // MARK: - Swift wrappers
 
+        /// The package's one layer over Glibc: the `syscall` helper that owns errno and EINTR,
+        /// the typed `Errno`, the mount table, the path hash and the process signal policy.
+        .target(
+            name: "POSIXCore",
+            swiftSettings: swiftSettings
+        ),
+
         .target(
             name: "GRPCTransport",
             dependencies: ["CGRPCShim"],
@@ -65,19 +72,26 @@ let package = Package(
 
         .target(
             name: "FUSEKit",
-            dependencies: ["CFUSE"],
+            dependencies: ["CFUSE", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
 
         /// Handing /dev/fuse descriptors to the holder process and back (SCM_RIGHTS over a
-        /// unix socket). Glibc only, so that the holder stays dependency-free.
+        /// unix socket). Glibc and POSIXCore only, so that the holder stays small.
         .target(
             name: "FDHandover",
+            dependencies: ["POSIXCore"],
             swiftSettings: swiftSettings
         ),
 
         // MARK: - Domain
 
+        /// The driver's small value types shared with vctl (names, sizes, cluster references,
+        /// backend selection), so that vctl does not link the driver, libfuse or the store.
+        .target(
+            name: "CSIModel",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CSIProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -85,6 +99,7 @@ let package = Package(
         ),
         .target(
             name: "SharedMemoryStore",
+            dependencies: ["POSIXCore"],
             swiftSettings: swiftSettings
         ),
         /// The file system of a volume: a directory tree whose files are objects in a store.
@@ -105,6 +120,8 @@ let package = Package(
         .target(
             name: "CSIDriver",
             dependencies: [
+                "CSIModel",
+                "POSIXCore",
                 "CSIProto",
                 "GRPCTransport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -123,6 +140,7 @@ let package = Package(
                 "SharedMemoryStore",
                 "VineyardIPC",
                 "VolumeFS",
+                "POSIXCore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -135,6 +153,7 @@ let package = Package(
             dependencies: [
                 "CSIDriver",
                 "NodeHost",
+                "POSIXCore",
                 "CSIProto",
                 "GRPCTransport",
                 "SharedMemoryStore",
@@ -147,7 +166,8 @@ let package = Package(
         .executableTarget(
             name: "VCtl",
             dependencies: [
-                "CSIDriver",
+                "CSIModel",
+                "POSIXCore",
                 "CSIProto",
                 "GRPCTransport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -159,7 +179,7 @@ let package = Package(
         /// Holds the /dev/fuse descriptors of the node plugin's mounts across its restarts.
         .executableTarget(
             name: "VineyardCSIFDHolder",
-            dependencies: ["FDHandover"],
+            dependencies: ["FDHandover", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
 
@@ -170,6 +190,7 @@ let package = Package(
                 "CSIProto",
                 "FUSEKit",
                 "GRPCTransport",
+                "POSIXCore",
                 "SharedMemoryStore",
                 "VolumeFS",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -181,6 +202,7 @@ let package = Package(
 
         // MARK: - Tests
 
+        .testTarget(name: "POSIXCoreTests", dependencies: ["POSIXCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GRPCTransportTests", dependencies: ["GRPCTransport"], swiftSettings: swiftSettings),
         .testTarget(name: "FUSEKitTests", dependencies: ["FUSEKit"], swiftSettings: swiftSettings),
         .testTarget(name: "VolumeFSTests", dependencies: ["VolumeFS", "FUSEKit", "SharedMemoryStore"], swiftSettings: swiftSettings),
@@ -211,7 +233,7 @@ let package = Package(
         /// a YAML parser that vctl itself does not use.
         .testTarget(
             name: "VCtlTests",
-            dependencies: ["VCtl", "CSIDriver", .product(name: "Yams", package: "Yams")],
+            dependencies: ["VCtl", "CSIModel", "POSIXCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
     ],

@@ -5,7 +5,7 @@
 # Usage: scripts/bench-cluster.sh [bench_cluster.py options, e.g. --sizes 64M,512M --repeats 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh >/dev/null
+bash scripts/install-bench-deps.sh >/dev/null
 if [ -z "${BIN_DIR:-}" ]; then
     swift build -c release --quiet --product vineyard-csi
     BIN_DIR="$(swift build -c release --show-bin-path)"

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 [ -e /dev/fuse ] || { echo "error: /dev/fuse is missing" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "error: run as root (the volume is FUSE-mounted)" >&2; exit 1; }
 
-bash scripts/install-deps.sh
+bash scripts/install-bench-deps.sh
 swift build -c release --quiet --product vineyard-csi
 BIN="$(swift build -c release --show-bin-path)"
 PY=.venv/bin/python

@@ -22,8 +22,7 @@ cd "$(dirname "$0")/.."
 [ -e /dev/fuse ] || { echo "error: /dev/fuse is missing (modprobe fuse)" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "error: the benchmark mounts tmpfs, FUSE and bind mounts: run as root" >&2; exit 1; }
 
-bash scripts/install-deps.sh
-.venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/pipeline/requirements.txt
+bash scripts/install-bench-deps.sh
 
 if [ "${1:-}" = "report" ]; then
     shift

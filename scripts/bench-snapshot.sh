@@ -4,6 +4,6 @@
 #   scripts/bench-snapshot.sh [--sizes 10M,1G,4G] [--repeats 5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh >/dev/null
+bash scripts/install-bench-deps.sh >/dev/null
 swift build -c release --quiet --product vineyard-csi
 VINEYARD_CSI_BIN_DIR="$(swift build -c release --show-bin-path)" .venv/bin/python scripts/bench_snapshot.py "$@"

@@ -10,8 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Tests" / "e2e"))
-from test_restart import Rig, fill, sha256  # noqa: E402
+from harness.restart import Rig, fill, sha256
 
 
 def percentile(values, fraction):

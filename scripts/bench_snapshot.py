@@ -22,8 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("VINEYARD_CSI_BIN_DIR", str(REPO / ".build" / "release"))
-sys.path.insert(0, str(REPO / "Tests" / "e2e"))
-from conftest import Clients, Driver, cluster_parameters, csi_pb2, mount_capability  # noqa: E402
+from harness.driver import Clients, Driver, cluster_parameters, csi_pb2, mount_capability  # noqa: E402
 
 MiB = 1 << 20
 Mode = csi_pb2.VolumeCapability.AccessMode

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The test command (README "Run the tests"; CI runs it through .ci/run).
+# The test command (README; CI runs it through .ci/run).
 # On a fresh Debian 12 machine it installs everything it needs, builds, and runs:
 #   1. the Swift unit and integration tests (swift test), real sockets, real FUSE, real shm;
-#   2. the end-to-end suite (pytest): the real binaries driven by an independent Python client.
+#   2. the end-to-end suite (pytest): the real binaries driven by an independent Python client,
+#      and the deploy checks (Tests/e2e/test_deploy.py: deploy/ manifests, vctl rendering and
+#      errors, the pipeline examples).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +23,6 @@ if [ "$status" -ne 0 ]; then
     echo "swift test failed (exit $status); full log in .build/swift-test.log"
     exit "$status"
 fi
-
-echo "==> deploy/ manifests, vctl deploy rendering and pipeline examples"
-bash scripts/validate-deploy.sh
 
 echo "==> end-to-end tests (pytest)"
 VINEYARD_CSI_BIN_DIR="$(swift build --show-bin-path)" .venv/bin/python -m pytest -q Tests/e2e "$@"

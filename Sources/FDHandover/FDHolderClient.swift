@@ -4,6 +4,7 @@
 // FDHolderClient.swift: the node plugin's side of the descriptor holder.
 
 import Glibc
+import POSIXCore
 import Synchronization
 
 /// One descriptor the holder keeps, with the data stored beside it.
@@ -75,7 +76,7 @@ public final class FDHolderClient: Sendable {
             while true {
                 guard let (bytes, descriptors) = try socket.receive() else {
                     for entry in entries { close(entry.fileDescriptor) }
-                    throw FDHandoverError("list: the holder closed the connection", errno: ECONNRESET)
+                    throw FDHandoverError("list: the holder closed the connection", errno: .connectionReset)
                 }
                 switch FDHolderMessage(decoding: bytes) {
                 case .item(let key, let data)? where descriptors.count == 1:
@@ -86,11 +87,11 @@ public final class FDHolderClient: Sendable {
                 case .failure(let message)?:
                     for fd in descriptors { close(fd) }
                     for entry in entries { close(entry.fileDescriptor) }
-                    throw FDHandoverError("list: \(message)", errno: 0)
+                    throw FDHandoverError("list: \(message)")
                 default:
                     for fd in descriptors { close(fd) }
                     for entry in entries { close(entry.fileDescriptor) }
-                    throw FDHandoverError("list: unexpected answer", errno: EPROTO)
+                    throw FDHandoverError("list: unexpected answer", errno: .protocolError)
                 }
             }
         }
@@ -98,13 +99,13 @@ public final class FDHolderClient: Sendable {
 
     private static func expectOK(_ socket: borrowing FDPassingSocket, _ what: String) throws(FDHandoverError) {
         guard let (bytes, descriptors) = try socket.receive() else {
-            throw FDHandoverError("\(what): the holder closed the connection", errno: ECONNRESET)
+            throw FDHandoverError("\(what): the holder closed the connection", errno: .connectionReset)
         }
         for fd in descriptors { close(fd) }
         switch FDHolderMessage(decoding: bytes) {
         case .ok?: return
-        case .failure(let message)?: throw FDHandoverError("\(what): \(message)", errno: 0)
-        default: throw FDHandoverError("\(what): unexpected answer", errno: EPROTO)
+        case .failure(let message)?: throw FDHandoverError("\(what): \(message)")
+        default: throw FDHandoverError("\(what): unexpected answer", errno: .protocolError)
         }
     }
 

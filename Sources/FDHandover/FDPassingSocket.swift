@@ -4,19 +4,25 @@
 // FDPassingSocket.swift: SOCK_SEQPACKET messages with descriptors attached (SCM_RIGHTS).
 
 import Glibc
+import POSIXCore
 
-/// A failed socket operation: what was attempted and the errno.
+/// A failed socket operation: what was attempted and, for a failed system call, its error.
 public struct FDHandoverError: Error, CustomStringConvertible, Sendable {
     public var operation: String
-    public var errno: Int32
+    public var errno: Errno?
 
-    public init(_ operation: String, errno: Int32) {
+    public init(_ operation: String, errno: Errno? = nil) {
         self.operation = operation
         self.errno = errno
     }
 
+    /// For functions that return an error number (`posix_spawn`); zero means none.
+    public init(_ operation: String, errno code: Int32) {
+        self.init(operation, errno: code == 0 ? nil : Errno(rawValue: code))
+    }
+
     public var description: String {
-        errno == 0 ? operation : "\(operation): \(String(cString: strerror(errno)))"
+        errno.map { "\(operation): \($0)" } ?? operation
     }
 }
 
@@ -44,20 +50,24 @@ public struct FDPassingSocket: ~Copyable {
 
     /// Connects to the socket at `path`.
     public static func connect(to path: String) throws(FDHandoverError) -> FDPassingSocket {
-        let fd = socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw FDHandoverError("socket", errno: errno) }
         var address = try makeAddress(path)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
+        let fd: Int32
+        do {
+            fd = try syscall { Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        } catch {
+            throw FDHandoverError("socket", errno: error)
         }
-        guard result == 0 else {
-            let error = errno
-            close(fd)
+        let connected = FDPassingSocket(adopting: fd)
+        do {
+            try withUnsafePointer(to: &address) { (pointer) throws(Errno) in
+                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(Errno) in
+                    _ = try syscall { Glibc.connect(fd, address, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                }
+            }
+        } catch {
             throw FDHandoverError("connect \(path)", errno: error)
         }
-        return FDPassingSocket(adopting: fd)
+        return connected
     }
 
     /// A `sockaddr_un` for `path` (at most 107 bytes).
@@ -66,7 +76,7 @@ public struct FDPassingSocket: ~Copyable {
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard !bytes.isEmpty, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw FDHandoverError("socket path too long: \(path)", errno: ENAMETOOLONG)
+            throw FDHandoverError("socket path too long: \(path)", errno: .nameTooLong)
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
@@ -102,15 +112,11 @@ public struct FDPassingSocket: ~Copyable {
                         header.msg_control = controlBytes.baseAddress
                         header.msg_controllen = controlLength
                     }
-                    while true {
-                        let result = sendmsg(fileDescriptor, &header, Int32(MSG_NOSIGNAL))
-                        if result < 0 && errno == EINTR { continue }
-                        return result
-                    }
+                    return Result { () throws(Errno) in try syscall { sendmsg(fileDescriptor, &header, Int32(MSG_NOSIGNAL)) } }
                 }
             }
         }
-        guard sent >= 0 else { throw FDHandoverError("sendmsg", errno: errno) }
+        if case .failure(let error) = sent { throw FDHandoverError("sendmsg", errno: error) }
     }
 
     /// Receives one message; `nil` at end of stream. Received descriptors are close-on-exec
@@ -121,7 +127,7 @@ public struct FDPassingSocket: ~Copyable {
         var control = [UInt8](repeating: 0, count: controlLength)
         var receivedControl = 0
         var flags: Int32 = 0
-        let received = buffer.withUnsafeMutableBytes { data in
+        let outcome = buffer.withUnsafeMutableBytes { data in
             control.withUnsafeMutableBytes { controlBytes in
                 var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
                 return withUnsafeMutablePointer(to: &vector) { vectorPointer in
@@ -130,17 +136,19 @@ public struct FDPassingSocket: ~Copyable {
                     header.msg_iovlen = 1
                     header.msg_control = controlBytes.baseAddress
                     header.msg_controllen = controlLength
-                    while true {
-                        let result = recvmsg(fileDescriptor, &header, Int32(MSG_CMSG_CLOEXEC))
-                        if result < 0 && errno == EINTR { continue }
+                    defer {
                         receivedControl = Int(header.msg_controllen)
                         flags = header.msg_flags
-                        return result
                     }
+                    return Result { () throws(Errno) in try syscall { recvmsg(fileDescriptor, &header, Int32(MSG_CMSG_CLOEXEC)) } }
                 }
             }
         }
-        guard received >= 0 else { throw FDHandoverError("recvmsg", errno: errno) }
+        let received: Int
+        switch outcome {
+        case .success(let count): received = count
+        case .failure(let error): throw FDHandoverError("recvmsg", errno: error)
+        }
         var descriptors: [Int32] = []
         var offset = 0
         control.withUnsafeBytes { raw in
@@ -160,7 +168,7 @@ public struct FDPassingSocket: ~Copyable {
         }
         if flags & Int32(MSG_CTRUNC) != 0 {
             for fd in descriptors { close(fd) }
-            throw FDHandoverError("recvmsg: too many descriptors in one message", errno: EMSGSIZE)
+            throw FDHandoverError("recvmsg: too many descriptors in one message", errno: .messageTooLong)
         }
         if received == 0 && descriptors.isEmpty { return nil }
         return (Array(buffer[0..<received]), descriptors)

@@ -4,6 +4,7 @@
 
 internal import CFUSE
 import Glibc
+import POSIXCore
 
 /// Mounting `/dev/fuse` directly, for sessions started on a descriptor
 /// (``FUSESession/init(fileSystem:fileDescriptor:mountPoint:options:)``): a privileged
@@ -27,12 +28,12 @@ public enum FUSEDevice {
     ///   not yet initialised; pass it to a ``FUSESession``.
     public static func mount(at mountPoint: String, options: MountOptions = MountOptions()) throws(FUSEError) -> Int32 {
         var st = stat()
-        guard stat(mountPoint, &st) == 0 else {
-            throw FUSEError(code: .mount, errno: .current, message: "cannot stat mount point \(mountPoint)")
+        do { try syscall { stat(mountPoint, &st) } } catch {
+            throw FUSEError(code: .mount, errno: error, message: "cannot stat mount point \(mountPoint)")
         }
-        let fd = open("/dev/fuse", O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw FUSEError(code: .mount, errno: .current, message: "cannot open /dev/fuse")
+        let fd: Int32
+        do { fd = try syscall { open("/dev/fuse", O_RDWR | O_CLOEXEC) } } catch {
+            throw FUSEError(code: .mount, errno: error, message: "cannot open /dev/fuse")
         }
 
         var flags: UInt = 2 | 4  // MS_NOSUID | MS_NODEV
@@ -55,8 +56,7 @@ public enum FUSEDevice {
         }
         let type = options.subtype.map { "fuse.\($0)" } ?? "fuse"
         let source = options.fsName ?? options.subtype ?? "fuse"
-        guard Glibc.mount(source, mountPoint, type, flags, data.joined(separator: ",")) == 0 else {
-            let error = Errno.current
+        do { try syscall { Glibc.mount(source, mountPoint, type, flags, data.joined(separator: ",")) } } catch {
             close(fd)
             throw FUSEError(code: .mount, errno: error, message: "mount(\(source), \(mountPoint), \(type))")
         }

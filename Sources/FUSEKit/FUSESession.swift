@@ -4,6 +4,7 @@
 
 internal import CFUSE
 import Glibc
+import POSIXCore
 import Synchronization
 
 /// A mounted libfuse low-level session serving one ``FileSystem``.
@@ -58,8 +59,8 @@ public final class FUSESession: @unchecked Sendable {
         fileSystem: some FileSystem, mountPoint: String, options: MountOptions = MountOptions()
     ) throws(FUSEError) {
         var st = stat()
-        guard stat(mountPoint, &st) == 0 else {
-            throw FUSEError(code: .mount, errno: .current, message: "cannot stat mount point \(mountPoint)")
+        do { try syscall { stat(mountPoint, &st) } } catch {
+            throw FUSEError(code: .mount, errno: error, message: "cannot stat mount point \(mountPoint)")
         }
         guard st.st_mode & S_IFMT == S_IFDIR else {
             throw FUSEError(code: .mount, errno: .notDirectory, message: "mount point \(mountPoint) is not a directory")
@@ -130,7 +131,7 @@ public final class FUSESession: @unchecked Sendable {
         self.context = box
         self.mountPoint = mountPoint
         self.options = options
-        self.mountDevice = mountPoint.flatMap { MountTable.device(ofMountPoint: $0) }
+        self.mountDevice = mountPoint.flatMap { MountTable.visibleMount(at: $0)?.device }
         if case .path = target {
             self.libfuseMounted = true
         } else {
@@ -287,7 +288,7 @@ public final class FUSESession: @unchecked Sendable {
     /// Call it once the mount answered its first request (INIT happens first). Needs root.
     /// ``MountOptions/readAheadKilobytes`` does this automatically on the first request.
     public func setReadAhead(kilobytes: Int) throws(FUSEError) {
-        guard let device = mountDevice ?? mountPoint.flatMap({ MountTable.device(ofMountPoint: $0) }) else {
+        guard let device = mountDevice ?? mountPoint.flatMap({ MountTable.visibleMount(at: $0)?.device }) else {
             throw FUSEError(code: .invalidArgument, message: "mount device unknown")
         }
         try Self.writeReadAhead(kilobytes: kilobytes, device: device)
@@ -295,15 +296,8 @@ public final class FUSESession: @unchecked Sendable {
 
     static func writeReadAhead(kilobytes: Int, device: MountTable.Device) throws(FUSEError) {
         let path = "/sys/class/bdi/\(device.major):\(device.minor)/read_ahead_kb"
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw FUSEError(code: .invalidArgument, errno: .current, message: "cannot open \(path)")
-        }
-        defer { close(fd) }
-        let text = "\(max(0, kilobytes))\n"
-        let written = text.withCString { Glibc.write(fd, $0, strlen($0)) }
-        guard written == text.utf8.count else {
-            throw FUSEError(code: .invalidArgument, errno: .current, message: "cannot write \(path)")
+        do { try FileIO.write("\(max(0, kilobytes))\n", toExistingFile: path) } catch {
+            throw FUSEError(code: .invalidArgument, errno: error, message: "cannot write \(path)")
         }
     }
 

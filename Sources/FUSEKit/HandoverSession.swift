@@ -4,6 +4,7 @@
 
 internal import CFUSE
 import Glibc
+import POSIXCore
 import Synchronization
 
 /// A libfuse low-level session on a `/dev/fuse` descriptor whose connection can be handed to
@@ -123,7 +124,7 @@ public final class HandoverSession: @unchecked Sendable {
         self.mountPoint = mountPoint
         self.resumed = record != nil
         self.initRecord = FUSEInitRecord(request: request, connection: connection, maxRead: effective.maxRead ?? 0)
-        self.mountDevice = MountTable.device(ofMountPoint: mountPoint)
+        self.mountDevice = MountTable.visibleMount(at: mountPoint)?.device
         if record == nil, let kilobytes = options.readAheadKilobytes, let device = mountDevice {
             try? FUSESession.writeReadAhead(kilobytes: kilobytes, device: device)
         }
@@ -228,7 +229,9 @@ public final class HandoverSession: @unchecked Sendable {
         }
         while !state.withLock({ $0.stopping || $0.ended }) {
             let result = fuse_session_receive_buf(handle, &buffer)
-            if result == -EINTR || result == -EAGAIN || result == -ENOENT { continue }
+            // libfuse returns minus an error number. Interrupted (the wake-up signal), nothing
+            // to read, or a request the kernel withdrew: look at the state and read again.
+            if result < 0, [.interrupted, .tryAgain, .noEntry].contains(Errno(rawValue: -result)) { continue }
             if result <= 0 {
                 if result == 0 || fuse_session_exited(handle) != 0 {
                     state.withLock { $0.ended = true }
@@ -304,9 +307,10 @@ public final class HandoverSession: @unchecked Sendable {
         var message = [UInt8](repeating: 0, count: 16)
         message[0] = 16
         message[4] = 7  // FUSE_NOTIFY_RESEND
-        let written = message.withUnsafeBytes { Glibc.write(fileDescriptor, $0.baseAddress, $0.count) }
-        guard written == 16 else {
-            throw FUSEError(code: .notify, errno: .current, message: "FUSE_NOTIFY_RESEND")
+        do {
+            try FileIO.write(fileDescriptor, message)
+        } catch {
+            throw FUSEError(code: .notify, errno: error, message: "FUSE_NOTIFY_RESEND")
         }
     }
 

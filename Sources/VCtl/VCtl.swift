@@ -1,4 +1,5 @@
 import ArgumentParser
+import POSIXCore
 
 /// `vctl`: the command-line tool of vineyard-csi.
 @main
@@ -8,4 +9,11 @@ struct VCtl: ParsableCommand {
         abstract: "Command-line tool for the vineyard CSI driver.",
         subcommands: [CSICommand.self, DeployCommand.self, DeleteCommand.self]
     )
+
+    /// The package's signal policy first: kubectl may exit before reading all its input, and a
+    /// write to the closed pipe must fail with EPIPE instead of killing vctl.
+    static func main() {
+        ProcessSignals.applyPolicy()
+        main(nil)
+    }
 }

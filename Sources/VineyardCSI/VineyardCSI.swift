@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSIDriver
 import Logging
+import POSIXCore
 
 /// `vineyard-csi`: the CSI driver for vineyard volumes.
 @main
@@ -14,6 +15,7 @@ struct VineyardCSI: AsyncParsableCommand {
     @OptionGroup var options: DriverOptions
 
     func run() async throws {
+        ProcessSignals.applyPolicy()
         let level: Logger.Level = options.verbose ? .debug : .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -7,6 +7,7 @@
 
 import FDHandover
 import Glibc
+import POSIXCore
 
 let usage = """
     usage: vineyard-csi-fdholder --socket PATH
@@ -20,8 +21,7 @@ let usage = """
     """
 
 func log(_ line: String) {
-    let text = "vineyard-csi-fdholder: \(line)\n"
-    _ = text.withCString { write(2, $0, strlen($0)) }
+    FileIO.writeToStandardError("vineyard-csi-fdholder: \(line)\n")
 }
 
 func parseArguments() -> String {
@@ -54,8 +54,12 @@ func makeParentDirectories(_ path: String) {
     let components = path.split(separator: "/").dropLast()
     for component in components {
         prefix += "/" + component
-        if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
-            log("cannot create \(prefix): \(String(cString: strerror(errno)))")
+        do {
+            try syscall { mkdir(prefix, 0o700) }
+        } catch .exists {
+            // there already
+        } catch {
+            log("cannot create \(prefix): \(error)")
             exit(1)
         }
     }
@@ -74,12 +78,16 @@ func listen(at path: String) -> Int32 {
         exit(1)
     }
     let previousMask = umask(0o077)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    umask(previousMask)
-    guard bound == 0, Glibc.listen(fd, 16) == 0 else {
-        log("cannot listen at \(path): \(String(cString: strerror(errno)))")
+    defer { umask(previousMask) }
+    do {
+        try withUnsafePointer(to: &address) { (pointer) throws(Errno) in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { (address) throws(Errno) in
+                try syscall { bind(fd, address, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+        }
+        try syscall { Glibc.listen(fd, 16) }
+    } catch {
+        log("cannot listen at \(path): \(error)")
         exit(1)
     }
     return fd
@@ -121,11 +129,12 @@ final class Holder {
         var sent = 0
         for (key, entry) in entries {
             let message = FUSEResendNotification.message
-            let written = message.withUnsafeBytes { write(entry.fileDescriptor, $0.baseAddress, $0.count) }
-            if written == message.count {
+            do {
+                // The device takes a notification in one write, whole or not at all.
+                try FileIO.write(entry.fileDescriptor, message)
                 sent += 1
-            } else {
-                log("FUSE_NOTIFY_RESEND on \(key) failed: \(String(cString: strerror(errno)))")
+            } catch {
+                log("FUSE_NOTIFY_RESEND on \(key) failed: \(error)")
             }
         }
         if sent > 0 { log("sent FUSE_NOTIFY_RESEND on \(sent) connection(s) (\(reason))") }
@@ -195,18 +204,13 @@ final class Holder {
             var polled = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
             polled += clientDescriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             polled += held.map { pollfd(fd: $0.1, events: 0, revents: 0) }
-            let ready = poll(&polled, nfds_t(polled.count), -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                log("poll: \(String(cString: strerror(errno)))")
+            do { try syscall { poll(&polled, nfds_t(polled.count), -1) } } catch {
+                log("poll: \(error)")
                 exit(1)
             }
-            if polled[0].revents & Int16(POLLIN) != 0 {
-                let fd = accept(listener, nil, nil)
-                if fd >= 0 {
-                    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-                    clients[fd] = Client(fd)
-                }
+            if polled[0].revents & Int16(POLLIN) != 0, let fd = try? syscall({ accept(listener, nil, nil) }) {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                clients[fd] = Client(fd)
             }
             for (index, fd) in clientDescriptors.enumerated() where polled[1 + index].revents != 0 {
                 guard let client = clients[fd] else { continue }
@@ -224,7 +228,7 @@ final class Holder {
     }
 }
 
-signal(SIGPIPE, SIG_IGN)
+ProcessSignals.applyPolicy()
 let socketPath = parseArguments()
 raiseDescriptorLimit()
 makeParentDirectories(socketPath)

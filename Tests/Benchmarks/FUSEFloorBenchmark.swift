@@ -5,6 +5,7 @@ import ArgumentParser
 import FUSEKit
 import Foundation
 import Glibc
+import POSIXCore
 import Synchronization
 import VolumeFS
 
@@ -30,14 +31,8 @@ struct FUSEFloorBenchmark: ParsableCommand {
         options.fsName = "fuse-floor"
         options.subtype = "fuse-floor"
         let session = try FUSESession(fileSystem: FloorFileSystem(), mountPoint: mountPoint, options: options)
-        let signalSources = [SIGINT, SIGTERM].map { signalNumber in
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber)
-            source.setEventHandler { try? session.unmount() }
-            source.resume()
-            return source
-        }
-        try withExtendedLifetime(signalSources) { try session.run() }
+        let stopRequests = ProcessSignals.handleStopRequests { _ in try? session.unmount() }
+        try withExtendedLifetime(stopRequests) { try session.run() }
     }
 }
 

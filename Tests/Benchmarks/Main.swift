@@ -1,4 +1,5 @@
 import ArgumentParser
+import POSIXCore
 
 /// `vineyard-csi-bench`: benchmarks that print ratios against baselines measured in the same run.
 @main
@@ -8,4 +9,9 @@ struct VineyardCSIBench: ParsableCommand {
         abstract: "Benchmarks of vineyard-csi; each prints a table against a baseline measured in the same run.",
         subcommands: [CSILatencyBenchmark.self, StoreBenchmark.self, FUSEFloorBenchmark.self]
     )
+
+    static func main() {
+        ProcessSignals.applyPolicy()
+        main(nil)
+    }
 }

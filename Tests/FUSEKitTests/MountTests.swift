@@ -467,14 +467,14 @@ struct MountTests {
         for _ in 0..<200 where fileSystem.openHandles.load(ordering: .relaxed) != 0 { usleep(5000) }
         #expect(fileSystem.openHandles.load(ordering: .relaxed) == 0)
         #expect(mount!.session.isRunning)
-        #expect(MountTable.entries().contains { $0.mountPoint == path })
+        #expect(mountEntries().contains { $0.mountPoint == path })
 
         try mount!.session.unmount()
         #expect(mount!.waitForLoop(), "loop did not return")
         #expect(!mount!.session.isRunning)
         #expect(!mount!.session.isMounted)
         #expect(mount!.loopError.withLock { $0 } == nil)
-        #expect(!MountTable.entries().contains { $0.mountPoint == path })
+        #expect(!mountEntries().contains { $0.mountPoint == path })
         try mount!.session.unmount()  // idempotent
         #expect(throws: FUSEError.self) { try mount!.session.run() }
 
@@ -493,10 +493,10 @@ struct MountTests {
         var session: FUSESession? = try FUSESession(
             fileSystem: fileSystem, mountPoint: path,
             options: MountOptions(fsName: "fusekit-test-\(getpid())", subtype: TestEnvironment.subtype))
-        #expect(MountTable.entries().contains { $0.mountPoint == path })
+        #expect(mountEntries().contains { $0.mountPoint == path })
         #expect(session!.fileDescriptor >= 0)
         session = nil
-        #expect(!MountTable.entries().contains { $0.mountPoint == path })
+        #expect(!mountEntries().contains { $0.mountPoint == path })
         #expect(fileSystem.destructions.load(ordering: .relaxed) == 0)  // INIT never happened
     }
 
@@ -520,7 +520,7 @@ struct MountTests {
         let mount = TestMount(session: session, fileSystem: fileSystem, path: path)
         defer { mount.tearDown() }
 
-        let entry = try #require(MountTable.entries().last { $0.mountPoint == path })
+        let entry = try #require(mountEntries().last { $0.mountPoint == path })
         #expect(entry.fileSystemType == "fuse.\(TestEnvironment.subtype)")
         #expect(entry.source == "fusekit-test-\(getpid())")
         try POSIX.writeFile(path + "/f", Array(repeating: 9, count: 300_000))
@@ -529,7 +529,7 @@ struct MountTests {
 
         try session.unmount()
         #expect(mount.waitForLoop())
-        #expect(!MountTable.entries().contains { $0.mountPoint == path })
+        #expect(!mountEntries().contains { $0.mountPoint == path })
     }
 
     @Test("abortConnection ends the loop even with files open")
@@ -561,6 +561,6 @@ struct MountTests {
             #expect(try POSIX.readFile(mount.url("f")) == [42])
         }
         stale.tearDown()
-        #expect(!MountTable.entries().contains { $0.mountPoint == stale.path })
+        #expect(!mountEntries().contains { $0.mountPoint == stale.path })
     }
 }

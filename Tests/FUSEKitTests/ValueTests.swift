@@ -9,22 +9,12 @@ import Testing
 
 @Suite("Values")
 struct ValueTests {
-    @Test("Errno members carry the C values")
-    func errnoValues() {
-        let pairs: [(Errno, Int32)] = [
-            (.noEntry, ENOENT), (.exists, EEXIST), (.notEmpty, ENOTEMPTY), (.readOnlyFileSystem, EROFS),
-            (.noSpace, ENOSPC), (.nameTooLong, ENAMETOOLONG), (.invalid, EINVAL), (.notDirectory, ENOTDIR),
-            (.isDirectory, EISDIR), (.permissionDenied, EACCES), (.notPermitted, EPERM), (.io, EIO),
-            (.notSupported, EOPNOTSUPP), (.notImplemented, ENOSYS), (.badFileDescriptor, EBADF),
-            (.crossDevice, EXDEV),
-        ]
-        for (error, code) in pairs {
-            #expect(error.rawValue == code)
-            #expect(error.replyValue == code)
-        }
+    @Test("an Errno is replied as itself, and anything not positive as EIO")
+    func errnoReplies() {
+        #expect(Errno.noEntry.replyValue == ENOENT)
+        #expect(Errno.textFileBusy.replyValue == ETXTBSY)
         #expect(Errno(rawValue: 0).replyValue == EIO)
         #expect(Errno(rawValue: -5).replyValue == EIO)
-        #expect(Errno.noEntry.description.contains("No such file"))
     }
 
     @Test("mount options become fuse_session_new arguments")
@@ -77,14 +67,5 @@ struct ValueTests {
         #expect(OpenFlags(rawValue: O_WRONLY | O_TRUNC).accessMode == .writeOnly)
         #expect(OpenFlags(rawValue: O_WRONLY | O_TRUNC).contains(.truncate))
         #expect(OpenFlags(rawValue: O_RDWR).isWritable && OpenFlags(rawValue: O_RDWR).isReadable)
-    }
-
-    @Test("mountinfo fields are unescaped")
-    func mountInfoEscapes() {
-        #expect(MountTable.unescape("/tmp/a\\040b") == "/tmp/a b")
-        #expect(MountTable.unescape("/tmp/tab\\011x\\134") == "/tmp/tab\tx\\")
-        #expect(MountTable.unescape("plain") == "plain")
-        #expect(MountTable.entries().contains { $0.mountPoint == "/" })
-        #expect(MountTable.canonical("/tmp/../tmp//x/") == "/tmp/x")
     }
 }

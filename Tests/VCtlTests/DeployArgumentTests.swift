@@ -1,5 +1,5 @@
 import ArgumentParser
-import CSIDriver
+import CSIModel
 import Testing
 
 @testable import VCtl

@@ -1,4 +1,4 @@
-import CSIDriver
+import CSIModel
 import Foundation
 import Testing
 

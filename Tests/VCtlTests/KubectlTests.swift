@@ -1,11 +1,18 @@
 import ArgumentParser
 import Foundation
+import POSIXCore
 import Testing
 
 @testable import VCtl
 
 /// `Kubectl` against a fake kubectl: a shell script that records its arguments and input.
 @Suite struct KubectlTests {
+    /// vctl runs under the package's signal policy (`VCtl.main`): a kubectl that exits before
+    /// reading its input makes the write fail with EPIPE instead of ending the process.
+    init() {
+        ProcessSignals.applyPolicy()
+    }
+
     /// A directory holding an executable `kubectl` running `body`; removed by `cleanUp`.
     struct FakeKubectl {
         let directory: URL

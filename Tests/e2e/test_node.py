@@ -18,18 +18,13 @@ import pytest
 from conftest import (
     Clients, Driver, cluster_parameters, csi_pb2, expect_code, mount_capability, stage_and_publish,
     unpublish_and_unstage)
+from harness.mounts import mounts_under  # noqa: F401  (test_restart and test_snapshots import it from here)
 
 MiB = 1 << 20
 Mode = csi_pb2.VolumeCapability.AccessMode
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/dev/fuse") or os.geteuid() != 0, reason="needs /dev/fuse and root to mount")
-
-
-def mounts_under(path):
-    with open("/proc/self/mountinfo") as table:
-        points = [line.split()[4] for line in table]
-    return [p for p in points if p == str(path) or p.startswith(str(path) + "/")]
 
 
 @pytest.fixture

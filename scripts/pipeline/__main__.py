@@ -1,7 +1,7 @@
 """The housing-price pipeline benchmark: `python -m pipeline` (with scripts/ on PYTHONPATH).
 
     python -m pipeline bench [--scales 1,2,4] [--repeats 3] [--variants nfs,tmpfs,...] [--bin-dir DIR]
-                             [--results docs/pipeline-results.json] [--docs docs]
+                             [--results docs/pipeline-results.json] [--docs docs] [--digests] [--no-report]
     python -m pipeline report [--results docs/pipeline-results.json] [--docs docs]
     python -m pipeline anatomy [--scale 2] [--probes 5] [--bin-dir DIR]
 
@@ -76,6 +76,8 @@ def bench(args):
     if unknown:
         sys.exit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     scales = [float(text) for text in args.scales.split(",")]
+    if args.data_multiplier:
+        scales = [args.data_multiplier * BYTES_PER_MULTIPLIER / GiB]
     options = variant_options(args)
     results_path = Path(args.results)
     results_path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,10 +101,10 @@ def bench(args):
                     if free < 2.2 * capacity:
                         print(f"warning: {free / GiB:.1f} GiB available for a run that may hold {2.2 * capacity / GiB:.1f} GiB",
                               flush=True)
-                    run_dir = work / f"{key}-{gib:g}-{repeat}"
+                    run_dir = work / f"{key}-x{data_multiplier}-{repeat}"  # short: vineyard.sock paths below it must fit sun_path
                     started = time.time()
                     outcome = run_pipeline(VARIANTS[key](options), run_dir, data_multiplier, capacity,
-                                           seed=args.seed, drop_caches=not args.no_drop_caches)
+                                           seed=args.seed, drop_caches=not args.no_drop_caches, digests=args.digests)
                     if "skipped" in outcome:
                         document["skipped"][key] = outcome["skipped"]
                         print(f"{key}: skipped: {outcome['skipped']}", flush=True)
@@ -121,6 +123,9 @@ def bench(args):
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results_path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    if args.no_report:
+        print(f"wrote {results_path}")
+        return
     report.write(document, Path(args.docs))
     print(f"wrote {results_path}, {Path(args.docs) / 'benchmarks.md'}, {Path(args.docs) / 'pipeline.png'}")
 
@@ -138,8 +143,11 @@ def main(argv=None):
     run.add_argument("--no-drop-caches", action="store_true", help="do not drop the page cache before each step")
     run.add_argument("--store-huge-pages", action="store_true",
                      help="start vineyard-csi with --store-huge-pages (its stores on a tmpfs of 2 MiB pages; off in deploy/)")
+    run.add_argument("--digests", action="store_true",
+                     help="record the digests of the data every step handled (to prove every variant carried the same)")
     run.add_argument("--results", default=str(REPO / "docs" / "pipeline-results.json"))
     run.add_argument("--docs", default=str(REPO / "docs"))
+    run.add_argument("--no-report", action="store_true", help="write the results only, not the report and plot")
     probe = commands.add_parser("anatomy", help="take train's vineyard.csi reads on (c) and (e) apart")
     probe.add_argument("--scale", type=float, default=2.0, help="size of the housing table in GiB (default 2)")
     probe.add_argument("--probes", type=int, default=5, help="train steps and probes per variant (default 5)")
@@ -152,6 +160,8 @@ def main(argv=None):
         command.add_argument("--bin-dir", default=str(REPO / ".build" / "release"), help="where vineyard-csi is built")
         command.add_argument("--work-dir", default="/var/tmp", help="where run directories and mount targets go")
         command.add_argument("--seed", type=int, default=2024)
+        command.add_argument("--data-multiplier", type=int, default=0,
+                             help="the table's size in units of 10,000 rows instead of GiB (one scale; for tests)")
         command.add_argument("--read-mode", default="direct", choices=["direct", "page-cache"],
                              help="vineyard-csi --read-mode for (d) and (e): how read-only opens are served")
         command.add_argument("--store-prefault", action="store_true",
@@ -164,6 +174,8 @@ def main(argv=None):
     if args.command == "bench":
         bench(args)
     elif args.command == "anatomy":
+        if args.data_multiplier:
+            args.scale = args.data_multiplier * BYTES_PER_MULTIPLIER / GiB
         data_multiplier = multiplier_for(args.scale)
         anatomy.main(args, variant_options(args), data_multiplier, capacity_for(data_multiplier))
     else:

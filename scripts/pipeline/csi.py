@@ -1,53 +1,15 @@
-"""A vineyard-csi driver process and the CSI calls kubelet makes, over the driver's real socket.
-
-The gRPC stubs are generated from Protos/csi.proto with grpcio-tools the first time they are
-needed, so this client shares no code with the driver.
+"""A `vineyard-csi --mode all` process for the pipeline and the CSI calls kubelet makes, over the
+driver's real socket (its stubs from scripts/harness).
 """
 
-import importlib
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
+from harness.driver import wait_for_probe
+from harness.stubs import csi_stubs as stubs
+
 from . import processes
-
-REPO = Path(__file__).resolve().parents[2]
-PROTO_DIR = REPO / "Protos"
-_stubs = None
-
-
-def stubs():
-    """Returns (csi_pb2, csi_pb2_grpc), generating them on first use."""
-    global _stubs
-    if _stubs is None:
-        from grpc_tools import protoc
-        import grpc_tools
-
-        out = tempfile.mkdtemp(prefix="pipeline-csi-stubs-")
-        include = Path(grpc_tools.__file__).parent / "_proto"
-        code = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={out}",
-                            f"--grpc_python_out={out}", str(PROTO_DIR / "csi.proto")])
-        if code != 0:
-            raise RuntimeError("protoc could not generate Python stubs from Protos/csi.proto")
-        sys.path.insert(0, out)
-        _stubs = (importlib.import_module("csi_pb2"), importlib.import_module("csi_pb2_grpc"))
-    return _stubs
-
-
-def mounts_under(path):
-    """Mount points at or below `path`, from this process's mount table."""
-    prefix = str(path)
-    with open("/proc/self/mountinfo") as table:
-        points = [line.split()[4] for line in table]
-    return [p for p in points if p == prefix or p.startswith(prefix + "/")]
-
-
-def unmount_all_under(path):
-    """Lazily unmounts everything at or below `path`, innermost first."""
-    for point in sorted(set(mounts_under(path)), key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], check=False, stderr=subprocess.DEVNULL)
 
 
 class Driver:
@@ -69,7 +31,7 @@ class Driver:
     def start(self, timeout=60):
         import grpc
 
-        pb2, pb2_grpc = stubs()
+        _, pb2_grpc = stubs()
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([
@@ -80,20 +42,10 @@ class Driver:
             *(["--store-huge-pages"] if self.huge_pages else []),
         ], stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        self.channel = grpc.insecure_channel(f"unix://{self.socket}")
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"vineyard-csi exited with {self.process.returncode}: {self.log()}")
-            if self.socket.exists():
-                try:
-                    pb2_grpc.IdentityStub(self.channel).Probe(pb2.ProbeRequest(), timeout=2)
-                    break
-                except grpc.RpcError:
-                    pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"vineyard-csi did not start serving: {self.log()}")
-            time.sleep(0.05)
+        endpoint = f"unix://{self.socket}"
+        wait_for_probe(self.process, self.socket, lambda: grpc.insecure_channel(endpoint), self.log, timeout,
+                       name="vineyard-csi")
+        self.channel = grpc.insecure_channel(endpoint)
         self.controller = pb2_grpc.ControllerStub(self.channel)
         self.node = pb2_grpc.NodeStub(self.channel)
         return self

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.mounts import unmount_all_under
+
 from . import csi, processes
 from .ganesha import GaneshaServer, GaneshaUnavailable
 
@@ -242,7 +244,7 @@ class CSIVolume(Variant):
         if driver is not None:
             workdir = driver.workdir
             driver.stop()
-            csi.unmount_all_under(workdir)
+            unmount_all_under(workdir)
             self.driver = None
         if getattr(self, "store_dir", None) is not None:
             # --store-huge-pages mounted a tmpfs of the driver's own there.

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import POSIXCore
 
 /// A record that can be kept in a ``DurableRecordStore``.
 public protocol DurableRecord: Codable, Sendable {
@@ -81,20 +82,22 @@ public struct DurableRecordStore<Record: DurableRecord>: Sendable {
         do { data = try encoder.encode(record) } catch {
             throw StateError(path: path, reason: "cannot encode: \(error)")
         }
-        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StateError(path: temporary, reason: "open failed: \(Self.errnoText())") }
-        let wrote = data.withUnsafeBytes { buffer in Self.writeAll(fd, buffer) }
-        let synced = wrote && fsync(fd) == 0
-        let problem = synced ? nil : Self.errnoText()
-        close(fd)
-        if let problem {
-            unlink(temporary)
-            throw StateError(path: temporary, reason: "write failed: \(problem)")
+        let fd: Int32
+        do { fd = try syscall { Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) } } catch {
+            throw StateError(path: temporary, reason: "open failed: \(error)")
         }
-        guard rename(temporary, path) == 0 else {
-            let problem = Self.errnoText()
+        do {
+            defer { close(fd) }
+            try FileIO.writeAll(fd, [UInt8](data))
+            try syscall { fsync(fd) }
+        } catch {
             unlink(temporary)
-            throw StateError(path: path, reason: "rename failed: \(problem)")
+            throw StateError(path: temporary, reason: "write failed: \(error)")
+        }
+        do {
+            try syscall { rename(temporary, path) } } catch {
+            unlink(temporary)
+            throw StateError(path: path, reason: "rename failed: \(error)")
         }
         try syncDirectory()
     }
@@ -102,8 +105,12 @@ public struct DurableRecordStore<Record: DurableRecord>: Sendable {
     /// Removes the record with `key`; removing a missing record succeeds.
     public func remove(key: String) throws(StateError) {
         let path = recordPath(key)
-        if unlink(path) != 0 && errno != ENOENT {
-            throw StateError(path: path, reason: "unlink failed: \(Self.errnoText())")
+        do {
+            try syscall { unlink(path) }
+        } catch .noEntry {
+            // already gone
+        } catch {
+            throw StateError(path: path, reason: "unlink failed: \(error)")
         }
         try syncDirectory()
     }
@@ -111,26 +118,15 @@ public struct DurableRecordStore<Record: DurableRecord>: Sendable {
     private func recordPath(_ key: String) -> String { "\(directory)/\(key)\(Self.recordSuffix)" }
 
     private func syncDirectory() throws(StateError) {
-        let fd = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw StateError(path: directory, reason: "open failed: \(Self.errnoText())") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw StateError(path: directory, reason: "fsync failed: \(Self.errnoText())") }
-    }
-
-    private static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < buffer.count {
-            let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                return false
-            }
-            offset += written
+        let fd: Int32
+        do { fd = try syscall { Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } } catch {
+            throw StateError(path: directory, reason: "open failed: \(error)")
         }
-        return true
+        defer { close(fd) }
+        do { try syscall { fsync(fd) } } catch {
+            throw StateError(path: directory, reason: "fsync failed: \(error)")
+        }
     }
-
-    private static func errnoText() -> String { String(cString: strerror(errno)) }
 
     private static func describe(_ error: any Error) -> String {
         switch error {

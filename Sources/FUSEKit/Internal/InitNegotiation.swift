@@ -4,6 +4,7 @@
 
 internal import CFUSE
 import Glibc
+import POSIXCore
 
 /// FUSE_INIT processed outside libfuse's loop, so FUSEKit can agree to what libfuse 3.14 does
 /// not know: `FUSE_DIRECT_IO_ALLOW_MMAP` (Linux 6.6+), which lets a file opened with
@@ -51,9 +52,11 @@ enum InitNegotiation {
         var answer = try answer(session, request: request, thenServe: device)
         guard answer.count >= 16 else { throw FUSEError(code: .sessionCreation, message: "libfuse sent no INIT reply") }
         if grantDirectIOMmap { answer = grantingDirectIOMmap(answer) }
-        let written = answer.withUnsafeBytes { Glibc.write(device, $0.baseAddress, $0.count) }
-        guard written == answer.count else {
-            throw FUSEError(code: .sessionCreation, errno: .current, message: "the kernel refused the INIT reply")
+        // The device takes a reply in one write, whole or not at all.
+        do {
+            try FileIO.write(device, answer)
+        } catch {
+            throw FUSEError(code: .sessionCreation, errno: error, message: "the kernel refused the INIT reply")
         }
     }
 
@@ -69,8 +72,8 @@ enum InitNegotiation {
         _ session: OpaquePointer, request: [UInt8], thenServe device: Int32
     ) throws(FUSEError) -> [UInt8] {
         var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else {
-            throw FUSEError(code: .sessionCreation, errno: .current, message: "pipe")
+        do { try syscall { pipe(&ends) } } catch {
+            throw FUSEError(code: .sessionCreation, errno: error, message: "pipe")
         }
         defer {
             close(ends[0])
@@ -84,8 +87,8 @@ enum InitNegotiation {
         var available: Int32 = 0
         guard ioctl(ends[0], UInt(FIONREAD), &available) == 0, available > 0 else { return [] }
         var bytes = [UInt8](repeating: 0, count: Int(available))
-        let count = bytes.withUnsafeMutableBytes { Glibc.read(ends[0], $0.baseAddress, $0.count) }
-        return count > 0 ? Array(bytes[0..<count]) : []
+        let count = (try? FileIO.read(ends[0], into: &bytes)) ?? 0
+        return Array(bytes[0..<count])
     }
 
     /// Points the session at descriptor `fd` (libfuse takes `/dev/fd/N` as an open descriptor
@@ -112,18 +115,17 @@ enum InitNegotiation {
     static func readRequest(_ fd: Int32) throws(FUSEError) -> [UInt8] {
         // The kernel refuses reads smaller than what its largest request could need.
         var buffer = [UInt8](repeating: 0, count: (1 << 20) + 2 * 4096)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if Glibc.errno == EINTR { continue }
-                throw FUSEError(code: .sessionCreation, errno: .current, message: "cannot read the INIT request")
-            }
-            let request = Array(buffer[0..<count])
-            guard FUSEInitRecord.isInitRequest(request) else {
-                throw FUSEError(code: .sessionCreation, message: "the first request on the descriptor is not INIT")
-            }
-            return request
+        let count: Int
+        do {
+            count = try FileIO.read(fd, into: &buffer)
+        } catch {
+            throw FUSEError(code: .sessionCreation, errno: error, message: "cannot read the INIT request")
         }
+        let request = Array(buffer[0..<count])
+        guard FUSEInitRecord.isInitRequest(request) else {
+            throw FUSEError(code: .sessionCreation, message: "the first request on the descriptor is not INIT")
+        }
+        return request
     }
 
     private static func word(_ bytes: [UInt8], _ offset: Int) -> UInt32 {

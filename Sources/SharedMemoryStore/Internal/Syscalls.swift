@@ -1,22 +1,23 @@
 // vineyard-csi: SharedMemoryStore
-// Syscalls.swift: the one place that calls libc and turns errno into StoreError.
+// Syscalls.swift: the store's file operations, each failure a StoreError naming the file.
 
 import Glibc
+import POSIXCore
 
-/// Thin wrappers over the system calls the store uses. Each retries on `EINTR` and throws
-/// ``StoreError/system(operation:path:errno:)`` with the failing operation and path.
+/// Thin wrappers over the system calls the store uses, made through POSIXCore's `syscall`
+/// (which retries interrupted calls); each throws ``StoreError/system(operation:path:errno:)``
+/// with the failing operation and path.
 enum Sys {
-    /// Runs `body` until it does not fail with `EINTR`; throws on a `-1` result.
+    /// Runs `body` through `syscall`; a failure becomes a ``StoreError`` naming `operation`
+    /// and `path`.
     @inline(__always)
     static func check<T: FixedWidthInteger>(_ operation: String, _ path: String, _ body: () -> T) throws(StoreError)
         -> T
     {
-        while true {
-            let result = body()
-            if result != -1 { return result }
-            let code = errno
-            if code == EINTR { continue }
-            throw StoreError.system(operation: operation, path: path, errno: code)
+        do {
+            return try syscall(body)
+        } catch {
+            throw StoreError.system(operation: operation, path: path, errno: error.rawValue)
         }
     }
 
@@ -48,10 +49,8 @@ enum Sys {
 
     /// Writes all of `bytes` at the descriptor's current position.
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(StoreError) {
-        var done = 0
-        while done < bytes.count {
-            let written = try check("write", path) { Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done) }
-            done += written
+        do { try FileIO.writeAll(fd, bytes) } catch {
+            throw StoreError.system(operation: "write", path: path, errno: error.rawValue)
         }
     }
 
@@ -60,20 +59,15 @@ enum Sys {
         let size = try fileSize(fd, path: path)
         var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
-        var failure: Int32 = 0
-        bytes.withUnsafeMutableBytes { raw in
-            while done < size {
-                let count = pread(fd, raw.baseAddress! + done, size - done, off_t(done))
-                if count == -1 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
+        while done < size {
+            let count = try bytes.withUnsafeMutableBytes { raw in
+                Result { () throws(StoreError) in
+                    try check("pread", path) { pread(fd, raw.baseAddress! + done, size - done, off_t(done)) }
                 }
-                if count == 0 { return }
-                done += count
-            }
+            }.get()
+            if count == 0 { break }
+            done += count
         }
-        if failure != 0 { throw StoreError.system(operation: "pread", path: path, errno: failure) }
         if done < size { bytes.removeLast(size - done) }
         return bytes
     }
@@ -84,8 +78,12 @@ enum Sys {
 
     /// Removes a file; a missing file is not an error.
     static func unlinkIfPresent(_ path: String) throws(StoreError) {
-        if Glibc.unlink(path) == -1 && errno != ENOENT {
-            throw StoreError.system(operation: "unlink", path: path, errno: errno)
+        do {
+            try syscall { Glibc.unlink(path) }
+        } catch .noEntry {
+            // already gone
+        } catch {
+            throw StoreError.system(operation: "unlink", path: path, errno: error.rawValue)
         }
     }
 
@@ -98,13 +96,17 @@ enum Sys {
         var prefix = ""
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += "/" + component
-            if mkdir(prefix, 0o700) == -1 && errno != EEXIST {
-                throw StoreError.system(operation: "mkdir", path: prefix, errno: errno)
+            do {
+                try syscall { mkdir(prefix, 0o700) }
+            } catch .exists {
+                // there already
+            } catch {
+                throw StoreError.system(operation: "mkdir", path: prefix, errno: error.rawValue)
             }
         }
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw StoreError.system(operation: "mkdir", path: path, errno: ENOTDIR)
+            throw StoreError.system(operation: "mkdir", path: path, errno: Errno.notDirectory.rawValue)
         }
     }
 
@@ -119,12 +121,14 @@ enum Sys {
     /// process dies, so a crashed driver never leaves a stale lock.
     static func lockFile(_ path: String) throws(StoreError) -> Int32 {
         let fd = try open(path, O_RDWR | O_CREAT)
-        while flock(fd, LOCK_EX | LOCK_NB) == -1 {
-            let code = errno
-            if code == EINTR { continue }
+        let locked: Int32?
+        do { locked = try nonBlockingSyscall { flock(fd, LOCK_EX | LOCK_NB) } } catch {
             close(fd)
-            if code == EWOULDBLOCK { throw StoreError.storeLocked(path: path) }
-            throw StoreError.system(operation: "flock", path: path, errno: code)
+            throw StoreError.system(operation: "flock", path: path, errno: error.rawValue)
+        }
+        guard locked != nil else {
+            close(fd)
+            throw StoreError.storeLocked(path: path)
         }
         return fd
     }
@@ -132,9 +136,11 @@ enum Sys {
     /// `posix_fallocate(3)`: allocate backing pages for a range without changing the size
     /// (on tmpfs this is the `fallocate(2)` system call). Returns the error number, 0 on success.
     static func allocate(_ fd: Int32, offset: Int, length: Int) -> Int32 {
-        while true {
-            let result = posix_fallocate(fd, off_t(offset), off_t(length))
-            if result != EINTR { return result }
+        do {
+            try syscallReturningErrno { posix_fallocate(fd, off_t(offset), off_t(length)) }
+            return 0
+        } catch {
+            return error.rawValue
         }
     }
 
@@ -150,13 +156,8 @@ enum Sys {
 
     /// The host's current boot identifier, or an empty string if it cannot be read.
     static func currentBootID() -> String {
-        let path = "/proc/sys/kernel/random/boot_id"
-        guard let fd = try? open(path, O_RDONLY) else { return "" }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 64) }
-        guard count > 0 else { return "" }
-        return String(decoding: buffer[0..<count], as: UTF8.self).trimmingWhitespace()
+        guard let bytes = try? FileIO.readAll(atPath: "/proc/sys/kernel/random/boot_id") else { return "" }
+        return String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
     }
 }
 

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CSIDriver
+import CSIModel
 import CSIProto
 
 extension CSICommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import POSIXCore
 
 extension DeleteCommand {
     /// `vctl delete csidriver`: delete what `vctl deploy csidriver` created, by rendering the
@@ -33,7 +34,7 @@ extension DeleteCommand {
                 } else {
                     manifests.forEach { print("would delete \(Self.describe($0))") }
                 }
-                FileHandle.standardError.write(Data(keptNamespace.utf8))
+                FileIO.writeToStandardError(keptNamespace)
                 return
             }
             let client = try kubectl.kubectl()
@@ -47,13 +48,13 @@ extension DeleteCommand {
                     ["delete", "--ignore-not-found", "-f", "-"], input: snapshotClasses.yamlStream,
                     outputToStandardError: quiet)
             } catch {
-                FileHandle.standardError.write(Data("note: no VolumeSnapshotClass deleted (\(error))\n".utf8))
+                FileIO.writeToStandardError("note: no VolumeSnapshotClass deleted (\(error))\n")
             }
             try client.run(
                 ["delete", "--ignore-not-found", "-f", "-"],
                 input: others.yamlStream, outputToStandardError: quiet
             )
-            FileHandle.standardError.write(Data(keptNamespace.utf8))
+            FileIO.writeToStandardError(keptNamespace)
         }
 
         /// `kind/name`, with the namespace of a namespaced object.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import POSIXCore
 
 extension DeployCommand {
     /// `vctl deploy csidriver`: render the driver's manifests and `kubectl apply` them.
@@ -58,7 +59,7 @@ extension DeployCommand {
             do {
                 try client.run(["apply", "-f", "-"], input: snapshotClasses.yamlStream, outputToStandardError: printsManifests)
             } catch {
-                FileHandle.standardError.write(Data(Self.snapshotClassWarning(error).utf8))
+                FileIO.writeToStandardError(Self.snapshotClassWarning(error))
             }
         }
 

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CSIDriver
+import CSIModel
 
 /// What `vctl deploy csidriver` runs: images, pull policies and the driver's settings.
 /// The flags are spelled as vineyardctl spells them.

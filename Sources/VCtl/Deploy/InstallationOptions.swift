@@ -1,5 +1,5 @@
 import ArgumentParser
-import CSIDriver
+import CSIModel
 import Foundation
 
 /// Options that name an installation's objects: `deploy csidriver` and `delete csidriver`

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import POSIXCore
 
 /// Runs kubectl with manifests on its standard input.
 struct Kubectl: Sendable {
@@ -43,11 +44,10 @@ struct Kubectl: Sendable {
         process.standardInput = standardInput
         process.standardOutput = outputToStandardError ? FileHandle.standardError : FileHandle.standardOutput
         process.standardError = standardError
-        // What we printed so far must come out before kubectl's own output.
+        // What we printed so far must come out before kubectl's own output. (kubectl may exit
+        // before reading all its input: the write to the closed pipe fails with EPIPE, see
+        // `VCtl.main`.)
         fflush(nil)
-        // kubectl may exit before reading all its input; a write to the closed pipe must fail
-        // with EPIPE instead of killing vctl.
-        signal(SIGPIPE, SIG_IGN)
         do { try process.run() } catch { throw .cannotRun("\(executable): \(error.localizedDescription)") }
 
         let writer = DispatchGroup()
@@ -68,7 +68,7 @@ struct Kubectl: Sendable {
                 message: message
             )
         }
-        if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+        if !message.isEmpty { FileIO.writeToStandardError(message + "\n") }
     }
 }
 

@@ -22,13 +22,13 @@ enum TestEnvironment {
     /// can leave a thread stuck in FLUSH until then), detaches the mount and removes the
     /// directory. Runs once per process.
     static let staleMountsCleaned: Bool = {
-        for entry in MountTable.entries() where entry.fileSystemType == "fuse.\(subtype)" {
+        for entry in mountEntries() where entry.fileSystemType == "fuse.\(subtype)" {
             guard entry.mountPoint.hasPrefix(directoryPrefix),
                 let pid = Int32(entry.source.split(separator: "-").last ?? ""), pid != getpid(),
                 processIsGone(pid)
             else { continue }
             try? Unmounter.abortConnection(
-                mountPoint: entry.mountPoint, device: MountTable.Device(major: entry.major, minor: entry.minor))
+                mountPoint: entry.mountPoint, device: entry.device)
             _ = umount2(entry.mountPoint, 2 /* MNT_DETACH */)
             _ = rmdir(entry.mountPoint)
         }
@@ -38,11 +38,17 @@ enum TestEnvironment {
     /// Whether `pid` no longer runs (absent, or a zombie).
     static func processIsGone(_ pid: Int32) -> Bool {
         if kill(pid, 0) != 0 && errno == ESRCH { return true }
-        guard let stat = MountTable.readFile("/proc/\(pid)/stat"),
+        guard let bytes = try? FileIO.readAll(atPath: "/proc/\(pid)/stat"),
+            case let stat = String(decoding: bytes, as: UTF8.self),
             let close = stat.lastIndex(of: ")")
         else { return true }
         return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
     }
+}
+
+/// This process's mounts (none if the table cannot be read).
+func mountEntries() -> [MountTable.Entry] {
+    (try? MountTable.read())?.entries ?? []
 }
 
 /// A mounted ``InMemoryFileSystem`` served on its own thread.

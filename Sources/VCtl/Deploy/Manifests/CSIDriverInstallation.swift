@@ -1,5 +1,5 @@
 import ArgumentParser
-import CSIDriver
+import CSIModel
 
 /// One installation of the driver on a Kubernetes cluster: everything the manifests depend on.
 ///

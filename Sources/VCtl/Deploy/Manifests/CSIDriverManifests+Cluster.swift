@@ -1,4 +1,4 @@
-import CSIDriver
+import CSIModel
 
 extension CSIDriverManifests {
     func namespace() -> Manifest {

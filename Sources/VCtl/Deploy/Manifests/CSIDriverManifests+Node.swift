@@ -1,4 +1,4 @@
-import CSIDriver
+import CSIModel
 
 extension CSIDriverManifests {
     /// The driver on every node: `--mode all --node-deployment` (privileged, it mounts FUSE),

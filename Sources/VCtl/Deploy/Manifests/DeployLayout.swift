@@ -1,4 +1,4 @@
-import CSIDriver
+import CSIModel
 
 /// Paths and ports the driver's pods agree on; each is written once, here.
 enum DeployLayout {

@@ -1,14 +1,15 @@
 //
-// vineyard-csi: FUSEKit
+// vineyard-csi: POSIXCore
 //
-// Errors a file system reports back to the kernel.
+// Errno.swift: the error numbers of system calls, typed.
 
 import Glibc
 
-/// A POSIX error number returned to the kernel as the result of a FUSE request.
+/// A POSIX error number: what a failed system call left in `errno`, and what a FUSE file system
+/// answers the kernel with.
 ///
-/// File system methods throw `Errno`; FUSEKit answers the request with `fuse_reply_err`.
-/// Values must be positive; anything else is reported as ``Errno/io``.
+/// ``syscall(_:)`` throws it; FUSEKit's file system methods throw it and reply it with
+/// `fuse_reply_err`. This file is the only place that names the C constants.
 public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     /// The raw, positive error number (for example `ENOENT`).
     public var rawValue: Int32
@@ -31,11 +32,6 @@ public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringCo
     /// `strerror` text followed by the C name's number, e.g. `No such file or directory (2)`.
     public var description: String {
         "\(String(cString: strerror(rawValue))) (\(rawValue))"
-    }
-
-    /// The value sent to the kernel: positive, never zero.
-    var replyValue: Int32 {
-        rawValue > 0 ? rawValue : EIO
     }
 
     // MARK: - Common errors
@@ -97,4 +93,17 @@ public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringCo
     public static var loop: Errno { Errno(rawValue: ELOOP) }
     /// Text file busy (e.g. writing a sealed object). The corresponding C error is `ETXTBSY`.
     public static var textFileBusy: Errno { Errno(rawValue: ETXTBSY) }
+    /// Broken pipe: the reading end of a pipe or socket is closed (with `SIGPIPE` ignored, see
+    /// ``ProcessSignals``). The corresponding C error is `EPIPE`.
+    public static var brokenPipe: Errno { Errno(rawValue: EPIPE) }
+    /// Connection reset by peer. The corresponding C error is `ECONNRESET`.
+    public static var connectionReset: Errno { Errno(rawValue: ECONNRESET) }
+    /// Connection refused. The corresponding C error is `ECONNREFUSED`.
+    public static var connectionRefused: Errno { Errno(rawValue: ECONNREFUSED) }
+    /// Transport endpoint is not connected. The corresponding C error is `ENOTCONN`.
+    public static var notConnected: Errno { Errno(rawValue: ENOTCONN) }
+    /// Protocol error (a peer sent something unexpected). The corresponding C error is `EPROTO`.
+    public static var protocolError: Errno { Errno(rawValue: EPROTO) }
+    /// Message too long. The corresponding C error is `EMSGSIZE`.
+    public static var messageTooLong: Errno { Errno(rawValue: EMSGSIZE) }
 }
