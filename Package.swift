@@ -210,7 +210,7 @@ let package = Package(
         .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CSIDriverTests",
-            dependencies: ["CSIDriver", "NodeHost", "CSIProto", "GRPCTransport", "SharedMemoryStore"],
+            dependencies: ["CSIDriver", "NodeHost", "CSIProto", "GRPCTransport", "SharedMemoryStore", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
         /// Real mounts of a real store: needs root and /dev/fuse (skipped without).

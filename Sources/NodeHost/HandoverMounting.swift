@@ -3,6 +3,7 @@ import FDHandover
 import Foundation
 import FUSEKit
 import Logging
+import POSIXCore
 import Synchronization
 import VolumeFS
 
@@ -77,12 +78,8 @@ final class HandoverMounting: Sendable {
 
     /// The inode-table file of the mount at `path`.
     func stateFile(for path: String, volumeID: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in path.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return "\(configuration.inodeDirectory)/\(volumeID)-\(String(hash, radix: 16)).inodes"
+        // Unpadded hex: the names earlier plugins gave the files they hand over.
+        "\(configuration.inodeDirectory)/\(volumeID)-\(String(PathHash(path).value, radix: 16)).inodes"
     }
 
     // MARK: - Serving

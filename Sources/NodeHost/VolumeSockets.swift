@@ -1,6 +1,7 @@
 import CSIDriver
 import Glibc
 import Logging
+import POSIXCore
 import Synchronization
 import VineyardIPC
 import VolumeFS
@@ -39,8 +40,12 @@ final class VolumeSockets: Sendable {
         detach(path: path)
         let socketPath = "\(directory)/\(Self.fileName(for: path))"
         let mountPoint = path + "/" + VolumeFileSystem.socketFileName
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw VolumeHostError(.failed, "cannot create \(directory): \(String(cString: strerror(errno)))")
+        do {
+            try syscall { mkdir(directory, 0o755) }
+        } catch .exists {
+            // made for an earlier volume
+        } catch {
+            throw VolumeHostError(.failed, "cannot create \(directory): \(error)")
         }
         let scope = VolumeScope(
             volumeID: volume.volumeID,
@@ -49,10 +54,11 @@ final class VolumeSockets: Sendable {
             mountSource: VolumeFileSystem.mountSource(volumeID: volume.volumeID),
             reservedPaths: [VolumeFileSystem.socketFileName])
         let server = try makeServer(scope, socketPath, mountPoint)
-        guard mount(socketPath, mountPoint, nil, UInt(MS_BIND), nil) == 0 else {
-            let failure = String(cString: strerror(errno))
+        do {
+            try syscall { mount(socketPath, mountPoint, nil, UInt(MS_BIND), nil) }
+        } catch {
             server.stop()
-            throw VolumeHostError(.failed, "cannot bind the vineyard socket on \(mountPoint): \(failure)")
+            throw VolumeHostError(.failed, "cannot bind the vineyard socket on \(mountPoint): \(error)")
         }
         served.withLock { $0[path] = Served(server: server, mountPoint: mountPoint) }
         logger.info("serving vineyard socket", metadata: ["volume": "\(volume.volumeID)", "socket": "\(mountPoint)"])
@@ -62,7 +68,7 @@ final class VolumeSockets: Sendable {
     /// which closes every connection and releases what each held.
     func detach(path: String) {
         guard let entry = served.withLock({ $0.removeValue(forKey: path) }) else { return }
-        _ = umount2(entry.mountPoint, Int32(MNT_DETACH))
+        _ = try? syscall { umount2(entry.mountPoint, Int32(MNT_DETACH)) }
         if !entry.server.stop() {
             logger.warning("vineyard socket connections did not close in time", metadata: ["path": "\(path)"])
         }
@@ -70,12 +76,6 @@ final class VolumeSockets: Sendable {
 
     /// A short, stable file name per served path: socket paths are limited to 107 bytes.
     static func fileName(for path: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
-        for byte in path.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex + ".sock"
+        "\(PathHash(path)).sock"
     }
 }

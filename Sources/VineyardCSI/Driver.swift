@@ -1,9 +1,9 @@
 import CSIDriver
 import NodeHost
-import Dispatch
 import Foundation
 import GRPCTransport
 import Logging
+import POSIXCore
 import SharedMemoryStore
 
 /// The configured plugins behind the gRPC server, run until SIGTERM or SIGINT.
@@ -140,17 +140,12 @@ final class Driver: Sendable {
         logger.info("stopped")
     }
 
-    /// Waits for SIGTERM or SIGINT.
+    /// Waits for SIGTERM or SIGINT; they stay ignored afterwards, so a second Ctrl-C cannot
+    /// cut the shutdown short.
     private static func firstStopSignal() async -> Int32 {
         let stopRequested = AsyncStream<Int32>.makeStream()
-        let sources = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stopRequested.continuation.yield(number) }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
+        let handling = ProcessSignals.handleStopRequests { stopRequested.continuation.yield($0) }
+        defer { handling.cancel() }
         for await number in stopRequested.stream { return number }
         return SIGTERM
     }

@@ -1,4 +1,5 @@
 import CSIDriver
+import POSIXCore
 import Synchronization
 
 /// A ``VolumeHost`` that serves nothing: it records what the node service asked of it.
@@ -90,7 +91,7 @@ final class FakeMounter: Mounter {
 
     func bindMount(source: String, target: String, flags: BindMountFlags) throws(MountError) {
         try state.withLock { state throws(MountError) in
-            if state.failBindMounts { throw MountError(operation: "bind-mount \(source) on", path: target, errno: 1) }
+            if state.failBindMounts { throw MountError(operation: "bind-mount \(source) on", path: target, errno: .notPermitted) }
             state.binds.append(Bind(source: source, target: target, flags: flags.rawValue))
             state.table[target] = MountEntry(
                 mountPoint: target, fileSystemType: "fuse.vineyard", source: source,
@@ -101,7 +102,7 @@ final class FakeMounter: Mounter {
     func unmount(_ target: String, lazy: Bool) throws(MountError) {
         try state.withLock { state throws(MountError) in
             guard state.table.removeValue(forKey: target) != nil else {
-                throw MountError(operation: "unmount", path: target, errno: 22)
+                throw MountError(operation: "unmount", path: target, errno: .invalid)
             }
             state.unmounts.append(target)
         }

@@ -1,4 +1,5 @@
 import Glibc
+public import POSIXCore
 
 /// Mount-table operations the node plugin needs, behind a protocol so the logic can be tested
 /// where mounting is impossible.
@@ -74,7 +75,7 @@ public struct MountEntry: Equatable, Sendable {
 
 /// A failed mount-table operation, with the errno and what was attempted.
 public struct MountError: Error, CustomStringConvertible, Sendable {
-    public init(operation: String, path: String, errno: Int32) {
+    public init(operation: String, path: String, errno: Errno) {
         self.operation = operation
         self.path = path
         self.errno = errno
@@ -82,7 +83,7 @@ public struct MountError: Error, CustomStringConvertible, Sendable {
 
     public var operation: String
     public var path: String
-    public var errno: Int32
+    public var errno: Errno
 
-    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+    public var description: String { "\(operation) \(path): \(errno)" }
 }
