@@ -4,8 +4,8 @@
 //
 // Dependencies run one way:
 //   C/C++ shims (CGRPCShim, CFUSE)  ->  Swift wrappers (POSIXCore, GRPCTransport, FUSEKit)
-//   ->  domain (CSIModel, CSIProto, SharedMemoryStore, CSIDriver)  ->  host (NodeHost)
-//   ->  executables (vineyard-csi, vctl)
+//   ->  domain (CSIModel, CSIProto, VineyardObjects, SharedMemoryStore, VineyardIPC, StoreBackend,
+//       VineyardSocket, VolumeFS, CSIDriver)  ->  host (NodeHost)  ->  executables (vineyard-csi, vctl)
 // Only the wrapper modules import C; POSIXCore is the one that makes plain system calls.
 
 import PackageDescription
@@ -97,22 +97,42 @@ let package = Package(
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["README.md"]
         ),
+        /// vineyard's object model: identifiers, metadata trees and JSON values, shared by the
+        /// embedded store and the vineyard client.
+        .target(
+            name: "VineyardObjects",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "SharedMemoryStore",
-            dependencies: ["POSIXCore"],
+            dependencies: ["VineyardObjects", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
-        /// The file system of a volume: a directory tree whose files are objects in a store.
+        /// Where a volume's objects live: one protocol of object operations (blobs, objects,
+        /// names, usage) and its capabilities, implemented by the embedded store and a vineyardd.
+        .target(
+            name: "StoreBackend",
+            dependencies: ["VineyardObjects", "SharedMemoryStore", "VineyardIPC"],
+            swiftSettings: swiftSettings
+        ),
+        /// The file system of a volume: a directory tree whose files are objects in a backend.
         .target(
             name: "VolumeFS",
-            dependencies: ["FUSEKit", "SharedMemoryStore", "VineyardIPC"],
+            dependencies: ["FUSEKit", "SharedMemoryStore", "StoreBackend", "VineyardIPC"],
             swiftSettings: swiftSettings
         ),
-        /// vineyard's IPC protocol: the codec (frames, typed requests and replies) and a server
-        /// that serves a volume of a store on a Unix socket, so vineyard's own clients work.
+        /// vineyard's IPC protocol: the codec (frames, typed requests and replies), the
+        /// connection and server machinery of a Unix socket, and a client of vineyardd. Knows
+        /// the object model, not the store.
         .target(
             name: "VineyardIPC",
-            dependencies: ["SharedMemoryStore"],
+            dependencies: ["VineyardObjects"],
+            swiftSettings: swiftSettings
+        ),
+        /// A volume's `vineyard.sock`: serves vineyard's own clients within the volume's scope.
+        .target(
+            name: "VineyardSocket",
+            dependencies: ["VineyardIPC", "SharedMemoryStore", "StoreBackend"],
             swiftSettings: swiftSettings
         ),
         /// The CSI services and their logic: validation, records, recovery. What they act on (the
@@ -137,10 +157,11 @@ let package = Package(
                 "CSIDriver",
                 "FDHandover",
                 "FUSEKit",
-                "SharedMemoryStore",
-                "VineyardIPC",
-                "VolumeFS",
                 "POSIXCore",
+                "SharedMemoryStore",
+                "StoreBackend",
+                "VineyardSocket",
+                "VolumeFS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -202,11 +223,29 @@ let package = Package(
 
         // MARK: - Tests
 
+        /// Starts a real vineyardd (from the vineyard wheel in `.venv`) for tests of cluster mode.
+        .target(name: "VineyarddTestSupport", path: "Tests/VineyarddTestSupport", swiftSettings: swiftSettings),
+
         .testTarget(name: "POSIXCoreTests", dependencies: ["POSIXCore"], swiftSettings: swiftSettings),
         .testTarget(name: "GRPCTransportTests", dependencies: ["GRPCTransport"], swiftSettings: swiftSettings),
         .testTarget(name: "FUSEKitTests", dependencies: ["FUSEKit"], swiftSettings: swiftSettings),
-        .testTarget(name: "VolumeFSTests", dependencies: ["VolumeFS", "FUSEKit", "SharedMemoryStore"], swiftSettings: swiftSettings),
-        .testTarget(name: "VineyardIPCTests", dependencies: ["VineyardIPC", "SharedMemoryStore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "VolumeFSTests",
+            dependencies: ["VolumeFS", "FUSEKit", "SharedMemoryStore", "StoreBackend", "VineyarddTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VineyardIPCTests",
+            dependencies: ["VineyardIPC", "VineyardSocket", "SharedMemoryStore", "StoreBackend", "VineyarddTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        /// The backend contract, asserted on the embedded store and on a real vineyardd.
+        .testTarget(
+            name: "StoreBackendTests",
+            dependencies: ["StoreBackend", "SharedMemoryStore", "VineyarddTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "VineyardObjectsTests", dependencies: ["VineyardObjects"], swiftSettings: swiftSettings),
         .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CSIDriverTests",

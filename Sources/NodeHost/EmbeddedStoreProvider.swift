@@ -2,7 +2,8 @@ import CSIDriver
 import FUSEKit
 import Logging
 import SharedMemoryStore
-import VineyardIPC
+import StoreBackend
+import VineyardSocket
 import VolumeFS
 
 /// The node's embedded shared-memory stores, one per vineyard cluster: ``VolumeFileSystem``
@@ -75,7 +76,7 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
         let volumeID = volume.volumeID
         do {
             return try VineyardSocketServer(
-                store: store, scope: scope, socketPath: socketPath, advertisedSocket: advertisedPath,
+                backend: EmbeddedBackend(store: store), scope: scope, socketPath: socketPath, advertisedSocket: advertisedPath,
                 namesChanged: { VolumeFileSystem.refreshUsage(store: store, volumeID: volumeID) })
         } catch {
             throw VolumeHostError(.failed, "cannot serve the vineyard socket of volume \(volumeID): \(error)")
@@ -95,7 +96,7 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
     func purge(_ volume: VolumeDescriptor) throws(VolumeHostError) {
         let store = try store(of: volume)
         do {
-            try VolumeFileSystem.purge(store: store, volumeID: volume.volumeID)
+            try VolumeFileSystem.purge(backend: EmbeddedBackend(store: store), volumeID: volume.volumeID)
         } catch {
             throw VolumeHostError(.failed, "cannot delete the objects of volume \(volume.volumeID): \(error)")
         }

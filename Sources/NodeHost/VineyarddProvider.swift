@@ -2,7 +2,8 @@ import CSIDriver
 import FUSEKit
 import SharedMemoryStore
 import Synchronization
-import VineyardIPC
+import StoreBackend
+import VineyardSocket
 import VolumeFS
 
 /// The vineyardds of vineyard deployments (cluster mode): ``VineyarddFileSystem`` over one
@@ -51,8 +52,8 @@ final class VineyarddProvider: VolumeBackendProvider {
     {
         do {
             return try VineyardSocketServer(
-                vineyarddSocket: selection.socketPath(for: volume.cluster), scope: scope, socketPath: socketPath,
-                advertisedSocket: advertisedPath)
+                backend: VineyarddBackend(socketPath: selection.socketPath(for: volume.cluster)), scope: scope,
+                socketPath: socketPath, advertisedSocket: advertisedPath)
         } catch {
             throw VolumeHostError(.failed, "cannot serve the vineyard socket of volume \(volume.volumeID): \(error)")
         }
@@ -63,8 +64,8 @@ final class VineyarddProvider: VolumeBackendProvider {
     func statistics(of volume: VolumeDescriptor, mountedCapacity: Int?) -> VolumeStatistics? {
         let connection = connection(for: volume)
         guard let status = try? connection.status(),
-            let names = try? VineyarddFileSystem.nameCount(connection: connection, volumeID: volume.volumeID),
-            let named = try? VineyarddFileSystem.usedBytes(connection: connection, volumeID: volume.volumeID)
+            let (names, named) = try? VolumeFileSystem.namedContents(
+                backend: VineyarddBackend(connection: connection), volumeID: volume.volumeID)
         else { return nil }
         let limit = Int(status["memory_limit"]?.int64Value ?? 0)
         let used = Int(status["memory_usage"]?.int64Value ?? 0)
@@ -77,7 +78,7 @@ final class VineyarddProvider: VolumeBackendProvider {
 
     func purge(_ volume: VolumeDescriptor) throws(VolumeHostError) {
         do {
-            try VineyarddFileSystem.purge(connection: connection(for: volume), volumeID: volume.volumeID)
+            try VolumeFileSystem.purge(backend: VineyarddBackend(connection: connection(for: volume)), volumeID: volume.volumeID)
         } catch {
             throw VolumeHostError(.failed, "cannot delete the objects of volume \(volume.volumeID) from vineyardd: \(error)")
         }

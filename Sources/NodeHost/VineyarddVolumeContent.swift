@@ -1,4 +1,5 @@
 public import CSIDriver
+import StoreBackend
 import VolumeFS
 
 /// ``VolumeContentStore`` over the vineyardds of vineyard deployments (cluster mode): a
@@ -29,7 +30,7 @@ public struct VineyarddVolumeContent: VolumeContentStore {
         let connection = VineyarddConnection(socketPath: socket)
         defer { connection.close() }
         do {
-            try VineyarddFileSystem.purge(connection: connection, volumeID: id)
+            try VolumeFileSystem.purge(backend: VineyarddBackend(connection: connection), volumeID: id)
         } catch {
             throw VolumeContentError("cannot delete the objects of \(id) from vineyardd at \(socket): \(error)")
         }

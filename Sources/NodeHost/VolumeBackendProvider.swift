@@ -1,13 +1,14 @@
 import CSIDriver
 import FUSEKit
 import Logging
-import VineyardIPC
+import VineyardSocket
 
 /// What differs between the stores a volume can live in; everything else about serving a
 /// volume is ``NodeVolumeHost``'s, once.
 protocol VolumeBackendProvider: Sendable {
     /// Whether its file systems can outlive this process (they keep their inode table in a
-    /// file), so their mounts can be handed over across restarts.
+    /// file), so their mounts can be handed over across restarts: the backend's
+    /// `.restartAdoption` capability.
     var survivesRestarts: Bool { get }
 
     /// Whether the backend of the volumes it serves now answers.

@@ -3,7 +3,7 @@ import Glibc
 import Logging
 import POSIXCore
 import Synchronization
-import VineyardIPC
+import VineyardSocket
 import VolumeFS
 
 /// The vineyard socket at the root of every served volume.

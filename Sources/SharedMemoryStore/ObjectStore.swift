@@ -230,7 +230,7 @@ public final class ObjectStore: Sendable {
         } catch {
             throw StoreError.corruptMetadata(path: path, reason: "metadata is not JSON: \(error)")
         }
-        do throws(StoreError) {
+        do throws(InvalidMetadata) {
             return try ObjectMeta(json: json)
         } catch {
             throw StoreError.corruptMetadata(path: path, reason: "\(error)")

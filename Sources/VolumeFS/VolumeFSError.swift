@@ -3,7 +3,8 @@
 //
 // VolumeFSError.swift: errors of setting up or purging a volume.
 
-import SharedMemoryStore
+public import SharedMemoryStore
+public import StoreBackend
 
 /// Why a volume could not be opened or purged. (Requests of a mounted file system fail with
 /// an `Errno` instead.)
@@ -27,7 +28,8 @@ public struct VolumeFSError: Error, Equatable, Sendable, CustomStringConvertible
         public static let invalidVolumeID = Code(.invalidVolumeID)
         /// The quota is negative.
         public static let invalidQuota = Code(.invalidQuota)
-        /// The store refused an operation; see ``VolumeFSError/storeError``.
+        /// The backend refused an operation; see ``VolumeFSError/storeError`` and
+        /// ``VolumeFSError/cause``.
         public static let store = Code(.store)
 
         public var description: String {
@@ -45,16 +47,27 @@ public struct VolumeFSError: Error, Equatable, Sendable, CustomStringConvertible
     public var message: String
     /// The store's error, for ``Code/store``.
     public var storeError: StoreError?
+    /// The backend's failure, for logs (a vineyardd's, or the store's).
+    public var cause: String?
 
     /// Creates an error.
     public init(code: Code, message: String, storeError: StoreError? = nil) {
         self.code = code
         self.message = message
         self.storeError = storeError
+        self.cause = storeError.map { "\($0)" }
+    }
+
+    /// An error of a backend operation.
+    public init(code: Code, message: String, backendError: BackendError) {
+        self.code = code
+        self.message = message
+        self.storeError = backendError.underlying as? StoreError
+        self.cause = backendError.description
     }
 
     public var description: String {
-        if let storeError { return "\(code): \(message): \(storeError)" }
+        if let cause { return "\(code): \(message): \(cause)" }
         return "\(code): \(message)"
     }
 }

@@ -65,7 +65,7 @@ public final class VolumeFileSystem: FileSystem {
     let store: ObjectStore
     let naming: VolumeNaming
     let accounting: VolumeAccounting
-    let table: Locked<InodeTable>
+    let table: Locked<InodeTable<FileState>>
     /// Held shared by every operation that turns paths into store names, exclusively by
     /// directory renames (which change the names of a whole subtree).
     let namespace = ReadWriteLock()
@@ -186,46 +186,6 @@ public final class VolumeFileSystem: FileSystem {
     public static func usage(store: ObjectStore, volumeID: String) -> VolumeUsage {
         if let live = VolumeAccounting.live(store: store, volumeID: volumeID) { return live.usage }
         return VolumeAccounting.scan(store: store, naming: VolumeNaming(volumeID: volumeID))
-    }
-
-    /// Deletes every object and name of a volume: everything named `"<volumeID>/…"`, and
-    /// objects written for the volume that lost their name in a crash. Unmount first.
-    ///
-    /// - Parameters:
-    ///   - store: the store holding the volume.
-    ///   - volumeID: the volume.
-    /// - Throws: ``VolumeFSError`` with ``VolumeFSError/Code/invalidVolumeID``, or
-    ///   ``VolumeFSError/Code/store`` for the first deletion that failed (the others are
-    ///   still attempted).
-    public static func purge(store: ObjectStore, volumeID: String) throws(VolumeFSError) {
-        try validate(volumeID: volumeID)
-        let naming = VolumeNaming(volumeID: volumeID)
-        var failure: StoreError?
-        func delete(_ id: ObjectID) {
-            do {
-                try store.delete(id)
-            } catch {
-                if case .notFound = error { return }  // bound to several names, already gone
-                if failure == nil { failure = error }
-            }
-        }
-        // Objects a snapshot or clone still names stay; the rest go with the names.
-        do {
-            try store.removeNames(withPrefix: naming.rootPrefix)
-        } catch {
-            failure = error
-        }
-        let orphans = store.objects { $0.fields[NodeMetadata.volumeKey]?.stringValue == volumeID }
-        for meta in orphans {
-            guard let id = meta.id, store.names(of: id).isEmpty else { continue }
-            delete(id)
-        }
-        VolumeAccounting.live(store: store, volumeID: volumeID)?.reset(
-            to: VolumeAccounting.scan(store: store, naming: naming))
-        if let failure {
-            throw VolumeFSError(
-                code: .store, message: "cannot delete all objects of volume \(volumeID)", storeError: failure)
-        }
     }
 
     /// Mount options for serving a volume: fsname `vineyard:<volumeID>`, type

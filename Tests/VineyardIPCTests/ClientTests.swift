@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import SharedMemoryStore
 import Testing
+import VineyarddTestSupport
 
 @testable import VineyardIPC
 

@@ -5,6 +5,7 @@ import SharedMemoryStore
 import Testing
 
 @testable import VineyardIPC
+@testable import VineyardSocket
 
 @Suite struct CodecTests {
     @Test func framesCarryALittleEndianLength() throws {

@@ -4,9 +4,12 @@
 import Foundation
 import Glibc
 import SharedMemoryStore
+import StoreBackend
 import Testing
+import VineyarddTestSupport
 
 @testable import VineyardIPC
+@testable import VineyardSocket
 
 @Suite(
     "Volume socket relayed to vineyardd", .serialized,
@@ -18,7 +21,8 @@ struct ProxySessionTests {
             volumeID: volumeID, namePrefix: volumeID + "/", ownerKey: "vcsi_volume", mountSource: "vineyard:" + volumeID,
             reservedPaths: ["vineyard.sock"])
         return try VineyardSocketServer(
-            vineyarddSocket: server.socket, scope: scope, socketPath: "\(server.directory)/\(volumeID).sock")
+            backend: VineyarddBackend(socketPath: server.socket), scope: scope,
+            socketPath: "\(server.directory)/\(volumeID).sock")
     }
 
     @Test func objectsGoToVineyarddUnderTheVolumesNamesAndAreMappedDirectly() throws {

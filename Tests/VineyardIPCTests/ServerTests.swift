@@ -4,9 +4,11 @@
 import Foundation
 import Glibc
 import SharedMemoryStore
+import StoreBackend
 import Testing
 
 @testable import VineyardIPC
+@testable import VineyardSocket
 
 /// A store in a fresh /dev/shm directory with one socket server per volume, torn down after.
 final class ServerFixture {
@@ -35,7 +37,7 @@ final class ServerFixture {
         let scope = VolumeScope(
             volumeID: volume, namePrefix: volume + "/", ownerKey: "vcsi_volume", mountSource: "vineyard:" + volume,
             reservedPaths: ["vineyard.sock"])
-        servers[volume] = try VineyardSocketServer(store: store, scope: scope, socketPath: path)
+        servers[volume] = try VineyardSocketServer(backend: EmbeddedBackend(store: store), scope: scope, socketPath: path)
         return path
     }
 

@@ -8,6 +8,7 @@ import FUSEKit
 import Foundation
 import Glibc
 import SharedMemoryStore
+import StoreBackend
 import Testing
 import VolumeFS
 
@@ -168,14 +169,14 @@ struct APITests {
         meta.fields["vcsi_volume"] = "p"
         let orphan = try store.store.seal(writer, meta: meta)
 
-        try VolumeFileSystem.purge(store: store.store, volumeID: "p")
+        try VolumeFileSystem.purge(backend: EmbeddedBackend(store: store.store), volumeID: "p")
         #expect(store.store.names(withPrefix: "p/").isEmpty)
         #expect(!store.store.isSealed(orphan))
         #expect(
             VolumeFileSystem.usage(store: store.store, volumeID: "p") == VolumeUsage(bytes: 0, files: 0, directories: 0)
         )
         #expect(store.store.name("other/keep") != nil)
-        #expect(throws: VolumeFSError.self) { try VolumeFileSystem.purge(store: store.store, volumeID: "a/b") }
+        #expect(throws: VolumeFSError.self) { try VolumeFileSystem.purge(backend: EmbeddedBackend(store: store.store), volumeID: "a/b") }
     }
 
     @Test("a read-only file system refuses every change with EROFS")

@@ -1,7 +1,7 @@
 // vineyard-csi: VineyardIPC
 // MappedBuffer.swift: a blob's bytes in a vineyardd's shared memory, as this process maps them.
 
-public import SharedMemoryStore
+public import VineyardObjects
 
 /// A blob's bytes in the mapping of a vineyardd's store file: no copy. The mapping lives as
 /// long as any buffer refers to it (``owner``), even after the client's connection is gone, so

@@ -2,7 +2,7 @@
 // VineyardClient+Files.swift: a file's bytes as a named, persisted vineyard object.
 
 import Glibc
-public import SharedMemoryStore
+public import VineyardObjects
 
 /// A file stored in a vineyardd, as found by name.
 public struct VineyardFile: Sendable {

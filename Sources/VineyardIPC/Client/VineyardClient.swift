@@ -2,11 +2,11 @@
 // VineyardClient.swift: a client of a real vineyardd over its IPC socket (the codec's other side).
 
 import Glibc
-public import SharedMemoryStore
+public import VineyardObjects
 import Synchronization
 
 /// A connection to a vineyardd's IPC socket: the client side of the protocol that
-/// ``VineyardSocketServer`` serves, built on the same codec (``IPCRequest``, ``IPCFrame``).
+/// `VineyardSocketServer` serves, built on the same codec (``IPCRequest``, ``IPCFrame``).
 ///
 /// Buffers are zero-copy: the store file vineyardd passes with `SCM_RIGHTS` is mapped once per
 /// connection (see ``StoreMappings``) and ``createBuffer(size:)`` / ``buffers(_:unsafe:)`` hand

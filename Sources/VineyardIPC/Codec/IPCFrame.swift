@@ -1,7 +1,7 @@
 // vineyard-csi: VineyardIPC
 // IPCFrame.swift: the length-prefixed framing of vineyard's socket protocol.
 
-import SharedMemoryStore
+import VineyardObjects
 
 /// Vineyard's framing: an 8-byte length (the sender's `size_t`, little-endian on every
 /// platform vineyard runs on) followed by exactly that many bytes of UTF-8 JSON, with no

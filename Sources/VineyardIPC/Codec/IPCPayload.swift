@@ -1,7 +1,7 @@
 // vineyard-csi: VineyardIPC
 // IPCPayload.swift: where a blob's bytes are, as vineyard tells a client to map them.
 
-import SharedMemoryStore
+import VineyardObjects
 
 /// A blob's location in a shared-memory file: the client maps `mapSize - 8` bytes of the file
 /// it received for `storeFD` (once per connection) and finds the blob at `dataOffset`.

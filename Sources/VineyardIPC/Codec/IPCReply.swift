@@ -1,7 +1,7 @@
 // vineyard-csi: VineyardIPC
 // IPCReply.swift: the replies of vineyard's IPC protocol as typed values.
 
-import SharedMemoryStore
+import VineyardObjects
 
 /// What the server says about itself in the handshake.
 public struct IPCServerInfo: Hashable, Sendable {
@@ -56,7 +56,7 @@ public enum IPCReply: Hashable, Sendable {
     /// `instance_status_reply`'s `meta` member.
     case instanceStatus(JSONValue)
     case clear
-    /// A reply relayed as another vineyard server sent it (see ``ProxySession``): its frame,
+    /// A reply relayed as another vineyard server sent it (a volume socket relaying to vineyardd): its frame,
     /// and the descriptors that came with it, received into this process. They are the
     /// reply's own: the server closes them once they are sent (or cannot be).
     case forwarded(JSONValue, descriptors: [Int32])

@@ -1,7 +1,7 @@
 // vineyard-csi: VineyardIPC
 // IPCRequest.swift: the requests of vineyard's IPC protocol as typed values.
 
-import SharedMemoryStore
+import VineyardObjects
 
 /// A listing filter: vineyard matches names (or type names) against a glob, or a regular
 /// expression when `regex` is set, and returns at most `limit` entries.

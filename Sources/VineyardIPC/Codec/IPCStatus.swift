@@ -1,7 +1,7 @@
 // vineyard-csi: VineyardIPC
 // IPCStatus.swift: vineyard's status codes and the error frames that carry them.
 
-import SharedMemoryStore
+import VineyardObjects
 
 /// A vineyard status code, as carried in the `code` member of an error reply.
 ///
@@ -64,11 +64,6 @@ public struct IPCError: Error, Hashable, Sendable, CustomStringConvertible {
         guard let code = json["code"]?.int64Value, code != 0 else { return nil }
         self.code = IPCStatusCode(rawValue: Int(code))
         self.message = json["message"]?.stringValue ?? ""
-    }
-
-    /// The status code for a store failure (see ``StoreError/vineyardStatusCode``).
-    public init(_ error: StoreError) {
-        self.init(IPCStatusCode(rawValue: error.vineyardStatusCode), error.description)
     }
 
     public var description: String { "vineyard status \(code): \(message)" }

@@ -1,7 +1,7 @@
 // vineyard-csi: VineyardIPC
 // JSONFields.swift: typed access to the members of a message, with errors that name the field.
 
-import SharedMemoryStore
+import VineyardObjects
 
 /// The members of one message, read with typed accessors that throw ``IPCError`` naming the
 /// message type and the field, so a malformed request gets a precise `Invalid` reply.

@@ -13,8 +13,14 @@ import FUSEKit
 /// the same path gets a new number. Paths are not stored: they are rebuilt by walking the
 /// parents, so renaming a directory is one table update however large its subtree.
 ///
-/// Not thread-safe; the file system keeps it in a ``Locked``.
-struct InodeTable {
+/// The one place that owns inode numbers and lookup counts: every file system of a volume
+/// answers LOOKUP by pinning a node here and FORGET by dropping lookups, whatever backend
+/// holds the files. `Content` is what the file system keeps per node.
+///
+/// Not thread-safe; the file system keeps it under its lock.
+struct InodeTable<Content: NodeContent> {
+    typealias Node = InodeNode<Content>
+
     private struct EntryKey: Hashable {
         var parent: UInt64
         var name: FileName

@@ -6,13 +6,22 @@
 import FUSEKit
 import SharedMemoryStore
 
+/// What a file system keeps per inode beside the table's bookkeeping.
+protocol NodeContent {
+    /// The content of a node just created.
+    init()
+}
+
+/// The node of the embedded store's file system: a file's open handles and version.
+typealias Node = InodeNode<FileState>
+
 /// An inode: a path of the volume as the kernel knows it.
 ///
 /// Identity (`inode`, `kind`) never changes. The place in the tree (`parent`, `name`) and the
-/// reference counts are guarded by the ``InodeTable``'s lock; the contents of a file
-/// (`file`) are guarded by the node's own ``lock``. Lock order: the volume's namespace lock,
-/// then a node's lock, then the table's lock, then the store's.
-final class Node: @unchecked Sendable {
+/// reference counts are guarded by the ``InodeTable``'s lock; the file system's content of
+/// the node (`file`) is guarded by the node's own ``lock``. Lock order: the volume's namespace
+/// lock, then a node's lock, then the table's lock, then the backend's.
+final class InodeNode<Content: NodeContent>: @unchecked Sendable {
     let inode: InodeNumber
     let kind: NodeKind
 
@@ -20,13 +29,14 @@ final class Node: @unchecked Sendable {
 
     /// Guards ``file``.
     let lock = Lock()
-    /// Open handles and the version being written (files only).
-    var file = FileState()
+    /// What the file system keeps for this inode (for the embedded store: open handles and
+    /// the version being written).
+    var file = Content()
 
     // MARK: Guarded by the inode table's lock
 
     /// The directory holding this node; `nil` for the root and for detached nodes.
-    var parent: Node?
+    var parent: InodeNode?
     var name: FileName
     /// The kernel's lookup count.
     var lookups: UInt64 = 0
@@ -41,7 +51,7 @@ final class Node: @unchecked Sendable {
     /// name yet, so directory listings and emptiness checks must take it from the table.
     var isPending = false
 
-    init(inode: InodeNumber, kind: NodeKind, parent: Node?, name: FileName) {
+    init(inode: InodeNumber, kind: NodeKind, parent: InodeNode?, name: FileName) {
         self.inode = inode
         self.kind = kind
         self.parent = parent
@@ -49,8 +59,8 @@ final class Node: @unchecked Sendable {
     }
 }
 
-/// The state of a regular file's contents in this mount, guarded by ``Node/lock``.
-struct FileState {
+/// The state of a regular file's contents in this mount, guarded by ``InodeNode/lock``.
+struct FileState: NodeContent {
     /// The sealed object reads are served from. Held only while the file is open, so a
     /// file deleted or replaced elsewhere stays readable through open descriptors, and a
     /// merely cached inode does not pin the memory of a deleted object.

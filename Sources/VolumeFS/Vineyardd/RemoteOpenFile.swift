@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 import VineyardIPC
 
 /// One open handle. Readers hold the file's chunks mapped (and so alive). Writers hold the
@@ -25,7 +26,7 @@ final class RemoteOpenFile {
     }
 
     let path: String
-    /// The connection generation it was opened under (see ``VineyarddConnection``).
+    /// The connection generation it was opened under (see `VineyarddConnection`).
     let generation: UInt64
     let writable: Bool
     var chunks: [Chunk]

@@ -6,6 +6,7 @@
 public import FUSEKit
 import Glibc
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 import VineyardIPC
 
@@ -29,7 +30,7 @@ extension VineyarddFileSystem {
             }
             let handle = try openWriter(path, appending: false)
             return CreateReply(
-                entry: EntryReply(attributes: attributes(inode(for: path), .file(size: 0))),
+                entry: EntryReply(attributes: attributes(try pinInode(parent: parent, name: name, .file(size: 0)), .file(size: 0))),
                 open: OpenReply(handle: handle, directIO: true))
         }
     }
@@ -46,7 +47,7 @@ extension VineyarddFileSystem {
             }
             guard path != VolumeFileSystem.socketFileName else { return OpenReply(handle: 0) }
             let (chunks, lengths, object) = try mapFile(path)
-            let (_, generation) = try connection.current()
+            let (_, generation) = try connection.currentClient()
             let handle = add(RemoteOpenFile(path: path, generation: generation, writable: false, buffers: chunks, lengths: lengths))
             state.readers[path, default: 0] += 1
             // Cached pages are kept only while they are of the version this open reads.
@@ -60,7 +61,7 @@ extension VineyarddFileSystem {
     private func mapFile(_ path: String) throws(Errno) -> (chunks: [MappedBuffer], lengths: [Int], object: ObjectID?) {
         let name = prefix + path
         typealias Mapped = (chunks: [MappedBuffer], lengths: [Int], object: ObjectID?)
-        let result = try connection.with { (client) throws(VineyardClientError) -> Result<Mapped, VineyardFileError>? in
+        let result = try connection.call { (client) throws(VineyardClientError) -> Result<Mapped, VineyardFileError>? in
             do throws(VineyardFileError) {
                 guard let file = try client.file(named: name) else { return nil }
                 return .success((try client.buffers(of: file, name: name), file.chunks.map(\.length), file.object))
@@ -81,7 +82,7 @@ extension VineyarddFileSystem {
 
     private func openWriter(_ path: String, appending: Bool) throws(Errno) -> UInt64 {
         guard state.writing[path] == nil else { throw .busy }  // one writer per file, as a file is one object
-        let (_, generation) = try connection.current()
+        let (_, generation) = try connection.currentClient()
         let file = try makeWriter(path, keepingContent: appending, generation: generation)
         return add(file)
     }
@@ -122,7 +123,7 @@ extension VineyarddFileSystem {
     /// `EIO` when vineyardd restarted since `file` was opened: its mapped or unsealed bytes
     /// belong to the instance that went away.
     private func checkGeneration(_ file: RemoteOpenFile) throws(Errno) {
-        let (_, generation) = try connection.current()
+        let (_, generation) = try connection.currentClient()
         guard generation == file.generation else { throw .io }
     }
 
@@ -204,7 +205,7 @@ extension VineyarddFileSystem {
             let name = prefix + file.path
             let lengths = file.chunks.map(\.length)
             let blobs = file.chunks.map(\.buffer.id)
-            let (previous, object) = try connection.with { (client) throws(VineyardClientError) -> (ObjectID?, ObjectID) in
+            let (previous, object) = try connection.call { (client) throws(VineyardClientError) -> (ObjectID?, ObjectID) in
                 let previous = try client.object(named: name)
                 let instance = client.server.instanceID
                 let chunks = zip(blobs, lengths).map { VineyardFile.Chunk(blob: $0, length: $1, instanceID: instance) }
@@ -251,7 +252,7 @@ extension VineyarddFileSystem {
                 if state.readers[file.path] == 0 {
                     state.readers[file.path] = nil
                     for deletion in state.deferredDeletions.removeValue(forKey: file.path) ?? [] {
-                        try? connection.with { (client) throws(VineyardClientError) in try client.delete([deletion.id], deep: deletion.deep) }
+                        try? connection.call { (client) throws(VineyardClientError) in try client.delete([deletion.id], deep: deletion.deep) }
                     }
                 }
             }
@@ -281,7 +282,7 @@ extension VineyarddFileSystem {
                 try resize(writer, to: Int(size))
                 return AttributeReply(attributes: attributes(inode, .file(size: writer.size)))
             }
-            let (_, generation) = try connection.current()
+            let (_, generation) = try connection.currentClient()
             let file = try makeWriter(path, keepingContent: true, generation: generation)
             defer { state.writing[path] = nil }
             do throws(Errno) {

@@ -5,6 +5,7 @@
 
 public import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 import VineyardIPC
 
@@ -59,16 +60,15 @@ extension VineyarddFileSystem {
     /// Counts the volume's named bytes in vineyardd again (names and sizes may change from
     /// other nodes and through the socket).
     func recountUsage() throws(Errno) {
-        state.usedBytes = try Self.usedBytes(connection: connection, volumeID: volumeID)
+        state.usedBytes = try Self.namedBytes(connection: connection, volumeID: volumeID)
     }
 
-    /// The bytes of the volume's named objects in vineyardd: two round trips whatever their number.
-    public static func usedBytes(connection: VineyarddConnection, volumeID: String) throws(Errno) -> Int {
-        let prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
-        return try connection.with { (client) throws(VineyardClientError) -> Int in
-            let ids = Array(Set(try client.names(matching: glob(prefix) + "*").map(\.id)))
-            guard !ids.isEmpty else { return 0 }
-            return try client.metas(ids).values.reduce(0) { $0 + max(0, Int($1["nbytes"]?.int64Value ?? 0)) }
+    /// The bytes of the volume's named objects in vineyardd.
+    static func namedBytes(connection: VineyarddConnection, volumeID: String) throws(Errno) -> Int {
+        do {
+            return try VolumeFileSystem.namedContents(backend: VineyarddBackend(connection: connection), volumeID: volumeID).bytes
+        } catch {
+            throw Errno(rawValue: error.errno)
         }
     }
 

@@ -6,6 +6,7 @@
 import FUSEKit
 import Glibc
 import SharedMemoryStore
+import StoreBackend
 import VineyardIPC
 
 /// How a writer changes its file (all under the file system's lock).
@@ -81,7 +82,7 @@ extension VineyarddFileSystem {
         do throws(Errno) {
             while planned < newSize {
                 let capacity = min(Self.largestChunk, max(Self.firstChunk, planned))
-                buffers.append(try connection.with { (client) throws(VineyardClientError) in try client.createBuffer(size: capacity) })
+                buffers.append(try connection.call { (client) throws(VineyardClientError) in try client.createBuffer(size: capacity) })
                 planned += capacity
             }
         } catch {
@@ -100,7 +101,7 @@ extension VineyarddFileSystem {
     private func makeWritable(_ file: RemoteOpenFile, _ index: Int) throws(Errno) {
         let old = file.chunks[index]
         guard old.sealed else { return }
-        let copy = try connection.with { (client) throws(VineyardClientError) in try client.createBuffer(size: max(old.length, 1)) }
+        let copy = try connection.call { (client) throws(VineyardClientError) in try client.createBuffer(size: max(old.length, 1)) }
         copy.mutableBytes.baseAddress!.copyMemory(from: old.buffer.bytes.baseAddress!, byteCount: old.length)
         if old.owned { try? giveBack([(old.buffer.id, true)], of: file) }
         file.chunks[index] = RemoteOpenFile.Chunk(buffer: copy, length: old.length, sealed: false, owned: true)
@@ -110,7 +111,7 @@ extension VineyarddFileSystem {
     func sealAll(_ file: RemoteOpenFile) throws(Errno) {
         for index in file.chunks.indices where !file.chunks[index].sealed {
             let id = file.chunks[index].buffer.id
-            try connection.with { (client) throws(VineyardClientError) in try client.seal(id) }
+            try connection.call { (client) throws(VineyardClientError) in try client.seal(id) }
             file.chunks[index].sealed = true
         }
     }
@@ -118,8 +119,8 @@ extension VineyarddFileSystem {
     /// Gives back blobs only this writer used: sealed ones are deleted, unsealed ones dropped.
     /// Blobs of a vineyardd that went away are gone with it; their ids never go to another.
     func giveBack(_ blobs: [(id: ObjectID, sealed: Bool)], of file: RemoteOpenFile) throws(Errno) {
-        guard !blobs.isEmpty, let (_, generation) = try? connection.current(), generation == file.generation else { return }
-        try connection.with { (client) throws(VineyardClientError) in
+        guard !blobs.isEmpty, let (_, generation) = try? connection.currentClient(), generation == file.generation else { return }
+        try connection.call { (client) throws(VineyardClientError) in
             for blob in blobs {
                 if blob.sealed { try client.delete([blob.id]) } else { try client.dropBuffer(blob.id) }
             }

@@ -6,6 +6,7 @@
 public import FUSEKit
 import Glibc
 import SharedMemoryStore
+public import StoreBackend
 import Synchronization
 import VineyardIPC
 
@@ -41,10 +42,14 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         case socket
     }
 
+    /// Nothing per inode beyond the table's bookkeeping: open files are keyed by handle and
+    /// by path.
+    struct NoContent: NodeContent {}
+
     struct State {
-        var paths: [UInt64: String] = [1: ""]
-        var inodes: [String: UInt64] = ["": 1]
-        var nextInode: UInt64 = 2
+        /// The inodes the kernel knows, forgotten when it forgets them.
+        var inodes = InodeTable<NoContent>(
+            root: InodeNode(inode: .root, kind: .directory, parent: nil, name: FileName("")))
         var handles: [UInt64: RemoteOpenFile] = [:]
         var nextHandle: UInt64 = 1
         /// Sizes of files being written and not yet published, by path.
@@ -91,7 +96,12 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         self.readOnly = readOnly
         state.capacity = capacityBytes
         // Counted again at every statfs; a vineyardd that does not answer yet counts nothing.
-        state.usedBytes = (try? Self.usedBytes(connection: connection, volumeID: volumeID)) ?? 0
+        state.usedBytes = (try? Self.namedBytes(connection: connection, volumeID: volumeID)) ?? 0
+    }
+
+    /// Inodes the kernel currently references (and the root), for diagnostics.
+    public var inodeCount: Int {
+        lock.withLock { _ in state.inodes.count }
     }
 
     /// Mount options: no readdirplus (attributes come from vineyardd one name at a time).
@@ -113,18 +123,33 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
 
     // MARK: - Paths and inodes (under the lock)
 
+    func node(_ inode: InodeNumber) throws(Errno) -> InodeNode<NoContent> {
+        guard let node = state.inodes.node(inode) else { throw .stale }
+        return node
+    }
+
+    /// The path of an inode; `ENOENT` once it was removed or replaced.
     func path(of inode: InodeNumber) throws(Errno) -> String {
-        guard let path = state.paths[inode.rawValue] else { throw .stale }
+        guard let path = state.inodes.path(of: try node(inode)) else { throw .noEntry }
         return path
     }
 
-    func inode(for path: String) -> InodeNumber {
-        if let known = state.inodes[path] { return InodeNumber(known) }
-        let number = state.nextInode
-        state.nextInode += 1
-        state.paths[number] = path
-        state.inodes[path] = number
-        return InodeNumber(number)
+    /// The inode of `parent/name` for an entry the kernel is given, counting one lookup.
+    func pinInode(parent: InodeNumber, name: String, _ entry: Entry) throws(Errno) -> InodeNumber {
+        let kind: NodeKind
+        switch entry {
+        case .directory: kind = .directory
+        case .file, .socket: kind = .file
+        }
+        return state.inodes.pinChild(of: try node(parent), named: FileName(name), kind: kind).inode
+    }
+
+    /// Removes `parent/name` from the inode table (unlinked, removed or replaced); the inode
+    /// stays valid while the kernel still references it.
+    func detachInode(parent: InodeNumber, name: String) {
+        guard let directory = state.inodes.node(parent), let child = state.inodes.child(of: directory, named: FileName(name))
+        else { return }
+        state.inodes.detach(child)
     }
 
     static func child(_ parent: String, _ name: String) throws(Errno) -> String {
@@ -145,7 +170,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         if let size = state.writing[path] { return .file(size: size) }
         let name = prefix + path
         enum Found { case missing, file(size: Int), other }
-        let found = try connection.with { (client) throws(VineyardClientError) -> Found in
+        let found = try connection.call { (client) throws(VineyardClientError) -> Found in
             do throws(VineyardFileError) {
                 guard let file = try client.file(named: name) else { return .missing }
                 return .file(size: file.size)
@@ -159,7 +184,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         case .other: return .file(size: 0)
         case .missing: break
         }
-        let below = try connection.with { (client) throws(VineyardClientError) in
+        let below = try connection.call { (client) throws(VineyardClientError) in
             try client.names(matching: Self.glob(name + "/") + "*", limit: 1)
         }
         if !below.isEmpty { return .directory }
@@ -183,9 +208,9 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         }
     }
 
-    func entryReply(_ path: String) throws(Errno) -> EntryReply {
+    func entryReply(parent: InodeNumber, name: String, path: String) throws(Errno) -> EntryReply {
         guard let found = try entry(path) else { throw .noEntry }
-        return EntryReply(attributes: attributes(inode(for: path), found))
+        return EntryReply(attributes: attributes(try pinInode(parent: parent, name: name, found), found))
     }
 
     // MARK: - FileSystem: names and attributes
@@ -194,7 +219,14 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         try locked { () throws(Errno) in
             let path = try Self.child(try path(of: parent), name)
             guard let found = try entry(path) else { return .negative(timeout: 0) }
-            return EntryReply(attributes: attributes(inode(for: path), found))
+            return EntryReply(attributes: attributes(try pinInode(parent: parent, name: name, found), found))
+        }
+    }
+
+    public func forget(inode: InodeNumber, lookups: UInt64) {
+        lock.withLock { _ in
+            guard let node = state.inodes.node(inode) else { return }
+            state.inodes.forget(node, lookups)
         }
     }
 
@@ -213,7 +245,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
     public func statistics(inode: InodeNumber, context: RequestContext) throws(Errno) -> FileSystemStatistics {
         let (status, capacity, volumeUsed) = try locked { () throws(Errno) in
             try recountUsage()
-            let status = try connection.with { (client) throws(VineyardClientError) in try client.instanceStatus() }
+            let status = try connection.call { (client) throws(VineyardClientError) in try client.instanceStatus() }
             return (status, state.capacity, state.usedBytes + state.reservedBytes)
         }
         let limit = UInt64(max(0, status["memory_limit"]?.int64Value ?? 0))
@@ -235,7 +267,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         let items = try locked { () throws(Errno) -> [(String, InodeNumber, FileType)] in
             let directory = try path(of: inode)
             let base = prefix + (directory.isEmpty ? "" : directory + "/")
-            let names = try connection.with { (client) throws(VineyardClientError) in
+            let names = try connection.call { (client) throws(VineyardClientError) in
                 try client.names(matching: Self.glob(base) + "*")
             }
             var children: [String: FileType] = [:]
@@ -253,10 +285,14 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
                 let name = String(path.dropFirst(directory.isEmpty ? 0 : directory.count + 1))
                 if !name.contains("/") { children[name] = children[name] ?? .regular }
             }
-            let parentInode = directory.isEmpty ? inode : self.inode(for: Self.parent(of: directory))
+            // Entries the kernel has not looked up get no inode of their own: a listing is not
+            // a lookup, and numbers given out here would never be forgotten.
+            let directoryNode = try node(inode)
+            let parentInode = directoryNode.parent?.inode ?? inode
             var items: [(String, InodeNumber, FileType)] = [(".", inode, .directory), ("..", parentInode, .directory)]
             for (name, type) in children.sorted(by: { $0.key < $1.key }) {
-                items.append((name, self.inode(for: directory.isEmpty ? name : directory + "/" + name), type))
+                let known = state.inodes.child(of: directoryNode, named: FileName(name))?.inode
+                items.append((name, known ?? VolumeFileSystem.unknownInode, type))
             }
             return items
         }
@@ -270,7 +306,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         return try locked { () throws(Errno) in
             let path = try Self.child(try path(of: parent), name)
             guard try entry(path) == nil else { throw .exists }
-            try connection.with { (client) throws(VineyardClientError) in
+            try connection.call { (client) throws(VineyardClientError) in
                 let marker = try client.createData([
                     "typename": .string(Self.directoryTypeName), "instance_id": JSONValue(integer: client.server.instanceID),
                     "nbytes": 0, "transient": true, "global": false,
@@ -278,7 +314,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
                 try client.persist(marker)
                 try client.putName(prefix + path + "/", marker)
             }
-            return try entryReply(path)
+            return try entryReply(parent: parent, name: name, path: path)
         }
     }
 
@@ -288,7 +324,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
             let path = try Self.child(try path(of: parent), name)
             guard case .directory? = try entry(path) else { throw .notDirectory }
             let marker = prefix + path + "/"
-            let removed = try connection.with { (client) throws(VineyardClientError) -> Bool in
+            let removed = try connection.call { (client) throws(VineyardClientError) -> Bool in
                 let below = try client.names(matching: Self.glob(marker) + "*", limit: 2)
                 guard below.allSatisfy({ $0.name == marker }) else { return false }
                 if let id = try client.object(named: marker) {
@@ -298,6 +334,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
                 return true
             }
             guard removed else { throw .notEmpty }
+            detachInode(parent: parent, name: name)
         }
     }
 
@@ -309,11 +346,12 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
             let path = try Self.child(try path(of: parent), name)
             guard path != VolumeFileSystem.socketFileName else { throw .notPermitted }
             guard case .file(let size)? = try entry(path) else { throw .noEntry }
-            let removed = try connection.with { (client) throws(VineyardClientError) -> ObjectID? in
+            let removed = try connection.call { (client) throws(VineyardClientError) -> ObjectID? in
                 let id = try client.object(named: prefix + path)
                 try client.dropName(prefix + path)
                 return id
             }
+            detachInode(parent: parent, name: name)
             if let removed {
                 quotaRemoved(size)
                 try deleteWhenUnread(path, [removed])
@@ -337,7 +375,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
             guard state.writing[from] == nil else { throw .busy }
             switch source {
             case .file:
-                let replaced = try connection.with { (client) throws(VineyardClientError) -> ObjectID? in
+                let replaced = try connection.call { (client) throws(VineyardClientError) -> ObjectID? in
                     guard let id = try client.object(named: prefix + from) else { return nil }
                     let old = try client.object(named: prefix + to)
                     try client.putName(prefix + to, id)
@@ -352,11 +390,11 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
                 if case .file? = target { throw .notDirectory }
                 if to.hasPrefix(from + "/") { throw .invalid }
                 let oldBase = prefix + from + "/"
-                let targetEmpty = try connection.with { (client) throws(VineyardClientError) -> Bool in
+                let targetEmpty = try connection.call { (client) throws(VineyardClientError) -> Bool in
                     try client.names(matching: Self.glob(prefix + to + "/") + "*", limit: 2).allSatisfy { $0.name == prefix + to + "/" }
                 }
                 guard targetEmpty else { throw .notEmpty }
-                try connection.with { (client) throws(VineyardClientError) in
+                try connection.call { (client) throws(VineyardClientError) in
                     for (name, id) in try client.names(matching: Self.glob(oldBase) + "*") {
                         try client.putName(prefix + to + "/" + name.dropFirst(oldBase.count), id)
                         try client.dropName(name)
@@ -365,18 +403,18 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
             case .socket:
                 throw .notPermitted
             }
-            moveInodes(from: from, to: to)
+            moveInode(parent: parent, name: name, newParent: newParent, newName: newName)
         }
     }
 
-    /// Re-keys the inode table after a rename (descendants included), so open inodes follow.
-    private func moveInodes(from: String, to: String) {
-        if let replaced = state.inodes.removeValue(forKey: to) { state.paths[replaced] = nil }
-        for (path, number) in state.inodes where path == from || path.hasPrefix(from + "/") {
-            let moved = to + path.dropFirst(from.count)
-            state.inodes[path] = nil
-            state.inodes[moved] = number
-            state.paths[number] = moved
+    /// Moves the renamed node in the inode table (its descendants follow, as paths are built
+    /// from parents); whatever had the new name is detached.
+    private func moveInode(parent: InodeNumber, name: String, newParent: InodeNumber, newName: String) {
+        guard let target = state.inodes.node(newParent) else { return }
+        if let source = state.inodes.node(parent), let node = state.inodes.child(of: source, named: FileName(name)) {
+            state.inodes.move(node, to: target, name: FileName(newName))
+        } else {
+            detachInode(parent: newParent, name: newName)
         }
     }
 
@@ -388,27 +426,6 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
             return
         }
         guard !objects.isEmpty else { return }
-        try connection.with { (client) throws(VineyardClientError) in try client.delete(objects, deep: deep) }
-    }
-}
-
-extension VineyarddFileSystem {
-    /// How many names the volume has in vineyardd (files, and directories made with `mkdir`).
-    public static func nameCount(connection: VineyarddConnection, volumeID: String) throws(Errno) -> Int {
-        let prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
-        return try connection.with { (client) throws(VineyardClientError) in try client.names(matching: glob(prefix) + "*").count }
-    }
-
-    /// Removes every name of the volume from vineyardd and deletes the objects (deleted or
-    /// ephemeral volumes).
-    ///
-    /// - Throws: the errno of the failure (`ENOTCONN` while vineyardd is unreachable).
-    public static func purge(connection: VineyarddConnection, volumeID: String) throws(Errno) {
-        let prefix = VolumeFileSystem.storeNamePrefix(volumeID: volumeID)
-        try connection.with { (client) throws(VineyardClientError) in
-            let names = try client.names(matching: glob(prefix) + "*")
-            for (name, _) in names { try client.dropName(name) }
-            if !names.isEmpty { try client.delete(names.map(\.id)) }
-        }
+        try connection.call { (client) throws(VineyardClientError) in try client.delete(objects, deep: deep) }
     }
 }

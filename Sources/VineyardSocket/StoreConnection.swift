@@ -1,10 +1,12 @@
-// vineyard-csi: VineyardIPC
-// StoreSession.swift: vineyard's commands for one connection, served from an ObjectStore.
+// vineyard-csi: VineyardSocket
+// StoreConnection.swift: vineyard's commands for one connection of a volume's socket, served from the embedded store.
 
+import VineyardIPC
 import Glibc
 import SharedMemoryStore
 
-/// Serves one connection from a store, within a volume's ``VolumeScope``.
+/// One connection of a volume's socket, served from the embedded store within the volume's
+/// ``VolumeScope``.
 ///
 /// Blobs are handed out zero-copy: the client receives the arena's descriptor once per
 /// connection (`SCM_RIGHTS`) and maps it; payloads give offsets into it.
@@ -15,18 +17,16 @@ import SharedMemoryStore
 ///   memory the client has mapped is not reused while the client may still read it, even if
 ///   another client deletes the object. `release_request` gives one up early, and so does
 ///   deleting the object through this connection.
-final class StoreSession: IPCConnectionHandler {
+final class StoreConnection: ConnectionBackend {
     private struct Pin {
         let handle: ObjectHandle
         var count: Int
     }
 
     private let store: ObjectStore
-    private let client: ScopedClient
-    private var scope: VolumeScope { client.scope }
+    private let scope: VolumeScope
     private let info: IPCServerInfo
     private let connectionCount: @Sendable () -> Int
-    private let namesChanged: @Sendable () -> Void
     private var sentDescriptors: Set<Int32> = []
     private var unsealed: [ObjectID: BlobWriter] = [:]
     private var pins: [ObjectID: Pin] = [:]
@@ -38,13 +38,9 @@ final class StoreSession: IPCConnectionHandler {
     /// vineyard's builders use (one at a time).
     static let maximumUnsealed = 1 << 16
 
-    init(
-        store: ObjectStore, scope: VolumeScope, info: IPCServerInfo, peerPID: Int32,
-        connectionCount: @escaping @Sendable () -> Int, namesChanged: @escaping @Sendable () -> Void
-    ) {
-        self.namesChanged = namesChanged
+    init(store: ObjectStore, scope: VolumeScope, info: IPCServerInfo, connectionCount: @escaping @Sendable () -> Int) {
         self.store = store
-        self.client = ScopedClient(scope: scope, peerPID: peerPID)
+        self.scope = scope
         self.info = info
         self.connectionCount = connectionCount
     }
@@ -56,33 +52,16 @@ final class StoreSession: IPCConnectionHandler {
         pins.removeAll()
     }
 
-    // MARK: - Dispatch
-
-    func handle(_ request: IPCRequest, channel: IPCChannel) -> Result<IPCReply, IPCError> {
-        do throws(IPCError) {
-            if case .register(_, let storeType, let sessionID) = request {
-                guard sessionID == 0 else {
-                    throw IPCError(.invalid, "sessions are not supported by this server (session \(sessionID))")
-                }
-                client.registered = true
-                return .success(.register(info, sessionID: 0, storeMatch: storeType == 1))
-            }
-            try client.admit(request)
-            let reply = try dispatch(request, channel: channel)
-            switch request {
-            case .putName, .dropName, .delData, .clear: namesChanged()
-            default: break
-            }
-            return .success(reply)
-        } catch {
-            return .failure(error)
-        }
+    func register(version: String, storeType: Int) throws(IPCError) -> IPCReply {
+        .register(info, sessionID: 0, storeMatch: storeType == 1)
     }
 
-    private func dispatch(_ request: IPCRequest, channel: IPCChannel) throws(IPCError) -> IPCReply {
+    func isVisible(_ id: ObjectID) throws(IPCError) -> Bool {
+        unsealed[id] != nil || ownedMeta(id) != nil
+    }
+
+    func createBuffers(_ request: IPCRequest) throws(IPCError) -> IPCReply {
         switch request {
-        case .register, .exit:
-            throw IPCError(.invalid, "unexpected \(request.type)")
         case .createBuffer(let size):
             let payload = try createBuffer(size: size)
             return .createBuffer(payload, fd: descriptorsToSend(for: [payload]).first ?? -1)
@@ -95,106 +74,136 @@ final class StoreSession: IPCConnectionHandler {
                 throw error
             }
             return .createBuffers(payloads, fds: descriptorsToSend(for: payloads))
-        case .seal(let id):
-            try seal(id)
-            return .seal
-        case .getBuffers(let ids, let allowUnsealed):
-            let payloads = try buffers(ids, allowUnsealed: allowUnsealed)
-            return .getBuffers(payloads, fds: descriptorsToSend(for: payloads))
-        case .dropBuffer(let id):
-            guard let writer = unsealed.removeValue(forKey: id) else {
-                throw IPCError(.objectNotExists, "no unsealed buffer \(id) on this connection")
-            }
-            writer.discard()
-            return .dropBuffer
-        case .shrinkBuffer(let id, let size):
-            guard let writer = unsealed[id] else {
-                throw IPCError(.objectNotExists, "no unsealed buffer \(id) on this connection")
-            }
-            guard size <= writer.size else { throw IPCError(.invalid, "cannot shrink \(id) to a larger size") }
-            do throws(StoreError) {
-                try writer.truncate(to: size, zeroFill: false)
-            } catch {
-                throw IPCError(error)
-            }
-            return .shrinkBuffer
-        case .createData(let content):
-            return try createData(content)
-        case .getData(let ids, let wait):
-            return .getData(try getData(ids, wait: wait, channel: channel))
-        case .listData(let pattern):
-            return .getData(try listData(pattern))
-        case .delData(let deletion):
-            let deleted = try delete(deletion)
-            return .delData(deletedBlobs: deletion.wantsFeedback ? deleted : nil)
-        case .exists(let id):
-            return .exists(unsealed[id] != nil || ownedMeta(id) != nil)
-        case .persist(let id):
-            guard !id.isBlob else { throw IPCError(.assertionFailed, "!IsBlob(id): The blobs cannot be persisted") }
-            guard ownedMeta(id) != nil else {
-                throw IPCError(.metaTreeSubtreeNotExists, "failed to persist: object \(id) does not exist")
-            }
-            do throws(StoreError) {
-                try store.persist(id)
-            } catch {
-                throw IPCError(error)
-            }
-            return .persist
-        case .ifPersist(let id):
-            guard let meta = ownedMeta(id) else {
-                throw IPCError(.metaTreeSubtreeNotExists, "object \(id) does not exist")
-            }
-            return .ifPersist(!meta.isTransient)
-        case .putName(let name, let id):
-            try putName(name, id)
-            return .putName
-        case .getName(let name, let wait):
-            return .getName(try getName(name, wait: wait, channel: channel))
-        case .dropName(let name):
-            if let path = scope.path(forClientName: name, mounts: client.mounts) {
-                do throws(StoreError) {
-                    try store.deleteName(scope.storeName(forPath: path))
-                } catch {
-                    if case .nameNotFound = error { return .dropName }  // vineyardd: OK
-                    throw IPCError(error)
-                }
-            }
-            return .dropName
-        case .listName(let pattern):
-            return .listName(try listNames(pattern))
-        case .release(let id):
-            if var pin = pins[id] {
-                pin.count -= 1
-                if pin.count == 0 {
-                    pins[id] = nil
-                    pin.handle.release()
-                } else {
-                    pins[id] = pin
-                }
-            }
-            return .release
-        case .increaseReferenceCount:
-            return .increaseReferenceCount
-        case .clusterMeta:
-            return .clusterMeta(clusterMeta)
-        case .instanceStatus:
-            let usage = store.usage
-            return .instanceStatus([
-                "instance_id": JSONValue(integer: info.instanceID),
-                "deployment": "local",
-                "memory_usage": JSONValue(integer: usage.bytesUsed),
-                "memory_limit": JSONValue(integer: usage.capacity),
-                "deferred_requests": 0,
-                "ipc_connections": JSONValue(integer: connectionCount()),
-                "rpc_connections": 0,
-            ])
-        case .clear:
-            let ids = store.objects { scope.owns($0) && !scope.isInternal($0) }.compactMap(\.id)
-            _ = try delete(IPCDeletion(ids: ids, deep: false, force: true, wantsFeedback: false))
-            return .clear
-        case .unsupported(let type):
-            throw ScopedClient.unsupported(type)
+        default:
+            throw IPCError(.invalid, "unexpected \(request.type)")
         }
+    }
+
+    func seal(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        try sealBlob(id)
+        return .seal
+    }
+
+    func buffers(_ ids: [ObjectID], unsafe: Bool) throws(IPCError) -> IPCReply {
+        let payloads = try buffers(ids, allowUnsealed: unsafe)
+        return .getBuffers(payloads, fds: descriptorsToSend(for: payloads))
+    }
+
+    func dropBuffer(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        guard let writer = unsealed.removeValue(forKey: id) else {
+            throw IPCError(.objectNotExists, "no unsealed buffer \(id) on this connection")
+        }
+        writer.discard()
+        return .dropBuffer
+    }
+
+    func shrinkBuffer(_ id: ObjectID, to size: Int) throws(IPCError) -> IPCReply {
+        guard let writer = unsealed[id] else {
+            throw IPCError(.objectNotExists, "no unsealed buffer \(id) on this connection")
+        }
+        guard size <= writer.size else { throw IPCError(.invalid, "cannot shrink \(id) to a larger size") }
+        do throws(StoreError) {
+            try writer.truncate(to: size, zeroFill: false)
+        } catch {
+            throw IPCError(error)
+        }
+        return .shrinkBuffer
+    }
+
+    func trees(_ ids: [ObjectID]) throws(IPCError) -> [ObjectID: JSONValue] {
+        var trees: [ObjectID: JSONValue] = [:]
+        for id in ids {
+            if let meta = ownedMeta(id) { trees[id] = meta.json }
+        }
+        return trees
+    }
+
+    func delete(_ deletion: IPCDeletion) throws(IPCError) -> IPCReply {
+        let deleted = try deleteObjects(deletion)
+        return .delData(deletedBlobs: deletion.wantsFeedback ? deleted : nil)
+    }
+
+    func exists(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        .exists(true)
+    }
+
+    func persist(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        do throws(StoreError) {
+            try store.persist(id)
+        } catch {
+            throw IPCError(error)
+        }
+        return .persist
+    }
+
+    func ifPersist(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        guard let meta = ownedMeta(id) else {
+            throw IPCError(.metaTreeSubtreeNotExists, "object \(id) does not exist")
+        }
+        return .ifPersist(!meta.isTransient)
+    }
+
+    func putName(_ storeName: String, _ id: ObjectID) throws(IPCError) -> IPCReply {
+        try bind(storeName, id)
+        return .putName
+    }
+
+    func object(named storeName: String) throws(IPCError) -> ObjectID? {
+        store.name(storeName)
+    }
+
+    func dropName(_ storeName: String) throws(IPCError) -> IPCReply {
+        do throws(StoreError) {
+            try store.deleteName(storeName)
+        } catch {
+            if case .nameNotFound = error { return .dropName }  // vineyardd: OK
+            throw IPCError(error)
+        }
+        return .dropName
+    }
+
+    func volumeNames() throws(IPCError) -> [(name: String, id: ObjectID)] {
+        store.names(withPrefix: scope.namePrefix).map { (name: $0.0, id: $0.1) }
+    }
+
+    func release(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        if var pin = pins[id] {
+            pin.count -= 1
+            if pin.count == 0 {
+                pins[id] = nil
+                pin.handle.release()
+            } else {
+                pins[id] = pin
+            }
+        }
+        return .release
+    }
+
+    func increaseReferenceCount(_ ids: [ObjectID]) throws(IPCError) -> IPCReply {
+        .increaseReferenceCount
+    }
+
+    func clusterMeta() throws(IPCError) -> IPCReply {
+        .clusterMeta(clusterMetaTree)
+    }
+
+    func instanceStatus() throws(IPCError) -> IPCReply {
+        let usage = store.usage
+        return .instanceStatus([
+            "instance_id": JSONValue(integer: info.instanceID),
+            "deployment": "local",
+            "memory_usage": JSONValue(integer: usage.bytesUsed),
+            "memory_limit": JSONValue(integer: usage.capacity),
+            "deferred_requests": 0,
+            "ipc_connections": JSONValue(integer: connectionCount()),
+            "rpc_connections": 0,
+        ])
+    }
+
+    func clear() throws(IPCError) -> IPCReply {
+        let ids = store.objects { scope.owns($0) && !scope.isInternal($0) }.compactMap(\.id)
+        _ = try deleteObjects(IPCDeletion(ids: ids, deep: false, force: true, wantsFeedback: false))
+        return .clear
     }
 
     // MARK: - Blobs
@@ -255,7 +264,7 @@ final class StoreSession: IPCConnectionHandler {
         )
     }
 
-    private func seal(_ id: ObjectID) throws(IPCError) {
+    private func sealBlob(_ id: ObjectID) throws(IPCError) {
         guard let writer = unsealed[id] else {
             if id == .emptyBlob || ownedMeta(id) != nil { return }  // sealing twice is fine
             throw IPCError(.objectNotExists, "failed to seal: blob \(id) does not exist")
@@ -317,7 +326,7 @@ final class StoreSession: IPCConnectionHandler {
         return meta
     }
 
-    private func createData(_ content: JSONValue) throws(IPCError) -> IPCReply {
+    func createData(_ content: JSONValue) throws(IPCError) -> IPCReply {
         guard let typename = content["typename"] else {
             throw IPCError(.metaTreeInvalid, "metadata must have a \"typename\"")
         }
@@ -329,7 +338,7 @@ final class StoreSession: IPCConnectionHandler {
             throw IPCError(.assertionFailed, "tree.contains(\"instance_id\"): metadata must have an instance_id")
         }
         var meta: ObjectMeta
-        do throws(StoreError) {
+        do throws(InvalidMetadata) {
             meta = try ObjectMeta(json: content)
         } catch {
             throw IPCError(.metaTreeInvalid, "\(error)")
@@ -349,20 +358,7 @@ final class StoreSession: IPCConnectionHandler {
         }
     }
 
-    private func getData(_ ids: [ObjectID], wait: Bool, channel: IPCChannel) throws(IPCError) -> [ObjectID: JSONValue] {
-        var waited = 0
-        while true {
-            var trees: [ObjectID: JSONValue] = [:]
-            for id in ids {
-                if let meta = ownedMeta(id) { trees[id] = meta.json }
-            }
-            if !wait || trees.count == Set(ids).count || !ScopedClient.keepWaiting(&waited, channel) { return trees }
-        }
-    }
-
-    private func listData(_ pattern: IPCPattern) throws(IPCError) -> [ObjectID: JSONValue] {
-        let matcher = try PatternMatcher(pattern)
-        guard pattern.limit > 0 else { return [:] }
+    func listData(_ pattern: IPCPattern, matcher: PatternMatcher) throws(IPCError) -> [ObjectID: JSONValue] {
         let metas = store.objects(limit: pattern.limit) { meta in
             scope.owns(meta) && !scope.isInternal(meta) && matcher.matches(meta.typename)
         }
@@ -374,7 +370,7 @@ final class StoreSession: IPCConnectionHandler {
     /// Deletes objects of the volume; returns the blobs removed. With `deep`, members go too,
     /// except (unless `force`) members that objects outside the deletion still reference.
     /// Unknown identifiers are ignored, as vineyardd does.
-    private func delete(_ deletion: IPCDeletion) throws(IPCError) -> [ObjectID] {
+    private func deleteObjects(_ deletion: IPCDeletion) throws(IPCError) -> [ObjectID] {
         var candidates: [ObjectID] = []
         var seen: Set<ObjectID> = []
         func visit(_ meta: ObjectMeta) {
@@ -429,7 +425,7 @@ final class StoreSession: IPCConnectionHandler {
         return deletedBlobs
     }
 
-    private var clusterMeta: JSONValue {
+    private var clusterMetaTree: JSONValue {
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count - 1)
         let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -444,9 +440,7 @@ final class StoreSession: IPCConnectionHandler {
 
     // MARK: - Names
 
-    private func putName(_ name: String, _ id: ObjectID) throws(IPCError) {
-        guard !id.isBlob else { throw IPCError(.invalid, "blobs cannot have name") }
-        let storeName = try client.storeName(name)
+    private func bind(_ storeName: String, _ id: ObjectID) throws(IPCError) {
         guard let meta = ownedMeta(id) else {
             throw IPCError(.objectNotExists, "failed to put name: object \(id) does not exist")
         }
@@ -465,20 +459,5 @@ final class StoreSession: IPCConnectionHandler {
         if let previous, previous != id, previous.isBlob, ownedMeta(previous) != nil {
             _ = try? store.deleteIfUnnamed(previous)
         }
-    }
-
-    private func getName(_ name: String, wait: Bool, channel: IPCChannel) throws(IPCError) -> ObjectID {
-        let storeName = try client.storeName(name)
-        var waited = 0
-        while true {
-            if let id = store.name(storeName) { return id }
-            if !wait || !ScopedClient.keepWaiting(&waited, channel) {
-                throw IPCError(.objectNotExists, "failed to find name: \(name)")
-            }
-        }
-    }
-
-    private func listNames(_ pattern: IPCPattern) throws(IPCError) -> [(name: String, id: ObjectID)] {
-        try client.visibleNames(store.names(withPrefix: scope.namePrefix).lazy.map { (name: $0.0, id: $0.1) }, matching: pattern)
     }
 }

@@ -1,4 +1,4 @@
-// vineyard-csi: SharedMemoryStore
+// vineyard-csi: VineyardObjects
 // JSONValue.swift: a small JSON value type that keeps 64-bit integers exact.
 
 /// A JSON value, as found in vineyard metadata trees.

@@ -1,4 +1,4 @@
-// vineyard-csi: SharedMemoryStore
+// vineyard-csi: VineyardObjects
 // JSONValue+Coding.swift: parsing and compact serialization of JSON text.
 
 /// Why a text could not be parsed as JSON.

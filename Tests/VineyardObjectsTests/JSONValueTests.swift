@@ -1,7 +1,7 @@
-// vineyard-csi: SharedMemoryStoreTests
+// vineyard-csi: VineyardObjectsTests
 // JSONValueTests.swift: exact integers and round trips of vineyard metadata.
 
-import SharedMemoryStore
+import VineyardObjects
 import Testing
 
 @Suite struct JSONValueTests {

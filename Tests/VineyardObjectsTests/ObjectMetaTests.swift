@@ -1,7 +1,7 @@
-// vineyard-csi: SharedMemoryStoreTests
+// vineyard-csi: VineyardObjectsTests
 // ObjectMetaTests.swift: vineyard metadata trees.
 
-import SharedMemoryStore
+import VineyardObjects
 import Testing
 
 @Suite struct ObjectMetaTests {
@@ -36,7 +36,7 @@ import Testing
             #"[1]"#, #"{"typename":1}"#, #"{"nbytes":-1}"#, #"{"transient":"yes"}"#, #"{"id":"zz"}"#,
             #"{"instance_id":"0"}"#,
         ] {
-            #expect(throws: StoreError.self, "\(text)") { try ObjectMeta(json: JSONValue(parsing: text)) }
+            #expect(throws: InvalidMetadata.self, "\(text)") { try ObjectMeta(json: JSONValue(parsing: text)) }
         }
     }
 

@@ -1,4 +1,4 @@
-// vineyard-csi: VineyardIPCTests
+// vineyard-csi: VineyarddTestSupport
 // VineyarddProcess.swift: a real vineyardd (from the vineyard wheel in .venv) for client tests.
 
 import Foundation
@@ -6,11 +6,11 @@ import Glibc
 
 /// A vineyardd started with local metadata and no RPC, on a socket in a fresh directory;
 /// killed (by its pid) and removed by ``stop()`` or at deinit.
-final class VineyarddProcess {
+public final class VineyarddProcess {
     /// The vineyardd binary `scripts/install-deps.sh` installs with the `vineyard` wheel, or nil.
-    static let executable: String? = {
+    public static let executable: String? = {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let lib = root.appendingPathComponent(".venv/lib")
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: lib.path)) ?? []
         for version in versions.sorted() where version.hasPrefix("python3") {
@@ -20,13 +20,13 @@ final class VineyarddProcess {
         return nil
     }()
 
-    static var available: Bool { executable != nil }
+    public static var available: Bool { executable != nil }
 
-    let directory: String
-    let socket: String
+    public let directory: String
+    public let socket: String
     private var process: Process?
 
-    init(size: String = "64Mi") throws {
+    public init(size: String = "64Mi") throws {
         guard let executable = Self.executable else { throw CocoaError(.fileNoSuchFile) }
         var template = Array("/tmp/vineyardd-test-XXXXXX".utf8CString)
         guard let created = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
@@ -52,13 +52,13 @@ final class VineyarddProcess {
     deinit { stop() }
 
     /// Kills vineyardd (SIGKILL: the tests model a crash) and waits for it.
-    func kill() {
+    public func kill() {
         guard let process, process.isRunning else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
-    func stop() {
+    public func stop() {
         kill()
         process = nil
         try? FileManager.default.removeItem(atPath: directory)

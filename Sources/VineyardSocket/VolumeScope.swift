@@ -1,6 +1,7 @@
-// vineyard-csi: VineyardIPC
+// vineyard-csi: VineyardSocket
 // VolumeScope.swift: which part of a shared store one socket exposes, and how names map.
 
+import VineyardIPC
 import SharedMemoryStore
 
 /// The slice of a store that one socket serves: the objects and names of one volume.

@@ -1,11 +1,11 @@
-// vineyard-csi: VineyardIPC
+// vineyard-csi: VineyardSocket
 // ScopedClient.swift: what every volume socket session knows about its client, whatever the backend.
 
+import VineyardIPC
 import SharedMemoryStore
 
-/// The client side of one connection to a volume's socket, shared by the sessions of both
-/// backends (``StoreSession`` over the embedded store, ``ProxySession`` over a vineyardd): the
-/// handshake state, where the client sees the volume (its mounts decide how absolute names are
+/// The client side of one connection to a volume's socket (``VolumeSession``), whatever the
+/// backend: the handshake state, where the client sees the volume (its mounts decide how absolute names are
 /// read and whether it may change anything), and the scope's name rules.
 ///
 /// One instance per connection, used by that connection's thread only.

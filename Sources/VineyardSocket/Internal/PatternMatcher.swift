@@ -1,6 +1,7 @@
-// vineyard-csi: VineyardIPC
+// vineyard-csi: VineyardSocket
 // PatternMatcher.swift: vineyard's listing filters (glob or regular expression).
 
+import VineyardIPC
 import Glibc
 
 /// Matches strings against a listing pattern: a shell glob (`fnmatch(3)`, where `*` also

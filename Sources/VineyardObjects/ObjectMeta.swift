@@ -1,4 +1,4 @@
-// vineyard-csi: SharedMemoryStore
+// vineyard-csi: VineyardObjects
 // ObjectMeta.swift: vineyard's object metadata tree.
 
 /// The metadata of a vineyard object: a typed tree of attributes and member objects.
@@ -98,31 +98,31 @@ public struct ObjectMeta: Sendable, Hashable {
     /// ``ObjectID`` form. Every JSON-object value becomes a member, recursively.
     ///
     /// - Parameter json: a JSON object.
-    /// - Throws: ``StoreError/invalidMetadata(_:)`` when the tree does not have that shape.
-    public init(json: JSONValue) throws(StoreError) {
-        guard case .object(let members) = json else { throw .invalidMetadata("metadata must be a JSON object") }
+    /// - Throws: ``InvalidMetadata`` when the tree does not have that shape.
+    public init(json: JSONValue) throws(InvalidMetadata) {
+        guard case .object(let members) = json else { throw InvalidMetadata("metadata must be a JSON object") }
         self.init(typename: "")
         for (key, value) in members {
             switch key {
             case "typename":
-                guard case .string(let name) = value else { throw .invalidMetadata("typename must be a string") }
+                guard case .string(let name) = value else { throw InvalidMetadata("typename must be a string") }
                 typename = name
             case "nbytes":
                 guard let number = value.int64Value, number >= 0 else {
-                    throw .invalidMetadata("nbytes must be a non-negative integer")
+                    throw InvalidMetadata("nbytes must be a non-negative integer")
                 }
                 nbytes = Int(number)
             case "instance_id":
                 guard let number = value.uint64Value else {
-                    throw .invalidMetadata("instance_id must be an unsigned integer")
+                    throw InvalidMetadata("instance_id must be an unsigned integer")
                 }
                 instanceID = number
             case "transient":
-                guard case .bool(let flag) = value else { throw .invalidMetadata("transient must be a boolean") }
+                guard case .bool(let flag) = value else { throw InvalidMetadata("transient must be a boolean") }
                 isTransient = flag
             case "id":
                 guard case .string(let text) = value, let parsed = ObjectID(text) else {
-                    throw .invalidMetadata("id must be a string such as o0123456789abcdef")
+                    throw InvalidMetadata("id must be a string such as o0123456789abcdef")
                 }
                 id = parsed
             default:

@@ -1,7 +1,7 @@
-// vineyard-csi: SharedMemoryStoreTests
+// vineyard-csi: VineyardObjectsTests
 // ObjectIDTests.swift: identifier formatting and parsing.
 
-import SharedMemoryStore
+import VineyardObjects
 import Testing
 
 @Suite struct ObjectIDTests {

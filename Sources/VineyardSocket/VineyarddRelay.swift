@@ -1,6 +1,7 @@
-// vineyard-csi: VineyardIPC
-// ProxySession.swift: vineyard's commands for one connection, relayed to a vineyardd within a volume's scope.
+// vineyard-csi: VineyardSocket
+// VineyarddRelay.swift: vineyard's commands for one connection of a volume's socket, relayed to a vineyardd.
 
+import VineyardIPC
 import Glibc
 import SharedMemoryStore
 import Synchronization
@@ -29,9 +30,9 @@ final class ProxyVolumeObjects: Sendable {
     }
 }
 
-/// Serves one connection of a volume's socket from a vineyardd, within the volume's
-/// ``VolumeScope``: the same names, ownership and read-only rules as ``StoreSession`` applies to
-/// the embedded store.
+/// One connection of a volume's socket, served from a vineyardd within the volume's
+/// ``VolumeScope`` (the session applies the same names and read-only rules as for the embedded
+/// store).
 ///
 /// Each client connection gets a connection of its own to vineyardd, registered when the
 /// client registers, so vineyardd's per-connection state (unsealed blobs freed at close, the
@@ -44,10 +45,9 @@ final class ProxyVolumeObjects: Sendable {
 /// When vineyardd goes away the connection answers `IOError` (4) to everything: its mapped
 /// memory and object ids belong to the instance that is gone, so it is never reconnected. New
 /// connections work again once vineyardd is back.
-final class ProxySession: IPCConnectionHandler {
+final class VineyarddRelay: ConnectionBackend {
     private let vineyarddSocket: String
-    private let client: ScopedClient
-    private var scope: VolumeScope { client.scope }
+    private let scope: VolumeScope
     private let advertisedSocket: String
     private let objects: ProxyVolumeObjects
     private var upstream: IPCChannel?
@@ -62,9 +62,9 @@ final class ProxySession: IPCConnectionHandler {
     /// How many entries a relayed listing asks vineyardd for, before the volume's are picked.
     static let listingLimit = 1 << 20
 
-    init(vineyarddSocket: String, scope: VolumeScope, advertisedSocket: String, peerPID: Int32, objects: ProxyVolumeObjects) {
+    init(vineyarddSocket: String, scope: VolumeScope, advertisedSocket: String, objects: ProxyVolumeObjects) {
         self.vineyarddSocket = vineyarddSocket
-        self.client = ScopedClient(scope: scope, peerPID: peerPID)
+        self.scope = scope
         self.advertisedSocket = advertisedSocket
         self.objects = objects
     }
@@ -78,24 +78,9 @@ final class ProxySession: IPCConnectionHandler {
         upstream = nil
     }
 
-    func handle(_ request: IPCRequest, channel: IPCChannel) -> Result<IPCReply, IPCError> {
-        do throws(IPCError) {
-            if case .register(let version, let storeType, let sessionID) = request {
-                return .success(try register(version: version, storeType: storeType, sessionID: sessionID))
-            }
-            try client.admit(request)
-            return .success(try dispatch(request, channel: channel))
-        } catch {
-            return .failure(error)
-        }
-    }
-
     // MARK: - The connection to vineyardd
 
-    private func register(version: String, storeType: Int, sessionID: Int64) throws(IPCError) -> IPCReply {
-        guard sessionID == 0 else {
-            throw IPCError(.invalid, "sessions are not supported by this server (session \(sessionID))")
-        }
+    func register(version: String, storeType: Int) throws(IPCError) -> IPCReply {
         if upstream == nil {
             guard lost == nil else { throw unavailable() }
             do throws(IPCSocketError) {
@@ -110,7 +95,6 @@ final class ProxySession: IPCConnectionHandler {
             members["ipc_socket"] = .string(advertisedSocket)
             reply = .object(members)
         }
-        client.registered = true
         return .forwarded(reply, descriptors: [])
     }
 
@@ -161,87 +145,95 @@ final class ProxySession: IPCConnectionHandler {
         return (reply, try receiveDescriptors(count))
     }
 
-    // MARK: - Dispatch
+    // MARK: - Blobs
 
-    private func dispatch(_ request: IPCRequest, channel: IPCChannel) throws(IPCError) -> IPCReply {
-        switch request {
-        case .register, .exit:
-            throw IPCError(.invalid, "unexpected \(request.type)")
-        case .createBuffer, .createBuffers:
-            let (reply, descriptors) = try relayWithDescriptors(request.json)
-            var ids = (reply["ids"]?.arrayValue ?? []).compactMap(\.uint64Value).map { ObjectID($0) }
-            if let id = reply["id"]?.uint64Value { ids.append(ObjectID(id)) }
-            created.formUnion(ids)
-            unsealed.formUnion(ids.filter { $0 != .emptyBlob })
-            objects.insert(ids)
-            return .forwarded(reply, descriptors: descriptors)
-        case .seal(let id), .dropBuffer(let id), .shrinkBuffer(let id, _):
-            guard id == .emptyBlob || isKnown(id) else {
-                throw IPCError(.objectNotExists, "\(request.type): blob \(id) does not exist")
-            }
-            let reply = try call(request.json)
-            switch request {
-            case .dropBuffer:
-                created.remove(id)
-                unsealed.remove(id)
-            case .seal: unsealed.remove(id)
-            default: break
-            }
-            return .forwarded(reply, descriptors: [])
-        case .getBuffers(let ids, let unsafe):
-            // Blobs outside the volume are left out, as vineyardd leaves out missing ones.
-            let visible = ids.filter { $0 == .emptyBlob || isKnown($0) }
-            let (reply, descriptors) = try relayWithDescriptors(IPCRequest.getBuffers(ids: visible, unsafe: unsafe).json)
-            return .forwarded(reply, descriptors: descriptors)
-        case .createData(let content):
-            return try createData(content)
-        case .getData(let ids, let wait):
-            return .getData(try getData(ids, wait: wait, channel: channel))
-        case .listData(let pattern):
-            return .getData(try listData(pattern))
-        case .delData(let deletion):
-            return try delete(deletion)
-        case .exists(let id):
-            guard try isVisible(id) else { return .exists(false) }
-            return .forwarded(try call(request.json), descriptors: [])
-        case .persist(let id):
-            guard !id.isBlob else { throw IPCError(.assertionFailed, "!IsBlob(id): The blobs cannot be persisted") }
-            guard try isVisible(id) else {
-                throw IPCError(.metaTreeSubtreeNotExists, "failed to persist: object \(id) does not exist")
-            }
-            return .forwarded(try call(request.json), descriptors: [])
-        case .ifPersist(let id):
-            guard try isVisible(id) else { throw IPCError(.metaTreeSubtreeNotExists, "object \(id) does not exist") }
-            return .forwarded(try call(request.json), descriptors: [])
-        case .putName(let name, let id):
-            guard !id.isBlob else { throw IPCError(.invalid, "blobs cannot have name") }
-            let storeName = try client.storeName(name)
-            guard try isVisible(id) else {
-                throw IPCError(.objectNotExists, "failed to put name: object \(id) does not exist")
-            }
-            return .forwarded(try call(IPCRequest.putName(storeName, id).json), descriptors: [])
-        case .getName(let name, let wait):
-            return .getName(try getName(name, wait: wait, channel: channel))
-        case .dropName(let name):
-            guard let path = scope.path(forClientName: name, mounts: client.mounts) else { return .dropName }
-            return .forwarded(try call(IPCRequest.dropName(scope.storeName(forPath: path)).json), descriptors: [])
-        case .listName(let pattern):
-            return .listName(try listNames(pattern))
-        case .release(let id):
-            guard isKnown(id) else { return .release }
-            return .forwarded(try call(request.json), descriptors: [])
-        case .increaseReferenceCount(let ids):
-            let visible = ids.filter(isKnown)
-            return .forwarded(try call(IPCRequest.increaseReferenceCount(visible).json), descriptors: [])
-        case .clusterMeta, .instanceStatus:
-            return .forwarded(try call(request.json), descriptors: [])
-        case .clear:
-            let ids = Array(try listData(IPCPattern(pattern: "*", isRegex: false, limit: Self.listingLimit)).keys)
-            if !ids.isEmpty { _ = try delete(IPCDeletion(ids: ids, deep: true, force: true, wantsFeedback: false)) }
-            return .clear
-        case .unsupported(let type):
-            throw ScopedClient.unsupported(type)
+    func createBuffers(_ request: IPCRequest) throws(IPCError) -> IPCReply {
+        let (reply, descriptors) = try relayWithDescriptors(request.json)
+        var ids = (reply["ids"]?.arrayValue ?? []).compactMap(\.uint64Value).map { ObjectID($0) }
+        if let id = reply["id"]?.uint64Value { ids.append(ObjectID(id)) }
+        created.formUnion(ids)
+        unsealed.formUnion(ids.filter { $0 != .emptyBlob })
+        objects.insert(ids)
+        return .forwarded(reply, descriptors: descriptors)
+    }
+
+    /// Relays a request on one of the connection's blobs.
+    private func relayBlobRequest(_ request: IPCRequest, _ id: ObjectID) throws(IPCError) -> IPCReply {
+        guard id == .emptyBlob || isKnown(id) else {
+            throw IPCError(.objectNotExists, "\(request.type): blob \(id) does not exist")
         }
+        return .forwarded(try call(request.json), descriptors: [])
+    }
+
+    func seal(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        let reply = try relayBlobRequest(.seal(id), id)
+        unsealed.remove(id)
+        return reply
+    }
+
+    func dropBuffer(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        let reply = try relayBlobRequest(.dropBuffer(id), id)
+        created.remove(id)
+        unsealed.remove(id)
+        return reply
+    }
+
+    func shrinkBuffer(_ id: ObjectID, to size: Int) throws(IPCError) -> IPCReply {
+        try relayBlobRequest(.shrinkBuffer(id, size: size), id)
+    }
+
+    func buffers(_ ids: [ObjectID], unsafe: Bool) throws(IPCError) -> IPCReply {
+        // Blobs outside the volume are left out, as vineyardd leaves out missing ones.
+        let visible = ids.filter { $0 == .emptyBlob || isKnown($0) }
+        let (reply, descriptors) = try relayWithDescriptors(IPCRequest.getBuffers(ids: visible, unsafe: unsafe).json)
+        return .forwarded(reply, descriptors: descriptors)
+    }
+
+    func release(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        guard isKnown(id) else { return .release }
+        return .forwarded(try call(IPCRequest.release(id).json), descriptors: [])
+    }
+
+    func increaseReferenceCount(_ ids: [ObjectID]) throws(IPCError) -> IPCReply {
+        let visible = ids.filter(isKnown)
+        return .forwarded(try call(IPCRequest.increaseReferenceCount(visible).json), descriptors: [])
+    }
+
+    // MARK: - Relayed as they are, for objects of the volume
+
+    func exists(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        .forwarded(try call(IPCRequest.exists(id).json), descriptors: [])
+    }
+
+    func persist(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        .forwarded(try call(IPCRequest.persist(id).json), descriptors: [])
+    }
+
+    func ifPersist(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        .forwarded(try call(IPCRequest.ifPersist(id).json), descriptors: [])
+    }
+
+    func putName(_ storeName: String, _ id: ObjectID) throws(IPCError) -> IPCReply {
+        .forwarded(try call(IPCRequest.putName(storeName, id).json), descriptors: [])
+    }
+
+    func dropName(_ storeName: String) throws(IPCError) -> IPCReply {
+        .forwarded(try call(IPCRequest.dropName(storeName).json), descriptors: [])
+    }
+
+    func clusterMeta() throws(IPCError) -> IPCReply {
+        .forwarded(try call(IPCRequest.clusterMeta.json), descriptors: [])
+    }
+
+    func instanceStatus() throws(IPCError) -> IPCReply {
+        .forwarded(try call(IPCRequest.instanceStatus.json), descriptors: [])
+    }
+
+    func clear() throws(IPCError) -> IPCReply {
+        let all = IPCPattern(pattern: "*", isRegex: false, limit: Self.listingLimit)
+        let ids = Array(try listData(all, matcher: try PatternMatcher(all)).keys)
+        if !ids.isEmpty { _ = try delete(IPCDeletion(ids: ids, deep: true, force: true, wantsFeedback: false)) }
+        return .clear
     }
 
     // MARK: - Ownership
@@ -252,7 +244,7 @@ final class ProxySession: IPCConnectionHandler {
     }
 
     /// Whether an object belongs to the volume: known, or stamped with it in vineyardd.
-    private func isVisible(_ id: ObjectID) throws(IPCError) -> Bool {
+    func isVisible(_ id: ObjectID) throws(IPCError) -> Bool {
         if isKnown(id) { return true }
         guard !id.isBlob else { return false }
         return try fetch([id])[id] != nil
@@ -293,7 +285,7 @@ final class ProxySession: IPCConnectionHandler {
 
     // MARK: - Objects
 
-    private func createData(_ content: JSONValue) throws(IPCError) -> IPCReply {
+    func createData(_ content: JSONValue) throws(IPCError) -> IPCReply {
         guard case .object(var fields) = content else {
             throw IPCError(.metaTreeInvalid, "create_data_request: \"content\" must be a metadata object")
         }
@@ -315,17 +307,13 @@ final class ProxySession: IPCConnectionHandler {
         return .forwarded(reply, descriptors: [])
     }
 
-    private func getData(_ ids: [ObjectID], wait: Bool, channel: IPCChannel) throws(IPCError) -> [ObjectID: JSONValue] {
-        var waited = 0
-        while true {
-            let trees = try fetch(ids)
-            if !wait || trees.count == Set(ids).count || !ScopedClient.keepWaiting(&waited, channel) { return trees }
-        }
+    func trees(_ ids: [ObjectID]) throws(IPCError) -> [ObjectID: JSONValue] {
+        try fetch(ids)
     }
 
-    private func listData(_ pattern: IPCPattern) throws(IPCError) -> [ObjectID: JSONValue] {
-        guard pattern.limit > 0 else { return [:] }
-        _ = try PatternMatcher(pattern)  // vineyardd's error for a bad expression is less clear
+    /// vineyardd matches the type names itself; `matcher` has checked the expression
+    /// (vineyardd's error for a bad one is less clear).
+    func listData(_ pattern: IPCPattern, matcher: PatternMatcher) throws(IPCError) -> [ObjectID: JSONValue] {
         let all = IPCPattern(pattern: pattern.pattern, isRegex: pattern.isRegex, limit: Self.listingLimit)
         let reply = try call(IPCRequest.listData(all).json)
         var trees: [ObjectID: JSONValue] = [:]
@@ -341,7 +329,7 @@ final class ProxySession: IPCConnectionHandler {
 
     /// Deletes the volume's objects among those asked for; others are ignored, as vineyardd
     /// ignores unknown ones.
-    private func delete(_ deletion: IPCDeletion) throws(IPCError) -> IPCReply {
+    func delete(_ deletion: IPCDeletion) throws(IPCError) -> IPCReply {
         var ids: [ObjectID] = []
         for id in deletion.ids {
             if try isVisible(id) { ids.append(id) }
@@ -358,33 +346,26 @@ final class ProxySession: IPCConnectionHandler {
 
     // MARK: - Names
 
-    private func getName(_ name: String, wait: Bool, channel: IPCChannel) throws(IPCError) -> ObjectID {
-        let storeName = try client.storeName(name)
-        var waited = 0
-        while true {
-            do throws(IPCError) {
-                let reply = try call(IPCRequest.getName(storeName, wait: false).json)
-                guard let raw = reply["object_id"]?.uint64Value else {
-                    throw IPCError(.invalid, "vineyardd's get_name_reply lacks \"object_id\"")
-                }
-                // Reached through the volume's names: the volume's, whoever created it.
-                objects.insert([ObjectID(raw)])
-                return ObjectID(raw)
-            } catch {
-                guard error.code == .objectNotExists else { throw error }
-                if !wait || !ScopedClient.keepWaiting(&waited, channel) {
-                    throw IPCError(.objectNotExists, "failed to find name: \(name)")
-                }
+    func object(named storeName: String) throws(IPCError) -> ObjectID? {
+        do throws(IPCError) {
+            let reply = try call(IPCRequest.getName(storeName, wait: false).json)
+            guard let raw = reply["object_id"]?.uint64Value else {
+                throw IPCError(.invalid, "vineyardd's get_name_reply lacks \"object_id\"")
             }
+            // Reached through the volume's names: the volume's, whoever created it.
+            objects.insert([ObjectID(raw)])
+            return ObjectID(raw)
+        } catch {
+            guard error.code == .objectNotExists else { throw error }
+            return nil
         }
     }
 
-    private func listNames(_ pattern: IPCPattern) throws(IPCError) -> [(name: String, id: ObjectID)] {
+    func volumeNames() throws(IPCError) -> [(name: String, id: ObjectID)] {
         let all = IPCPattern(pattern: IPCPattern.escapingGlob(scope.namePrefix) + "*", isRegex: false, limit: Self.listingLimit)
         let reply = try call(IPCRequest.listName(all).json)
-        let names = (reply["names"]?.objectValue ?? [:])
+        return (reply["names"]?.objectValue ?? [:])
             .compactMap { entry in entry.value.uint64Value.map { (name: entry.key, id: ObjectID($0)) } }
             .sorted { $0.name < $1.name }
-        return try client.visibleNames(names, matching: pattern)
     }
 }

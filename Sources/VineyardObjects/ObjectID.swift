@@ -1,4 +1,4 @@
-// vineyard-csi: SharedMemoryStore
+// vineyard-csi: VineyardObjects
 // ObjectID.swift: vineyard's 64-bit object identifier.
 
 /// A vineyard object identifier: an unsigned 64-bit value.

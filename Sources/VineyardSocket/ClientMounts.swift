@@ -1,6 +1,7 @@
-// vineyard-csi: VineyardIPC
+// vineyard-csi: VineyardSocket
 // ClientMounts.swift: where a connected process sees a volume, from its mountinfo.
 
+import VineyardIPC
 import Glibc
 
 /// The mount points at which a process sees a volume, read from `/proc/<pid>/mountinfo`.

@@ -2,7 +2,7 @@
 // IPCChannel.swift: one connected vineyard socket: frames in, frames and descriptors out.
 
 import Glibc
-import SharedMemoryStore
+import VineyardObjects
 import Synchronization
 
 /// Why a channel could not deliver or receive a frame.

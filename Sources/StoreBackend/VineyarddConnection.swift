@@ -1,12 +1,8 @@
-//
-// vineyard-csi: VolumeFS
-//
+// vineyard-csi: StoreBackend
 // VineyarddConnection.swift: one vineyardd client that reconnects when vineyardd comes back.
 
-public import FUSEKit
-public import SharedMemoryStore
 import Synchronization
-import VineyardIPC
+public import VineyardIPC
 
 /// The connection of a volume's file system to its vineyardd, made again on demand.
 ///
@@ -28,8 +24,8 @@ public final class VineyarddConnection: Sendable {
 
     /// The connected client and its generation, connecting first if needed.
     ///
-    /// - Throws: `ENOTCONN` while vineyardd is unreachable.
-    func current() throws(Errno) -> (client: VineyardClient, generation: UInt64) {
+    /// - Throws: the failure's errno (`ENOTCONN` while vineyardd is unreachable).
+    package func current() throws(BackendError) -> (client: VineyardClient, generation: UInt64) {
         let result: Result<(VineyardClient, UInt64), VineyardClientError> = state.withLock { state in
             if let client = state.client, client.isConnected { return .success((client, state.generation)) }
             state.client = nil
@@ -44,18 +40,18 @@ public final class VineyarddConnection: Sendable {
         }
         switch result {
         case .success(let pair): return pair
-        case .failure(let error): throw Errno(rawValue: error.errno)
+        case .failure(let error): throw BackendError(error)
         }
     }
 
     /// Runs `body` with the client; a vineyardd failure becomes its errno (`ENOTCONN`, `ENOSPC`,
     /// `ENOENT`, `EIO`).
-    func with<R>(_ body: (VineyardClient) throws(VineyardClientError) -> R) throws(Errno) -> R {
+    package func with<R>(_ body: (VineyardClient) throws(VineyardClientError) -> R) throws(BackendError) -> R {
         let (client, _) = try current()
         do {
             return try body(client)
         } catch {
-            throw Errno(rawValue: error.errno)
+            throw BackendError(error)
         }
     }
 
@@ -78,7 +74,14 @@ extension VineyarddConnection {
     /// vineyardd's `instance_status` (memory limit and usage), connecting if needed.
     ///
     /// - Throws: the failure's errno (`ENOTCONN` while unreachable).
-    public func status() throws(Errno) -> JSONValue {
+    public func status() throws(BackendError) -> JSONValue {
         try with { (client) throws(VineyardClientError) in try client.instanceStatus() }
+    }
+}
+
+extension BackendError {
+    /// A vineyardd failure, with its errno.
+    init(_ error: VineyardClientError) {
+        self.init(errno: error.errno, underlying: error)
     }
 }

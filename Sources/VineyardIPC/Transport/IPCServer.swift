@@ -2,7 +2,7 @@
 // IPCServer.swift: a Unix-socket listener that serves each connection on its own thread.
 
 import Glibc
-import SharedMemoryStore
+import VineyardObjects
 import Synchronization
 
 /// What a server does with the requests of one connection; one instance per connection, used

@@ -1,0 +1,36 @@
+// vineyard-csi: StoreBackend
+// BackendCapabilities.swift: what one backend can do that another cannot.
+
+/// The differences between backends, as flags the layers above consult instead of keeping
+/// a copy of their code per backend.
+///
+/// What a backend gains later is one more flag and the operation behind it, not another file
+/// system: objects whose bytes are a file of their own (byte 0 of the file is byte 0 of the
+/// object), which the kernel can serve directly through FUSE passthrough, would be announced
+/// here and exposed by the backend as a descriptor per sealed object.
+public struct BackendCapabilities: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt32
+
+    public init(rawValue: UInt32) {
+        self.rawValue = rawValue
+    }
+
+    /// Several writers may hold unsealed blobs of one file at once, and a file's new version
+    /// is one blob written in place. Without it (vineyardd) a file has one writer at a time.
+    public static let concurrentWriters = BackendCapabilities(rawValue: 1 << 0)
+    /// One object may be bound to names of several volumes (snapshots and clones by
+    /// reference), and the backend can say which names an object has.
+    public static let sharedNames = BackendCapabilities(rawValue: 1 << 1)
+    /// Mounts survive the driver's restart: the backend's memory outlives the process and
+    /// unsealed blobs can be adopted by the next one.
+    public static let restartAdoption = BackendCapabilities(rawValue: 1 << 2)
+    /// Blob bytes live in the driver's own shared memory, mapped once (reads reply with
+    /// pointers into that mapping). Without it they live in the backend's arena, mapped
+    /// through the backend's socket per connection, and are gone when the backend restarts.
+    public static let localMemory = BackendCapabilities(rawValue: 1 << 3)
+
+    /// The embedded shared-memory store's.
+    public static let embedded: BackendCapabilities = [.concurrentWriters, .sharedNames, .restartAdoption, .localMemory]
+    /// A vineyardd's.
+    public static let vineyardd: BackendCapabilities = []
+}

@@ -1,0 +1,66 @@
+// vineyard-csi: StoreBackend
+// ObjectBackend.swift: the object operations every backend of a volume offers.
+
+public import VineyardObjects
+
+/// Where a volume's objects live: the node's embedded store (``EmbeddedBackend``) or a
+/// vineyard deployment's vineyardd (``VineyarddBackend``).
+///
+/// The operations are vineyard's: blobs (raw bytes, written once, then sealed), metadata
+/// objects, and names bound to objects. Names are flat strings; a volume's are those under
+/// `"<volumeID>/"`. What one backend can do and another cannot is in ``capabilities``, so the
+/// layers above (the volume's file system, its `vineyard.sock`, purge and statistics) are
+/// written once.
+///
+/// Every operation may be called from any thread.
+public protocol ObjectBackend: AnyObject, Sendable {
+    /// What this backend can do.
+    var capabilities: BackendCapabilities { get }
+
+    // MARK: Blobs
+
+    /// Starts a blob of about `expectedSize` bytes.
+    func createBlob(expectedSize: Int) throws(BackendError) -> any BlobBuilder
+
+    // MARK: Objects
+
+    /// Creates a sealed, persistent metadata object, optionally bound to `name` in the same step.
+    func createObject(_ meta: ObjectMeta, name: String?) throws(BackendError) -> ObjectID
+    /// The metadata of objects that exist (missing ones are left out).
+    func metas(_ ids: [ObjectID]) throws(BackendError) -> [ObjectID: ObjectMeta]
+    /// Deletes objects (and, with `deep`, their members); unknown ones are ignored.
+    func delete(_ ids: [ObjectID], deep: Bool) throws(BackendError)
+
+    // MARK: Names
+
+    /// Binds `name` to `id` and returns the object it was bound to before, if any.
+    @discardableResult
+    func bind(_ name: String, to id: ObjectID) throws(BackendError) -> ObjectID?
+    /// The object bound to `name`.
+    func lookUp(_ name: String) throws(BackendError) -> ObjectID?
+    /// Removes a name; a missing name is not an error.
+    func unbind(_ name: String) throws(BackendError)
+    /// Removes every name starting with `prefix` (in one step where the backend can).
+    func unbind(namesWithPrefix prefix: String) throws(BackendError)
+    /// The names starting with `prefix`, in ascending order, with their objects.
+    func names(withPrefix prefix: String, limit: Int?) throws(BackendError) -> [(name: String, id: ObjectID)]
+    /// The names bound to `id`, where ``BackendCapabilities/sharedNames`` lets one object
+    /// have names in several volumes; `nil` when the backend cannot tell (an object then has
+    /// the names of one volume only).
+    func names(of id: ObjectID) throws(BackendError) -> [String]?
+    /// The objects whose metadata field `key` is the string `value` (a volume's stamp), or
+    /// `nil` when the backend cannot enumerate its objects cheaply.
+    func objects(stampedWith key: String, value: String) throws(BackendError) -> [ObjectID]?
+
+    // MARK: Memory
+
+    /// The backend's memory as a whole.
+    func usage() throws(BackendError) -> BackendUsage
+}
+
+extension ObjectBackend {
+    /// The metadata of one object.
+    public func meta(_ id: ObjectID) throws(BackendError) -> ObjectMeta? {
+        try metas([id])[id]
+    }
+}

@@ -1,0 +1,30 @@
+//
+// vineyard-csi: VolumeFS
+//
+// VineyarddConnection+Errno.swift: vineyardd calls as file system requests see them.
+
+import FUSEKit
+import StoreBackend
+import VineyardIPC
+
+extension VineyarddConnection {
+    /// The connected client and its generation; a failure becomes its errno (`ENOTCONN` while
+    /// vineyardd is unreachable).
+    func currentClient() throws(Errno) -> (client: VineyardClient, generation: UInt64) {
+        do {
+            return try current()
+        } catch {
+            throw Errno(rawValue: error.errno)
+        }
+    }
+
+    /// Runs `body` with the client; a vineyardd failure becomes its errno (`ENOTCONN`, `ENOSPC`,
+    /// `ENOENT`, `EIO`).
+    func call<R>(_ body: (VineyardClient) throws(VineyardClientError) -> R) throws(Errno) -> R {
+        do {
+            return try with(body)
+        } catch {
+            throw Errno(rawValue: error.errno)
+        }
+    }
+}
