@@ -1,4 +1,4 @@
-public import CSIDriver
+import CSIDriver
 import Glibc
 import POSIXCore
 
