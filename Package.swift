@@ -5,7 +5,7 @@
 // Dependencies run one way:
 //   C/C++ shims (CGRPCShim, CFUSE)  ->  Swift wrappers (POSIXCore, GRPCTransport, FUSEKit)
 //   ->  domain (CSIModel, CSIProto, VineyardObjects, SharedMemoryStore, VineyardIPC, StoreBackend,
-//       VineyardSocket, VolumeFS, CSIDriver)  ->  executables (vineyard-csi, vctl)
+//       VineyardSocket, VolumeFS, CSIDriver)  ->  host (NodeHost)  ->  executables (vineyard-csi, vctl)
 // Only the wrapper modules import C; POSIXCore is the one that makes plain system calls.
 
 import PackageDescription
@@ -135,21 +135,33 @@ let package = Package(
             dependencies: ["VineyardIPC", "SharedMemoryStore", "StoreBackend", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
+        /// The CSI services and their logic: validation, records, recovery. What they act on (the
+        /// volume host, the mount table, the stores' trees) sits behind protocols.
         .target(
             name: "CSIDriver",
             dependencies: [
                 "CSIModel",
-                "VineyardIPC",
-                "VineyardSocket",
-                "StoreBackend",
+                "POSIXCore",
                 "CSIProto",
                 "GRPCTransport",
-                "FUSEKit",
-                "SharedMemoryStore",
-                "VolumeFS",
-                "FDHandover",
-                "POSIXCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        /// What the node plugin does to the host: mounting, FUSE sessions, each volume's
+        /// `vineyard.sock`, the fd holder, and the stores' trees, behind CSIDriver's protocols.
+        .target(
+            name: "NodeHost",
+            dependencies: [
+                "CSIDriver",
+                "FDHandover",
+                "FUSEKit",
+                "POSIXCore",
+                "SharedMemoryStore",
+                "StoreBackend",
+                "VineyardSocket",
+                "VolumeFS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -161,6 +173,7 @@ let package = Package(
             name: "VineyardCSI",
             dependencies: [
                 "CSIDriver",
+                "NodeHost",
                 "POSIXCore",
                 "CSIProto",
                 "GRPCTransport",
@@ -236,7 +249,23 @@ let package = Package(
         .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore", "POSIXCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CSIDriverTests",
-            dependencies: ["CSIDriver", "CSIProto", "GRPCTransport", "SharedMemoryStore"],
+            dependencies: ["CSIDriver", "NodeHost", "CSIProto", "GRPCTransport", "SharedMemoryStore", "POSIXCore"],
+            swiftSettings: swiftSettings
+        ),
+        /// Real mounts of a real store: needs root and /dev/fuse (skipped without).
+        .testTarget(
+            name: "NodeHostTests",
+            dependencies: [
+                "NodeHost", "CSIDriver", "SharedMemoryStore", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "VineyardCSITests",
+            dependencies: [
+                "VineyardCSI", "CSIDriver", "GRPCTransport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         /// Yams parses what `vctl deploy csidriver` renders, so the tests read the manifests with

@@ -1,20 +1,85 @@
 import CSIDriver
-import Dispatch
+import NodeHost
 import Foundation
 import GRPCTransport
 import Logging
+import POSIXCore
 import SharedMemoryStore
 
-/// Wires the configured plugins to the gRPC server and runs them until SIGTERM or SIGINT.
+/// The configured plugins behind the gRPC server, run until SIGTERM or SIGINT.
 final class Driver: Sendable {
     private let server: UnaryServer
-    private let router: CSIRouter
-    private let host: (any VolumeHost)?
-    /// What the volume host does at shutdown: unmount everything, or hand the mounts over.
-    private let releaseMounts: @Sendable () -> Void
+    private let node: NodePlugin?
     private let localVolume: LocalVolume?
     private let logger: Logger
     private let gracePeriod: Duration
+
+    private init(server: UnaryServer, node: NodePlugin?, localVolume: LocalVolume?, logger: Logger, gracePeriod: Duration) {
+        self.server = server
+        self.node = node
+        self.localVolume = localVolume
+        self.logger = logger
+        self.gracePeriod = gracePeriod
+    }
+
+    /// Assembles the plugins `options` ask for, recovers the node's volumes, and starts serving
+    /// CSI on the endpoint.
+    static func start(options: DriverOptions, logger: Logger) async throws -> Driver {
+        // One registry per process: the node's volumes and the controller's snapshots and
+        // clones must see the same store of each vineyard cluster.
+        var registry: StoreRegistry?
+        if options.mode.runsNode {
+            // Mounting the stores' tmpfs is blocking work: on its own thread.
+            registry = await DedicatedThread.run(named: "store registry") { storeRegistry(options: options, logger: logger) }
+        }
+        let controller = try options.mode.runsController ? controller(options: options, registry: registry, logger: logger) : nil
+        var node: NodePlugin?
+        if let registry {
+            node = try await NodePlugin.start(options: options, registry: registry, capacityLedger: controller, logger: logger)
+        }
+        // Readiness asks /dev/fuse and each vineyardd in use: a blocking check, on its own thread.
+        let identity = IdentityService(isReady: { [host = node?.host] in
+            guard let host else { return true }
+            return await DedicatedThread.run(named: "probe") { host.isReady }
+        })
+        let router = CSIRouter(
+            identity: identity, controller: controller, node: node?.service, logger: logger, verbose: options.verbose)
+        let server = try UnaryServer(endpoint: options.endpoint, socketMode: options.socketMode.bits, handler: router)
+        let localVolume = options.localVolume.map {
+            LocalVolume(router: router, nodeID: options.nodeid, stateDirectory: options.stateDir, target: $0)
+        }
+        logStart(options: options, logger: logger)
+        return Driver(
+            server: server, node: node, localVolume: localVolume, logger: logger,
+            gracePeriod: .seconds(options.shutdownGracePeriod))
+    }
+
+    // MARK: - Parts
+
+    private static func storeRegistry(options: DriverOptions, logger: Logger) -> StoreRegistry {
+        if options.storeHugePages { prepareHugePageStoreDirectory(options.storeDir, logger: logger) }
+        return StoreRegistry(
+            rootDirectory: options.storeDir,
+            defaults: StoreConfiguration(
+                directory: options.storeDir, capacity: options.storeSize.bytes, prefault: options.storePrefault.bytes))
+    }
+
+    private static func controller(options: DriverOptions, registry: StoreRegistry?, logger: Logger) throws -> ControllerService {
+        try ControllerService(
+            configuration: ControllerConfiguration(
+                nodeID: options.nodeid,
+                stateDirectory: "\(options.stateDir)/controller",
+                storeCapacity: options.storeSize.bytes,
+                defaultVolumeSize: options.defaultVolumeSize.bytes,
+                defaultCluster: options.defaultCluster,
+                nodeLocal: options.nodeDeployment,
+                backendSelection: options.backendSelection
+            ),
+            content: registry.map { EmbeddedVolumeContent(registry: $0) },
+            vineyarddContent: VineyarddVolumeContent(selection: options.backendSelection),
+            logger: logger
+        )
+    }
 
     private static func prepareHugePageStoreDirectory(_ directory: String, logger: Logger) {
         guard HugePageStoreDirectory.kernelAllowsHugeTmpfs else {
@@ -31,98 +96,11 @@ final class Driver: Sendable {
         }
     }
 
-    init(options: DriverOptions, logger: Logger) throws {
-        let stateDirectory = options.stateDir
-        let defaultCluster = ClusterReference(parsing: options.defaultCluster)!
-        if options.storeHugePages && options.mode.runsNode {
-            Self.prepareHugePageStoreDirectory(options.storeDir, logger: logger)
-        }
-        // One registry per process: the node's volumes and the controller's snapshots and
-        // clones must see the same store of each vineyard cluster.
-        let registry = options.mode.runsNode
-            ? StoreRegistry(
-                rootDirectory: options.storeDir,
-                defaults: StoreConfiguration(
-                    directory: options.storeDir, capacity: options.parsedStoreSize!, prefault: options.parsedStorePrefault!)
-            ) : nil
-        let controller = try options.mode.runsController
-            ? ControllerService(
-                configuration: ControllerConfiguration(
-                    nodeID: options.nodeid,
-                    stateDirectory: "\(stateDirectory)/controller",
-                    storeCapacity: options.parsedStoreSize!,
-                    defaultVolumeSize: options.parsedDefaultVolumeSize!,
-                    defaultCluster: defaultCluster,
-                    nodeLocal: options.nodeDeployment,
-                    backendSelection: options.backendSelection
-                ),
-                content: registry.map { EmbeddedVolumeContent(registry: $0) },
-                logger: logger
-            ) : nil
-        var host: (any VolumeHost)?
-        var node: NodeService?
-        var releaseMounts: @Sendable () -> Void = {}
-        var afterRecovery: () -> Void = {}
-        if let registry {
-            let socketDirectory = "\(stateDirectory)/node/ipc"
-            let fuse: any VolumeHost
-            if options.handoverDir.isEmpty {
-                let plain = FUSEVolumeHost(
-                    registry: registry, logger: logger, socketDirectory: socketDirectory,
-                    directReads: options.readMode == .direct)
-                releaseMounts = { plain.unmountAll() }
-                fuse = plain
-            } else {
-                let holderExecutable = options.spawnFdHolder ? Self.siblingExecutable("vineyard-csi-fdholder") : nil
-                let handover = HandoverVolumeHost(
-                    registry: registry,
-                    configuration: HandoverConfiguration(directory: options.handoverDir, holderExecutable: holderExecutable),
-                    logger: logger, socketDirectory: socketDirectory, directReads: options.readMode == .direct)
-                releaseMounts = { handover.handOverAll() }
-                afterRecovery = { handover.discardUnclaimed() }
-                fuse = handover
-            }
-            let vineyardd = VineyarddVolumeHost(
-                selection: options.backendSelection, logger: logger, socketDirectory: socketDirectory)
-            let routed = BackendVolumeHost(embedded: fuse, vineyardd: vineyardd)
-            let releaseEmbedded = releaseMounts
-            releaseMounts = {
-                vineyardd.unmountAll()
-                releaseEmbedded()
-            }
-            node = try NodeService(
-                configuration: NodeConfiguration(
-                    nodeID: options.nodeid,
-                    stateDirectory: "\(stateDirectory)/node",
-                    maxVolumes: options.maxVolumes,
-                    defaultCluster: defaultCluster,
-                    backendSelection: options.backendSelection
-                ),
-                host: routed,
-                mounter: LinuxMounter(),
-                logger: logger,
-                capacityLedger: controller
-            )
-            host = routed
-        }
-        node?.recover()
-        afterRecovery()
-        self.releaseMounts = releaseMounts
-        let identity = IdentityService(isReady: { [host] in host?.isReady ?? true })
-        let router = CSIRouter(identity: identity, controller: controller, node: node, logger: logger, verbose: options.verbose)
-        let endpoint = try Endpoint(parsing: options.endpoint)
-        self.server = try UnaryServer(endpoint: endpoint, socketMode: options.parsedSocketMode!, handler: router)
-        self.router = router
-        self.host = host
-        self.localVolume = options.localVolume.map {
-            LocalVolume(router: router, nodeID: options.nodeid, stateDirectory: stateDirectory, target: $0)
-        }
-        self.logger = logger
-        self.gracePeriod = .seconds(options.shutdownGracePeriod)
+    private static func logStart(options: DriverOptions, logger: Logger) {
         logger.info(
             "serving CSI",
             metadata: [
-                "driver": "\(DriverInfo.name)", "version": "\(DriverInfo.version)", "endpoint": "\(endpoint)",
+                "driver": "\(DriverInfo.name)", "version": "\(DriverInfo.version)", "endpoint": "\(options.endpoint)",
                 "mode": "\(options.mode.rawValue)", "node": "\(options.nodeid)",
                 "node-deployment": "\(options.nodeDeployment)", "read-mode": "\(options.readMode.rawValue)",
             ]
@@ -132,9 +110,12 @@ final class Driver: Sendable {
             "backend selection",
             metadata: [
                 "backend": "\(selection.mode.rawValue)", "vineyard-socket-root": "\(selection.socketRoot)",
-                "default-cluster": "\(defaultCluster)", "default-cluster-backend": "\(selection.choose(for: defaultCluster))",
+                "default-cluster": "\(options.defaultCluster)",
+                "default-cluster-backend": "\(selection.choose(for: options.defaultCluster))",
             ])
     }
+
+    // MARK: - Serving
 
     /// Serves until SIGTERM or SIGINT, then lets in-flight calls finish, unmounts what this
     /// process serves and removes the socket.
@@ -148,19 +129,8 @@ final class Driver: Sendable {
             }
             logger.info("local volume ready", metadata: ["path": "\(localVolume.target)"])
         }
-        let stopRequested = AsyncStream<Int32>.makeStream()
-        let signals = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stopRequested.continuation.yield(number) }
-            source.resume()
-            return source
-        }
-        for await number in stopRequested.stream {
-            logger.info("shutting down", metadata: ["signal": "\(number)"])
-            break
-        }
-        signals.forEach { $0.cancel() }
+        let number = await Self.firstStopSignal()
+        logger.info("shutting down", metadata: ["signal": "\(number)"])
         if let localVolume {
             do { try await localVolume.unpublish() } catch {
                 logger.error("cannot unpublish the local volume", metadata: ["error": "\(error)"])
@@ -170,22 +140,25 @@ final class Driver: Sendable {
         logger.info("stopped")
     }
 
-    /// Lets in-flight calls finish, removes the socket, and unmounts what this process serves.
-    private func stopServing() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread { [server, gracePeriod] in
-                server.shutdown(gracePeriod: gracePeriod)
-                server.wait()
-                continuation.resume()
-            }.start()
-        }
-        releaseMounts()
+    /// Waits for SIGTERM or SIGINT; they stay ignored afterwards, so a second Ctrl-C cannot
+    /// cut the shutdown short.
+    private static func firstStopSignal() async -> Int32 {
+        let stopRequested = AsyncStream<Int32>.makeStream()
+        let handling = ProcessSignals.handleStopRequests { stopRequested.continuation.yield($0) }
+        defer { handling.cancel() }
+        for await number in stopRequested.stream { return number }
+        return SIGTERM
     }
 
-    /// `name` in the directory of this executable.
-    static func siblingExecutable(_ name: String) -> String {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent(name).path
+    /// Lets in-flight calls finish, removes the socket, and unmounts what this process serves.
+    private func stopServing() async {
+        await DedicatedThread.run(named: "shutdown") { [server, gracePeriod] in
+            server.shutdown(gracePeriod: gracePeriod)
+            server.wait()
+        }
+        if let release = node?.releaseMounts {
+            await DedicatedThread.run(named: "release mounts", release)
+        }
     }
 }
 

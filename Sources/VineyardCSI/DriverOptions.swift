@@ -27,10 +27,12 @@ enum ReadMode: String, ExpressibleByArgument, CaseIterable {
 
 extension BackendSelection.Mode: ExpressibleByArgument {}
 
-/// The command-line flags of `vineyard-csi`, named like vineyard's own CSI driver's.
+/// The command-line flags of `vineyard-csi`, named like vineyard's own CSI driver's, each
+/// parsed once into a typed value. Options with a `transform` fail naming the option (their
+/// help states the default: ArgumentParser shows none for them).
 struct DriverOptions: ParsableArguments {
-    @Option(help: "CSI endpoint to serve: unix:///path/to/csi.sock or tcp://host:port.")
-    var endpoint: String = "unix:///csi/csi.sock"
+    @Option(help: "CSI endpoint to serve: unix:///path/to/csi.sock or tcp://host:port. (default: unix:///csi/csi.sock)", transform: Endpoint.parseOption)
+    var endpoint: Endpoint = .unix(path: "/csi/csi.sock")
 
     @Option(help: "This node's id, reported to Kubernetes by NodeGetInfo (default: the host name).")
     var nodeid: String = ProcessInfo.processInfo.hostName
@@ -41,27 +43,34 @@ struct DriverOptions: ParsableArguments {
     @Option(help: "Which plugins to run: all, controller or node.")
     var mode: PluginMode = .all
 
-    @Option(help: "Size of each embedded vineyard store (one per vineyard cluster on a node), e.g. 4Gi.")
-    var storeSize: String = "4Gi"
+    @Option(
+        help: "Size of each embedded vineyard store (one per vineyard cluster on a node), e.g. 4Gi. (default: 4Gi)",
+        transform: SizeArgument.parser("--store-size", example: "4Gi or 512Mi"))
+    var storeSize = SizeArgument(bytes: 4 << 30)
 
     @Option(help: "Tmpfs directory holding the embedded stores' shared memory; must survive driver restarts.")
     var storeDir: String = "/dev/shm/vineyard-csi"
 
     @Option(help: ArgumentHelp(
-        "Memory of each embedded store to back at start, e.g. 4Gi (like vineyardd's --reserve_memory).",
-        discussion: "Files written into backed memory skip the first-touch allocation of tmpfs pages; the memory is taken at start instead of when first written. 0 backs memory as it is first used."))
-    var storePrefault: String = "0"
+        "Memory of each embedded store to back at start, e.g. 4Gi (like vineyardd's --reserve_memory). (default: 0)",
+        discussion: "Files written into backed memory skip the first-touch allocation of tmpfs pages; the memory is taken at start instead of when first written. 0 backs memory as it is first used."),
+        transform: SizeArgument.parser("--store-prefault", example: "1Gi or 0"))
+    var storePrefault = SizeArgument(bytes: 0)
 
     @Flag(help: ArgumentHelp(
         "Back the embedded stores with 2 MiB pages: make --store-dir a tmpfs of its own mounted huge=within_size.",
         discussion: "Keeps such a tmpfs if the directory already is one. A directory that holds stores on another file system stays as it is (a warning says so): a tmpfs mounted over it would hide them. In a DaemonSet the store directory's hostPath needs mountPropagation: Bidirectional so the tmpfs outlives the container."))
     var storeHugePages = false
 
-    @Option(help: "Size of a volume whose claim requests no capacity, e.g. 1Gi.")
-    var defaultVolumeSize: String = "1Gi"
+    @Option(
+        help: "Size of a volume whose claim requests no capacity, e.g. 1Gi. (default: 1Gi)",
+        transform: SizeArgument.parser("--default-volume-size", example: "1Gi"))
+    var defaultVolumeSize = SizeArgument(bytes: 1 << 30)
 
-    @Option(help: "Vineyard cluster (namespace/name) for volumes whose StorageClass names none.")
-    var defaultCluster: String = "vineyard-system/vineyardd-sample"
+    @Option(
+        help: "Vineyard cluster (namespace/name) for volumes whose StorageClass names none. (default: vineyard-system/vineyardd-sample)",
+        transform: ClusterReference.parseOption)
+    var defaultCluster = ClusterReference(namespace: "vineyard-system", name: "vineyardd-sample")
 
     @Option(help: ArgumentHelp(
         "Backend of new volumes: auto, embedded or vineyardd.",
@@ -74,8 +83,8 @@ struct DriverOptions: ParsableArguments {
     @Option(help: "Maximum number of volumes on this node, reported by NodeGetInfo (0 = no limit).")
     var maxVolumes: Int = 0
 
-    @Option(help: "Permission bits of the unix socket, in octal.")
-    var socketMode: String = "0660"
+    @Option(help: "Permission bits of the unix socket, in octal. (default: 0660)", transform: SocketPermissions.parse)
+    var socketMode = SocketPermissions(bits: 0o660, description: "0660")
 
     @Option(help: "Seconds in-flight calls get to finish after SIGTERM or SIGINT.")
     var shutdownGracePeriod: Int = 10
@@ -107,33 +116,24 @@ struct DriverOptions: ParsableArguments {
     var verbose = false
 
     func validate() throws {
-        do { _ = try Endpoint(parsing: endpoint) } catch {
-            throw ValidationError("--endpoint \(endpoint): \(error)")
-        }
         if nodeid.isEmpty { throw ValidationError("--nodeid must not be empty") }
-        if parsedStoreSize == nil || parsedStoreSize == 0 {
+        if storeSize.bytes == 0 {
             throw ValidationError("--store-size \(storeSize) is not a positive size such as 4Gi or 512Mi")
         }
-        guard let prefault = parsedStorePrefault, prefault <= (parsedStoreSize ?? 0) else {
+        if storePrefault.bytes > storeSize.bytes {
             throw ValidationError("--store-prefault \(storePrefault) is not a size up to --store-size \(storeSize), such as 1Gi or 0")
         }
-        guard let volumeSize = parsedDefaultVolumeSize, volumeSize > 0 else {
+        if defaultVolumeSize.bytes == 0 {
             throw ValidationError("--default-volume-size \(defaultVolumeSize) is not a positive size such as 1Gi")
         }
-        if let storeSize = parsedStoreSize, volumeSize > storeSize {
-            throw ValidationError("--default-volume-size \(defaultVolumeSize) exceeds --store-size \(self.storeSize)")
-        }
-        if ClusterReference(parsing: defaultCluster) == nil {
-            throw ValidationError("--default-cluster \(defaultCluster) is not namespace/name with Kubernetes names")
+        if defaultVolumeSize.bytes > storeSize.bytes {
+            throw ValidationError("--default-volume-size \(defaultVolumeSize) exceeds --store-size \(storeSize)")
         }
         if maxVolumes < 0 { throw ValidationError("--max-volumes must not be negative") }
-        guard let permissions = parsedSocketMode, permissions <= 0o777 else {
-            throw ValidationError("--socket-mode \(socketMode) is not an octal permission such as 0660")
-        }
-        if localVolume != nil && self.mode != .all {
+        if localVolume != nil && mode != .all {
             throw ValidationError("--local-volume needs --mode all (it uses the controller and the node plugin)")
         }
-        if nodeDeployment && self.mode != .all {
+        if nodeDeployment && mode != .all {
             throw ValidationError("--node-deployment needs --mode all (the controller must run beside this node's stores)")
         }
         if shutdownGracePeriod < 0 { throw ValidationError("--shutdown-grace-period must not be negative") }
@@ -146,9 +146,5 @@ struct DriverOptions: ParsableArguments {
         }
     }
 
-    var parsedStoreSize: Int? { ByteCount.parse(storeSize) }
     var backendSelection: BackendSelection { BackendSelection(mode: backend, socketRoot: vineyardSocketRoot) }
-    var parsedDefaultVolumeSize: Int? { ByteCount.parse(defaultVolumeSize) }
-    var parsedStorePrefault: Int? { ByteCount.parse(storePrefault) }
-    var parsedSocketMode: UInt32? { UInt32(socketMode, radix: 8) }
 }

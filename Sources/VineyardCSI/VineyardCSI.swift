@@ -22,15 +22,12 @@ struct VineyardCSI: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
-        let driver: Driver
+        // Startup and serving errors (corrupt state, endpoint in use) name what is wrong; no
+        // usage text.
         do {
-            driver = try Driver(options: options, logger: Logger(label: "vineyard-csi"))
+            let driver = try await Driver.start(options: options, logger: Logger(label: "vineyard-csi"))
+            try await driver.serveUntilSignalled()
         } catch {
-            // Startup errors (corrupt state, endpoint in use) name what is wrong; no usage text.
-            FileHandleOutput.standardError("vineyard-csi: \(error)")
-            throw ExitCode.failure
-        }
-        do { try await driver.serveUntilSignalled() } catch {
             FileHandleOutput.standardError("vineyard-csi: \(error)")
             throw ExitCode.failure
         }

@@ -1,4 +1,5 @@
 import CSIDriver
+import NodeHost
 import CSIProto
 import Foundation
 import GRPCTransport

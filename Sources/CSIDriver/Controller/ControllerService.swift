@@ -3,9 +3,7 @@ public import CSIProto
 public import GRPCTransport
 public import Logging
 import Synchronization
-import StoreBackend
 import SwiftProtobuf
-import VolumeFS
 
 /// The CSI Controller service: creates, deletes, publishes and lists volumes.
 ///
@@ -24,16 +22,21 @@ public final class ControllerService: CSIControllerService {
     let snapshotRecords: DurableRecordStore<SnapshotRecord>
     /// The stores' name trees, when this process runs beside them; snapshots and clones need it.
     let content: (any VolumeContentStore)?
+    /// The trees of volumes in vineyard deployments' vineyardds (cluster mode).
+    let vineyarddContent: (any VolumeContentStore)?
     let state: Mutex<State>
     let logger: Logger
 
     /// Loads the controller's durable state.
     ///
-    /// - Parameter content: the volumes' trees in the store, or `nil` when the controller runs
-    ///   apart from the store (it then offers no snapshots or clones).
+    /// - Parameters:
+    ///   - content: the volumes' trees in the store, or `nil` when the controller runs apart
+    ///     from the store (it then offers no snapshots or clones).
+    ///   - vineyarddContent: the trees of volumes in vineyardds, which DeleteVolume removes.
     /// - Throws: ``StateError`` naming the file when the state is unreadable or corrupt.
     public init(
-        configuration: ControllerConfiguration, content: (any VolumeContentStore)? = nil, logger: Logger
+        configuration: ControllerConfiguration, content: (any VolumeContentStore)? = nil,
+        vineyarddContent: (any VolumeContentStore)? = nil, logger: Logger
     ) throws(StateError) {
         let (records, loaded) = try DurableRecordStore<VolumeRecord>.open(
             directory: "\(configuration.stateDirectory)/volumes"
@@ -54,6 +57,7 @@ public final class ControllerService: CSIControllerService {
         self.records = records
         self.snapshotRecords = snapshotRecords
         self.content = content
+        self.vineyarddContent = vineyarddContent
         self.state = Mutex(initial)
         self.logger = logger
         logger.info(
@@ -206,16 +210,13 @@ public final class ControllerService: CSIControllerService {
                     "volume \(record.id) is still published to node(s) \(record.publishedNodes.keys.sorted().joined(separator: ", "))"
                 )
             }
-            if record.backend == .vineyardd {
-                let socket = configuration.backendSelection.socketPath(for: record.cluster)
-                let connection = VineyarddConnection(socketPath: socket)
-                defer { connection.close() }
+            if record.backend == .vineyardd, let vineyarddContent {
                 do {
-                    try VolumeFileSystem.purge(backend: VineyarddBackend(connection: connection), volumeID: record.id)
+                    try vineyarddContent.remove(treeOf: record.id, cluster: record.cluster)
                 } catch {
-                    throw RPCStatus(.unavailable, "cannot delete the objects of volume \(record.id) from vineyardd at \(socket): \(error)")
+                    throw RPCStatus(.unavailable, "cannot delete the objects of volume \(record.id): \(error)")
                 }
-            } else if let content {
+            } else if record.backend != .vineyardd, let content {
                 // Objects a snapshot or clone still names stay in the store.
                 do {
                     try content.remove(treeOf: record.id, cluster: record.cluster)

@@ -4,11 +4,11 @@ import SwiftProtobuf
 
 /// Answers who the plugin is, what it offers, and whether its backends are ready.
 public struct IdentityService: CSIIdentityService {
-    private let isReady: @Sendable () -> Bool
+    private let isReady: @Sendable () async -> Bool
 
     /// - Parameter isReady: reports whether every backend this process serves is usable;
     ///   Probe answers `ready: false` until it does.
-    public init(isReady: @escaping @Sendable () -> Bool) {
+    public init(isReady: @escaping @Sendable () async -> Bool) {
         self.isReady = isReady
     }
 
@@ -42,7 +42,7 @@ public struct IdentityService: CSIIdentityService {
 
     public func probe(_ request: Csi_V1_ProbeRequest) async throws(RPCStatus) -> Csi_V1_ProbeResponse {
         var response = Csi_V1_ProbeResponse()
-        response.ready.value = isReady()
+        response.ready.value = await isReady()
         return response
     }
 }

@@ -1,3 +1,5 @@
+import POSIXCore
+
 /// A volume staged on this node: one file-system session at `stagingPath`.
 struct StagedVolumeRecord: DurableRecord, Equatable {
     var volume: VolumeDescriptor
@@ -26,11 +28,6 @@ struct PublishedTargetRecord: DurableRecord, Equatable {
     var key: String { Self.key(volumeID: volume.volumeID, targetPath: targetPath) }
 
     static func key(volumeID: String, targetPath: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: stable across runs, unlike Hasher
-        for byte in targetPath.utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-        }
-        let digits = String(hash, radix: 16)
-        return "\(volumeID)-\(String(repeating: "0", count: 16 - digits.count))\(digits)"
+        "\(volumeID)-\(PathHash(targetPath))"
     }
 }

@@ -56,7 +56,11 @@ public final class NodeService: CSINodeService {
     /// Re-establishes every staged volume's file system and every published target after a
     /// restart: stale mounts left by the previous process are detached first. Failures are
     /// logged and leave the record, so a later NodeUnpublish/NodeUnstage still cleans up.
-    public func recover() {
+    public func recover() async {
+        await DedicatedThread.run(named: "csi node recovery") { [self] in recoverNow() }
+    }
+
+    private func recoverNow() {
         state.withLock { state in
             // Mounts the previous process left serving (its descriptors were held) are taken over
             // as they are; pods keep their open files and their bind mounts.
@@ -140,7 +144,7 @@ public final class NodeService: CSINodeService {
         let stagingPath = try Self.absolutePath(request.stagingTargetPath, field: "staging_target_path")
         let volume = try descriptor(request.volumeID, context: request.volumeContext, ephemeral: false)
 
-        try state.withLock { state throws(RPCStatus) in
+        try await locked { [self] state throws(RPCStatus) in
             if let existing = state.staged[volume.volumeID] {
                 guard existing.stagingPath == stagingPath else {
                     throw .failedPrecondition("volume \(volume.volumeID) is already staged at \(existing.stagingPath)")
@@ -178,7 +182,7 @@ public final class NodeService: CSINodeService {
         try Self.requireVolumeID(request.volumeID)
         guard !request.stagingTargetPath.isEmpty else { throw .missing("staging_target_path") }
         let stagingPath = try Self.absolutePath(request.stagingTargetPath, field: "staging_target_path")
-        try state.withLock { state throws(RPCStatus) in
+        try await locked { [self] state throws(RPCStatus) in
             guard let record = state.staged[request.volumeID], record.stagingPath == stagingPath else {
                 // Not staged here (or already unstaged): make sure nothing of ours is left mounted.
                 if host.isServing(path: stagingPath) { try unmountSession(at: stagingPath) }
@@ -224,7 +228,9 @@ public final class NodeService: CSINodeService {
             stagingPath = try Self.absolutePath(request.stagingTargetPath, field: "staging_target_path")
         }
 
-        try state.withLock { state throws(RPCStatus) in
+        let publishedStagingPath = stagingPath
+        try await locked { [self] state throws(RPCStatus) in
+            let stagingPath = publishedStagingPath
             let key = PublishedTargetRecord.key(volumeID: volume.volumeID, targetPath: targetPath)
             if let existing = state.published[key] {
                 guard existing.readOnly == readOnly, existing.stagingPath == stagingPath, existing.mountFlags == mountFlags else {
@@ -271,7 +277,7 @@ public final class NodeService: CSINodeService {
         try Self.requireVolumeID(request.volumeID)
         guard !request.targetPath.isEmpty else { throw .missing("target_path") }
         let targetPath = try Self.absolutePath(request.targetPath, field: "target_path")
-        try state.withLock { state throws(RPCStatus) in
+        try await locked { [self] state throws(RPCStatus) in
             let key = PublishedTargetRecord.key(volumeID: request.volumeID, targetPath: targetPath)
             let record = state.published[key]
             if let record, record.stagingPath == nil {
@@ -307,15 +313,22 @@ public final class NodeService: CSINodeService {
         // Any path that is not one of the volume's paths, relative ones included, is NOT_FOUND:
         // the spec asks for that code when the volume is not at the given path.
         let path = (try? Self.absolutePath(request.volumePath, field: "volume_path")) ?? request.volumePath
+        // A stat of a hung FUSE mount and a vineyardd's status may block: off the cooperative pool.
+        return try await DedicatedThread.run(named: "csi node stats") { [self] () throws(RPCStatus) in
+            try volumeStats(volumeID: request.volumeID, path: path)
+        }
+    }
+
+    private func volumeStats(volumeID: String, path: String) throws(RPCStatus) -> Csi_V1_NodeGetVolumeStatsResponse {
         let (volume, servingPath) = try state.withLock { state throws(RPCStatus) -> (VolumeDescriptor, String) in
-            if let staged = state.staged[request.volumeID], staged.stagingPath == path { return (staged.volume, path) }
-            if let published = state.published.values.first(where: { $0.volume.volumeID == request.volumeID && $0.targetPath == path }) {
+            if let staged = state.staged[volumeID], staged.stagingPath == path { return (staged.volume, path) }
+            if let published = state.published.values.first(where: { $0.volume.volumeID == volumeID && $0.targetPath == path }) {
                 return (published.volume, published.stagingPath ?? path)
             }
-            if state.staged[request.volumeID] == nil && !state.published.values.contains(where: { $0.volume.volumeID == request.volumeID }) {
-                throw .notFound("volume \(request.volumeID) is not staged or published on node \(configuration.nodeID)")
+            if state.staged[volumeID] == nil && !state.published.values.contains(where: { $0.volume.volumeID == volumeID }) {
+                throw .notFound("volume \(volumeID) is not staged or published on node \(configuration.nodeID)")
             }
-            throw .notFound("volume \(request.volumeID) is not available at \(path)")
+            throw .notFound("volume \(volumeID) is not available at \(path)")
         }
         var response = Csi_V1_NodeGetVolumeStatsResponse()
         let alive = host.isServing(path: servingPath) && Self.answers(path)
@@ -354,7 +367,7 @@ public final class NodeService: CSINodeService {
         }
         let capacity = try CapacityRequest(request.hasCapacityRange ? request.capacityRange : nil)
         let path = (try? Self.absolutePath(request.volumePath, field: "volume_path")) ?? request.volumePath
-        let capacityBytes = try state.withLock { state throws(RPCStatus) -> Int in
+        let capacityBytes = try await locked { [self] state throws(RPCStatus) -> Int in
             let staged = state.staged[request.volumeID]
             let targets = state.published.values.filter { $0.volume.volumeID == request.volumeID }
             guard staged?.stagingPath == path || targets.contains(where: { $0.targetPath == path }) else {
@@ -390,6 +403,16 @@ public final class NodeService: CSINodeService {
     }
 
     // MARK: - Helpers
+
+    /// Runs `body` under the node's lock on a dedicated thread: it mounts, unmounts and waits
+    /// for file-system sessions, which must not hold a thread of the cooperative pool.
+    private func locked<Value: Sendable>(
+        _ body: @escaping @Sendable (inout State) throws(RPCStatus) -> Value
+    ) async throws(RPCStatus) -> Value {
+        try await DedicatedThread.run(named: "csi node") { [self] () throws(RPCStatus) -> Value in
+            try state.withLock { state throws(RPCStatus) -> Value in try body(&state) }
+        }
+    }
 
     private func descriptor(_ volumeID: String, context: [String: String], ephemeral: Bool) throws(RPCStatus)
         -> VolumeDescriptor

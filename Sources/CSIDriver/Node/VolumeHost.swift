@@ -1,5 +1,3 @@
-import VolumeFS
-
 /// What the node plugin needs to know to serve a volume's files.
 public struct VolumeDescriptor: Codable, Equatable, Sendable {
     public var volumeID: String
@@ -96,19 +94,4 @@ public protocol VolumeHost: Sendable {
 
 extension VolumeHost {
     public func resume(_ volume: VolumeDescriptor, at path: String) -> Bool { false }
-}
-
-extension VolumeFileSystem {
-    /// Applies a volume's new quota to each of its mounted file systems (expansion).
-    static func resize(_ fileSystems: [VolumeFileSystem], of volume: VolumeDescriptor, to capacityBytes: Int)
-        throws(VolumeHostError)
-    {
-        for fileSystem in fileSystems {
-            do {
-                try fileSystem.resize(quotaBytes: capacityBytes)
-            } catch {
-                throw VolumeHostError(.failed, "cannot resize volume \(volume.volumeID): \(error)")
-            }
-        }
-    }
 }

@@ -1,4 +1,6 @@
+import CSIDriver
 import Glibc
+import POSIXCore
 
 /// Puts the embedded stores' directory on a tmpfs of the driver's own that backs files with
 /// transparent huge pages (`huge=within_size`).
@@ -36,8 +38,12 @@ public enum HugePageStoreDirectory {
     /// exactly there, or mounts one on an empty directory. Refuses a directory holding files on
     /// another file system: mounting over them would hide the stores they are.
     public static func prepare(at path: String) throws(Failure) -> Outcome {
-        if mkdir(path, 0o700) != 0 && errno != EEXIST {
-            throw Failure(description: "cannot create the store directory \(path): \(String(cString: strerror(errno)))")
+        do {
+            try syscall { mkdir(path, 0o700) }
+        } catch .exists {
+            // kept from an earlier start
+        } catch {
+            throw Failure(description: "cannot create the store directory \(path): \(error)")
         }
         var directory = path
         while directory.count > 1 && directory.hasSuffix("/") { directory.removeLast() }
@@ -48,10 +54,10 @@ public enum HugePageStoreDirectory {
             }
             // A tmpfs mounted on the store directory itself is ours (never the host's /dev/shm,
             // whose mount point is its parent): its huge page mode can change in place.
-            guard Glibc.mount("vineyard-csi-stores", path, "tmpfs", UInt(MS_REMOUNT | MS_NOSUID | MS_NODEV), "huge=within_size") == 0
-            else {
-                throw Failure(
-                    description: "cannot remount the store tmpfs at \(path) with huge=within_size: \(String(cString: strerror(errno)))")
+            do {
+                try syscall { Glibc.mount("vineyard-csi-stores", path, "tmpfs", UInt(MS_REMOUNT | MS_NOSUID | MS_NODEV), "huge=within_size") }
+            } catch {
+                throw Failure(description: "cannot remount the store tmpfs at \(path) with huge=within_size: \(error)")
             }
             return .remounted
         }
@@ -63,9 +69,10 @@ public enum HugePageStoreDirectory {
                     + "or run without --store-huge-pages")
         }
         // size=100%: the stores' own capacities are the limit, not tmpfs's default of half the memory.
-        guard Glibc.mount("vineyard-csi-stores", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=0700,size=100%,huge=within_size") == 0
-        else {
-            throw Failure(description: "cannot mount a tmpfs with huge pages on \(path): \(String(cString: strerror(errno)))")
+        do {
+            try syscall { Glibc.mount("vineyard-csi-stores", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=0700,size=100%,huge=within_size") }
+        } catch {
+            throw Failure(description: "cannot mount a tmpfs with huge pages on \(path): \(error)")
         }
         return .mounted
     }
@@ -73,18 +80,14 @@ public enum HugePageStoreDirectory {
     /// Whether the kernel lets tmpfs mounts use huge pages at all: not when sysfs says `deny`,
     /// nor when transparent huge pages are not built in.
     public static var kernelAllowsHugeTmpfs: Bool {
-        guard let file = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r") else { return false }
-        defer { fclose(file) }
-        var line: UnsafeMutablePointer<CChar>?
-        var capacity = 0
-        defer { free(line) }
-        guard getline(&line, &capacity, file) > 0, let line else { return false }
-        return !String(cString: line).contains("[deny]")
+        guard let text = try? FileIO.readAll(atPath: "/sys/kernel/mm/transparent_hugepage/shmem_enabled"), !text.isEmpty
+        else { return false }
+        return !String(decoding: text, as: UTF8.self).contains("[deny]")
     }
 
     private static func contents(of path: String) throws(Failure) -> [String] {
         guard let directory = opendir(path) else {
-            throw Failure(description: "cannot read the store directory \(path): \(String(cString: strerror(errno)))")
+            throw Failure(description: "cannot read the store directory \(path): \(Errno.current)")
         }
         defer { closedir(directory) }
         var names: [String] = []
