@@ -112,7 +112,7 @@ let package = Package(
         /// names, usage) and its capabilities, implemented by the embedded store and a vineyardd.
         .target(
             name: "StoreBackend",
-            dependencies: ["VineyardObjects", "SharedMemoryStore", "VineyardIPC"],
+            dependencies: ["VineyardObjects", "SharedMemoryStore", "VineyardIPC", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
         /// The file system of a volume: a directory tree whose files are objects in a backend.
@@ -126,13 +126,13 @@ let package = Package(
         /// the object model, not the store.
         .target(
             name: "VineyardIPC",
-            dependencies: ["VineyardObjects"],
+            dependencies: ["VineyardObjects", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
         /// A volume's `vineyard.sock`: serves vineyard's own clients within the volume's scope.
         .target(
             name: "VineyardSocket",
-            dependencies: ["VineyardIPC", "SharedMemoryStore", "StoreBackend"],
+            dependencies: ["VineyardIPC", "SharedMemoryStore", "StoreBackend", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
         /// The CSI services and their logic: validation, records, recovery. What they act on (the
@@ -236,17 +236,17 @@ let package = Package(
         ),
         .testTarget(
             name: "VineyardIPCTests",
-            dependencies: ["VineyardIPC", "VineyardSocket", "SharedMemoryStore", "StoreBackend", "VineyarddTestSupport"],
+            dependencies: ["VineyardIPC", "VineyardSocket", "SharedMemoryStore", "StoreBackend", "POSIXCore", "VineyarddTestSupport"],
             swiftSettings: swiftSettings
         ),
         /// The backend contract, asserted on the embedded store and on a real vineyardd.
         .testTarget(
             name: "StoreBackendTests",
-            dependencies: ["StoreBackend", "SharedMemoryStore", "VineyarddTestSupport"],
+            dependencies: ["StoreBackend", "SharedMemoryStore", "POSIXCore", "VineyarddTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "VineyardObjectsTests", dependencies: ["VineyardObjects"], swiftSettings: swiftSettings),
-        .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore", "POSIXCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CSIDriverTests",
             dependencies: ["CSIDriver", "NodeHost", "CSIProto", "GRPCTransport", "SharedMemoryStore", "POSIXCore"],

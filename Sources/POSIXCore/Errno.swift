@@ -100,6 +100,23 @@ public struct Errno: Error, RawRepresentable, Hashable, Sendable, CustomStringCo
     public static var connectionReset: Errno { Errno(rawValue: ECONNRESET) }
     /// Connection refused. The corresponding C error is `ECONNREFUSED`.
     public static var connectionRefused: Errno { Errno(rawValue: ECONNREFUSED) }
+    /// Software caused connection abort (a client gave up before `accept` returned). The
+    /// corresponding C error is `ECONNABORTED`.
+    public static var connectionAborted: Errno { Errno(rawValue: ECONNABORTED) }
+    /// Too many open files in this process. The corresponding C error is `EMFILE`.
+    public static var tooManyOpenFiles: Errno { Errno(rawValue: EMFILE) }
+    /// Too many open files in the system. The corresponding C error is `ENFILE`.
+    public static var tooManyOpenFilesInSystem: Errno { Errno(rawValue: ENFILE) }
+    /// No buffer space available. The corresponding C error is `ENOBUFS`.
+    public static var noBufferSpace: Errno { Errno(rawValue: ENOBUFS) }
+    /// Cannot send after transport endpoint shutdown (a closed store). The corresponding C error
+    /// is `ESHUTDOWN`.
+    public static var shutDown: Errno { Errno(rawValue: ESHUTDOWN) }
+    /// Object is remote (its bytes live on another node's vineyardd). The corresponding C error
+    /// is `EREMOTE`.
+    public static var remote: Errno { Errno(rawValue: EREMOTE) }
+    /// Bad address. The corresponding C error is `EFAULT`.
+    public static var badAddress: Errno { Errno(rawValue: EFAULT) }
     /// Transport endpoint is not connected. The corresponding C error is `ENOTCONN`.
     public static var notConnected: Errno { Errno(rawValue: ENOTCONN) }
     /// Protocol error (a peer sent something unexpected). The corresponding C error is `EPROTO`.

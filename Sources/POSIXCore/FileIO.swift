@@ -59,6 +59,20 @@ public enum FileIO {
         try writeAll(fd, Array(text.utf8))
     }
 
+    /// The names of the entries of the directory at `path`, without `.` and `..`.
+    public static func directoryEntries(atPath path: String) throws(Errno) -> [String] {
+        guard let directory = opendir(path) else { throw Errno.current }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     /// Writes `text` to standard error, best effort: a diagnostic must never stop the process,
     /// so a closed or full stream (``Errno/brokenPipe`` once `SIGPIPE` is ignored) drops it.
     /// (Foundation's `FileHandle.write(_:)` traps on such a failure.)

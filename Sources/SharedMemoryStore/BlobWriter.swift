@@ -2,6 +2,7 @@
 // BlobWriter.swift: writing an unsealed blob.
 
 import Glibc
+import Synchronization
 
 /// The writer of one unsealed blob.
 ///
@@ -60,7 +61,7 @@ public final class BlobWriter: Sendable {
     /// The blob's identifier (bit 63 set), assigned at creation and kept when sealed.
     public let id: ObjectID
     let store: ObjectStore
-    let state: Locked<State>
+    let state: Mutex<State>
     /// Where growth may take the blob.
     let placement: BlobPlacement
 
@@ -68,7 +69,7 @@ public final class BlobWriter: Sendable {
         self.store = store
         self.id = id
         self.placement = placement
-        self.state = Locked(State(extent: storage?.extent, file: storage?.file, size: 0, status: .open))
+        self.state = Mutex(State(extent: storage?.extent, file: storage?.file, size: 0, status: .open))
     }
 
     deinit {

@@ -1,6 +1,8 @@
 // vineyard-csi: SharedMemoryStore
 // ObjectStore+Adoption.swift: taking over an unsealed blob of a process that ended.
 
+import Synchronization
+
 extension ObjectStore {
     /// Takes over the bytes of an unsealed blob that an earlier process of this store was
     /// writing when it stopped (exited or was killed).

@@ -1,6 +1,8 @@
 // vineyard-csi: SharedMemoryStore
 // ObjectStore+Blobs.swift: creating, growing and sealing blobs.
 
+import Synchronization
+
 /// Where a new blob's bytes go.
 public enum BlobPlacement: Sendable, Hashable {
     /// By size: a file of its own once the reservation reaches

@@ -1,6 +1,8 @@
 // vineyard-csi: SharedMemoryStore
 // ObjectStore+Names.swift: the name map, lookups and sorted listings.
 
+import Synchronization
+
 extension ObjectStore {
     /// Checks a name: non-empty, at most ``StoreLimits/maximumNameLength`` UTF-8 bytes, no NUL.
     static func validatedName(_ name: String) throws(StoreError) -> NameKey {

@@ -1,6 +1,8 @@
 // vineyard-csi: SharedMemoryStore
 // ObjectStore+Objects.swift: metadata objects, readers, and deletion.
 
+import Synchronization
+
 extension ObjectStore {
     // MARK: - Metadata objects
 

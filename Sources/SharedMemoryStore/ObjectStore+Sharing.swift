@@ -1,6 +1,8 @@
 // vineyard-csi: SharedMemoryStore
 // ObjectStore+Sharing.swift: trees of names that share objects (snapshots, clones).
 
+import Synchronization
+
 /// What a whole-prefix name operation did.
 public struct PrefixChange: Equatable, Sendable {
     /// Names bound (``ObjectStore/copyNames(withPrefix:to:)``) or unbound

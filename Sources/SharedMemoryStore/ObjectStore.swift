@@ -2,6 +2,7 @@
 // ObjectStore.swift: one vineyard object store in shared memory.
 
 import Glibc
+import Synchronization
 
 /// A vineyard object store: blobs in a shared-memory arena, object metadata, and names.
 ///
@@ -52,7 +53,7 @@ import Glibc
 ///
 /// ## Threads
 /// All methods may be called concurrently from any thread, including foreign (FUSE) threads.
-/// State is guarded by one lock (a pthread mutex, see `Locked`); a blob writer has its own,
+/// State is guarded by one `Mutex`; a blob writer has its own,
 /// taken before the store's. Copies of blob bytes happen outside the store's lock.
 public final class ObjectStore: Sendable {
     /// The configuration the store was opened with (capacity rounded as used).
@@ -60,7 +61,7 @@ public final class ObjectStore: Sendable {
     /// What opening found.
     public let recovery: RecoveryReport
     let arena: Arena
-    let state: Locked<StoreState>
+    let state: Mutex<StoreState>
     private let lockFileDescriptor: Int32
 
     /// Allocations smaller than this are backed in aligned chunks of this size.
@@ -79,7 +80,7 @@ public final class ObjectStore: Sendable {
         self.configuration = configuration
         self.recovery = recovery
         self.arena = arena
-        self.state = Locked(state)
+        self.state = Mutex(state)
         self.lockFileDescriptor = lockFileDescriptor
     }
 

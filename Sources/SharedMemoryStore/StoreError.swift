@@ -1,7 +1,7 @@
 // vineyard-csi: SharedMemoryStore
 // StoreError.swift: the typed errors every store operation throws.
 
-import Glibc
+public import POSIXCore
 
 /// Why a store operation failed.
 ///
@@ -40,7 +40,7 @@ public enum StoreError: Error, Equatable, Sendable {
     /// The store was closed with ``ObjectStore/close()``.
     case storeClosed
     /// A system call failed with `errno`.
-    case system(operation: String, path: String, errno: Int32)
+    case system(operation: String, path: String, errno: Errno)
 }
 
 extension StoreError: CustomStringConvertible {
@@ -60,25 +60,25 @@ extension StoreError: CustomStringConvertible {
         case .storeLocked(let path): return "store \(path) is in use by another process or store instance"
         case .invalidConfiguration(let reason): return "invalid configuration: \(reason)"
         case .storeClosed: return "the store is closed"
-        case .system(let operation, let path, let code):
-            return "\(operation)(\(path)) failed: \(String(cString: strerror(code))) (errno \(code))"
+        case .system(let operation, let path, let errno):
+            return "\(operation)(\(path)) failed: \(errno)"
         }
     }
 
     /// The POSIX error a filesystem layer should report for this error (`ENOSPC` for
     /// ``outOfMemory(requested:available:)``, `ENOENT` for missing objects and names, …).
-    public var errno: Int32 {
+    public var errno: Errno {
         switch self {
-        case .outOfMemory: return ENOSPC
-        case .notFound, .nameNotFound: return ENOENT
-        case .alreadySealed: return EPERM
-        case .writerDiscarded: return EBADF
-        case .invalidName: return EINVAL
-        case .invalidArgument, .invalidMetadata, .invalidConfiguration: return EINVAL
-        case .corruptMetadata: return EIO
-        case .storeLocked: return EBUSY
-        case .storeClosed: return ESHUTDOWN
-        case .system(_, _, let code): return code
+        case .outOfMemory: return .noSpace
+        case .notFound, .nameNotFound: return .noEntry
+        case .alreadySealed: return .notPermitted
+        case .writerDiscarded: return .badFileDescriptor
+        case .invalidName: return .invalid
+        case .invalidArgument, .invalidMetadata, .invalidConfiguration: return .invalid
+        case .corruptMetadata: return .io
+        case .storeLocked: return .busy
+        case .storeClosed: return .shutDown
+        case .system(_, _, let errno): return errno
         }
     }
 

@@ -2,6 +2,7 @@
 // StoreRegistry.swift: one store per vineyard cluster on this node.
 
 import Glibc
+import Synchronization
 
 /// The stores of one node: one ``ObjectStore`` per vineyard cluster `namespace/name`, each
 /// with its own directory (`<root>/<namespace>/<name>`) and capacity.
@@ -32,7 +33,7 @@ public final class StoreRegistry: Sendable {
     public let rootDirectory: String
     /// Settings for stores opened without explicit values; its `directory` is ignored.
     public let defaults: StoreConfiguration
-    private let stores = Locked<[Key: ObjectStore]>([:])
+    private let stores = Mutex<[Key: ObjectStore]>([:])
 
     /// Creates a registry.
     ///

@@ -2,6 +2,7 @@
 // EmbeddedBackend.swift: the node's embedded shared-memory store as a backend.
 
 import Glibc
+import POSIXCore
 public import SharedMemoryStore
 
 /// The node's embedded ``ObjectStore``: blobs in the driver's own shared memory, which
@@ -18,7 +19,7 @@ public final class EmbeddedBackend: ObjectBackend {
 
     /// The error of a store failure (`EIO` once the store is closed).
     static func failure(_ error: StoreError) -> BackendError {
-        if case .storeClosed = error { return BackendError(errno: EIO, underlying: error) }
+        if case .storeClosed = error { return BackendError(errno: .io, underlying: error) }
         return BackendError(errno: error.errno, underlying: error)
     }
 

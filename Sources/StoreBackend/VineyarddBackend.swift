@@ -2,6 +2,7 @@
 // VineyarddBackend.swift: a vineyard deployment's vineyardd as a backend (cluster mode).
 
 import Glibc
+import POSIXCore
 public import VineyardIPC
 
 /// A vineyard deployment's vineyardd, reached through its IPC socket on this node: blobs live
@@ -121,7 +122,7 @@ final class VineyarddBlob: BlobBuilder, @unchecked Sendable {
 
     func write(at offset: Int, _ bytes: UnsafeRawBufferPointer) throws(BackendError) {
         guard offset >= 0, offset + bytes.count <= buffer.mutableBytes.count else {
-            throw BackendError(errno: EFBIG, underlying: BlobFull(capacity: buffer.mutableBytes.count))
+            throw BackendError(errno: .fileTooLarge, underlying: BlobFull(capacity: buffer.mutableBytes.count))
         }
         if let base = bytes.baseAddress, !bytes.isEmpty {
             (buffer.mutableBytes.baseAddress! + offset).copyMemory(from: base, byteCount: bytes.count)

@@ -1,8 +1,7 @@
 // vineyard-csi: VineyardSocket
 // ClientMounts.swift: where a connected process sees a volume, from its mountinfo.
 
-import VineyardIPC
-import Glibc
+import POSIXCore
 
 /// The mount points at which a process sees a volume, read from `/proc/<pid>/mountinfo`.
 ///
@@ -30,56 +29,18 @@ public enum ClientMounts {
     /// The mounts of `source` (e.g. `vineyard:<volumeID>`) that process `pid` sees; empty when
     /// the process is not visible (pid 0, another PID namespace) or its table is unreadable.
     public static func mounts(pid: Int32, source: String) -> [Mount] {
-        guard pid > 0, let table = readFile("/proc/\(pid)/mountinfo") else { return [] }
-        return mounts(mountinfo: table, source: source)
+        guard pid > 0, let table = try? MountTable.read(process: pid) else { return [] }
+        return mounts(in: table, source: source)
     }
 
-    /// Parses mountinfo text: `id parent major:minor root mount-point options [optional…] - type source super-options`.
+    /// The mounts of `source` in mountinfo text (see ``MountTable``).
     public static func mounts(mountinfo: String, source: String) -> [Mount] {
-        var result: [Mount] = []
-        for line in mountinfo.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            guard let dash = fields.firstIndex(of: "-"), dash >= 6, fields.count > dash + 2,
-                decodeOctalEscapes(fields[dash + 2]) == source
-            else { continue }
-            let root = decodeOctalEscapes(fields[3]).split(separator: "/").joined(separator: "/")
-            let readOnly = fields[5].split(separator: ",").contains("ro")
-            result.append(Mount(mountPoint: decodeOctalEscapes(fields[4]), root: root, readOnly: readOnly))
-        }
-        return result
+        mounts(in: MountTable(parsing: mountinfo), source: source)
     }
 
-    /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-    static func decodeOctalEscapes(_ field: Substring) -> String {
-        var output: [UInt8] = []
-        let bytes = Array(field.utf8)
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "\\"), index + 3 < bytes.count,
-                let value = UInt8(String(decoding: bytes[(index + 1)...(index + 3)], as: UTF8.self), radix: 8)
-            {
-                output.append(value)
-                index += 4
-            } else {
-                output.append(bytes[index])
-                index += 1
-            }
+    private static func mounts(in table: MountTable, source: String) -> [Mount] {
+        table.entries.filter { $0.source == source }.map {
+            Mount(mountPoint: $0.mountPoint, root: $0.root.split(separator: "/").joined(separator: "/"), readOnly: $0.isReadOnly)
         }
-        return String(decoding: output, as: UTF8.self)
-    }
-
-    private static func readFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

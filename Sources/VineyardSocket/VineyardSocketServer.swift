@@ -2,6 +2,7 @@
 // VineyardSocketServer.swift: a vineyard socket for one volume of a backend.
 
 import Glibc
+import POSIXCore
 import SharedMemoryStore
 public import StoreBackend
 public import VineyardIPC
@@ -38,7 +39,7 @@ public final class VineyardSocketServer: Sendable {
         namesChanged: @escaping @Sendable () -> Void = {}
     ) throws(IPCSocketError) {
         guard let sessions = backend as? any SessionSource else {
-            throw IPCSocketError("serve \(type(of: backend))", errno: ENOTSUP)
+            throw IPCSocketError("serve \(type(of: backend))", errno: .notSupported)
         }
         let makeSession = sessions.sessionMaker(
             scope: scope, advertisedSocket: advertisedSocket ?? socketPath, namesChanged: namesChanged)

@@ -3,6 +3,7 @@
 
 import VineyardIPC
 import Glibc
+import POSIXCore
 import SharedMemoryStore
 import Synchronization
 
@@ -127,7 +128,7 @@ final class VineyarddRelay: ConnectionBackend {
         var received: [Int32] = []
         for _ in 0..<count {
             do throws(IPCSocketError) {
-                guard let upstream else { throw IPCSocketError("recvmsg", errno: ENOTCONN) }
+                guard let upstream else { throw IPCSocketError("recvmsg", errno: .notConnected) }
                 received.append(try upstream.receiveDescriptor())
             } catch {
                 for descriptor in received { Glibc.close(descriptor) }

@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import Synchronization
 
 extension VolumeFileSystem {
     // MARK: - Lookup
@@ -43,7 +44,7 @@ extension VolumeFileSystem {
         // A file being written here is answered from its pending version (it may not be in the
         // store at all yet).
         if let known, known.kind == .file {
-            let pending: FileAttributes? = known.lock.withLock {
+            let pending: FileAttributes? = known.lock.withLock { _ in
                 known.file.writer.map { attributes(of: known, writer: $0, attached: true) }
             }
             if let pending { return entry(pending) }
@@ -93,7 +94,7 @@ extension VolumeFileSystem {
     func currentAttributes(_ node: Node) throws(Errno) -> FileAttributes {
         switch node.kind {
         case .file:
-            return try node.lock.withLock { () throws(Errno) -> FileAttributes in
+            return try node.lock.withLock { _ throws(Errno) -> FileAttributes in
                 try fileAttributesLocked(node)
             }
         case .directory, .symbolicLink:
@@ -148,7 +149,7 @@ extension VolumeFileSystem {
         let attributes = try namespace.withReadLock { () throws(Errno) -> FileAttributes in
             switch node.kind {
             case .file:
-                return try node.lock.withLock { () throws(Errno) -> FileAttributes in
+                return try node.lock.withLock { _ throws(Errno) -> FileAttributes in
                     try setFileAttributesLocked(node, changes, handle: handle, context: context)
                 }
             case .directory, .symbolicLink:

@@ -6,6 +6,7 @@
 import FUSEKit
 import Glibc
 import SharedMemoryStore
+import Synchronization
 
 extension VolumeFileSystem {
     /// Store entries fetched per page while listing.

@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import Synchronization
 
 extension VolumeFileSystem {
     // MARK: - Create and open
@@ -49,7 +50,7 @@ extension VolumeFileSystem {
                 table.opened(node)
                 return node
             }
-            let fileAttributes = node.lock.withLock { () -> FileAttributes in
+            let fileAttributes = node.lock.withLock { _ -> FileAttributes in
                 // A new inode: its page cache is empty, hence coherent with the empty version.
                 node.file.writer = PendingVersion(
                     blob: blob, baseline: 0, size: 0, attributes: attributes, cacheCoherent: true, failure: nil)
@@ -87,7 +88,7 @@ extension VolumeFileSystem {
         let handle = files.makeHandle()
         table.withLock { $0.opened(node) }
         do throws(Errno) {
-            let keepCache = try node.lock.withLock { () throws(Errno) -> Bool in
+            let keepCache = try node.lock.withLock { _ throws(Errno) -> Bool in
                 if node.file.writer == nil {
                     let path = table.withLock { $0.path(of: node) }
                     if let path, let object = store.object(named: naming.objectName(path)) {
@@ -138,7 +139,7 @@ extension VolumeFileSystem {
         guard offset >= 0, size >= 0 else { throw .invalid }
         let node = file.node
         // Under the node's lock only pick the source; the reply is sent after returning.
-        let (object, copied) = node.lock.withLock { () -> (ObjectHandle?, [UInt8]?) in
+        let (object, copied) = node.lock.withLock { _ -> (ObjectHandle?, [UInt8]?) in
             guard let writer = node.file.writer else { return (node.file.current, nil) }
             // Being written: the blob may move as it grows, so copy (rare: reading back a file
             // before closing it).
@@ -170,7 +171,7 @@ extension VolumeFileSystem {
         guard !overflow else { throw .fileTooLarge }
         let node = file.node
         return try namespace.withReadLock { () throws(Errno) -> Int in
-            try node.lock.withLock { () throws(Errno) -> Int in
+            try node.lock.withLock { _ throws(Errno) -> Int in
                 if node.file.writer == nil { try startWriterLocked(node, keeping: nil) }
                 var writer = node.file.writer!
                 if let failure = writer.failure { throw failure }
@@ -214,7 +215,7 @@ extension VolumeFileSystem {
         else { return }
         let node = file.node
         try namespace.withReadLock { () throws(Errno) in
-            try node.lock.withLock { () throws(Errno) in
+            try node.lock.withLock { _ throws(Errno) in
                 guard let writer = node.file.dirtyHandles[handle], writer == context.pid || writer == 0 else { return }
                 node.file.dirtyHandles[handle] = nil
                 guard node.file.writer != nil, node.file.dirtyHandles.isEmpty else { return }
@@ -237,7 +238,7 @@ extension VolumeFileSystem {
         guard let file = files.remove(handle) else { return }
         let node = file.node
         namespace.withReadLock {
-            node.lock.withLock {
+            node.lock.withLock { _ in
                 node.file.dirtyHandles[handle] = nil
                 node.file.openCount -= 1
                 if file.writable { node.file.writableCount -= 1 }

@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import Synchronization
 
 extension VolumeFileSystem {
     // MARK: - Directories
@@ -44,7 +45,7 @@ extension VolumeFileSystem {
         try namespace.withReadLock { () throws(Errno) in
             let path = VolumeNaming.join(try self.path(of: parentNode), name)
             let node = table.withLock { $0.child(of: parentNode, named: name) }
-            if let node, node.kind == .file, node.lock.withLock({ node.file.writer != nil }) { throw .notDirectory }
+            if let node, node.kind == .file, node.lock.withLock({ _ in node.file.writer != nil }) { throw .notDirectory }
             guard let resolved = resolve(path) else { throw .noEntry }
             guard case .directory(let markerID, _) = resolved else { throw .notDirectory }
             try checkEmpty(path: path, node: node)
@@ -69,7 +70,7 @@ extension VolumeFileSystem {
     /// Whether `parent/name` exists, in the store or as a file being written here.
     private func existingEntry(_ parent: Node, _ name: FileName, path: String) throws(Errno) -> Bool {
         if let node = table.withLock({ $0.child(of: parent, named: name) }), node.kind == .file,
-            node.lock.withLock({ node.file.writer != nil })
+            node.lock.withLock({ _ in node.file.writer != nil })
         {
             return true
         }
@@ -87,7 +88,7 @@ extension VolumeFileSystem {
             let node = table.withLock { $0.child(of: parentNode, named: name) }
             if let node, node.kind == .file {
                 // Lock the node so that a publish of its pending version cannot race.
-                try node.lock.withLock { () throws(Errno) in
+                try node.lock.withLock { _ throws(Errno) in
                     try unlinkLocked(path: path, node: node)
                 }
             } else {
@@ -158,15 +159,27 @@ extension VolumeFileSystem {
         let (source, target) = table.withLock {
             ($0.child(of: sourceParent, named: name), $0.child(of: targetParent, named: newName))
         }
-        let locked = [source, target].compactMap { $0 }.filter { $0.kind == .file }
-            .sorted { $0.inode < $1.inode }
         var lockedNodes: [Node] = []
-        for node in locked where !lockedNodes.contains(where: { $0 === node }) {
-            node.lock.lock()
+        for node in [source, target].compactMap({ $0 }).filter({ $0.kind == .file }).sorted(by: { $0.inode < $1.inode })
+        where !lockedNodes.contains(where: { $0 === node }) {
             lockedNodes.append(node)
         }
-        defer { for node in lockedNodes.reversed() { node.lock.unlock() } }
+        try Self.withLocks(of: lockedNodes[...]) { () throws(Errno) in
+            try renameFileLocked(sourceParent, name, targetParent, newName, noReplace: noReplace, source: source, target: target)
+        }
+    }
 
+    /// Runs `body` holding the locks of `nodes`, taken in their order.
+    private static func withLocks(of nodes: ArraySlice<Node>, _ body: () throws(Errno) -> Void) throws(Errno) {
+        guard let first = nodes.first else { return try body() }
+        try first.lock.withLock { _ throws(Errno) in try withLocks(of: nodes.dropFirst(), body) }
+    }
+
+    /// ``renameFile(_:_:_:_:noReplace:)`` with the locks of the `source` and `target` nodes held.
+    private func renameFileLocked(
+        _ sourceParent: Node, _ name: FileName, _ targetParent: Node, _ newName: FileName, noReplace: Bool,
+        source: Node?, target: Node?
+    ) throws(Errno) {
         let sourcePath = VolumeNaming.join(try path(of: sourceParent), name)
         let targetPath = VolumeNaming.join(try path(of: targetParent), newName)
         if sourcePath == targetPath { return }
@@ -235,7 +248,7 @@ extension VolumeFileSystem {
         let (source, target) = table.withLock {
             ($0.child(of: sourceParent, named: name), $0.child(of: targetParent, named: newName))
         }
-        if let target, target.kind == .file, target.lock.withLock({ target.file.writer != nil }) {
+        if let target, target.kind == .file, target.lock.withLock({ _ in target.file.writer != nil }) {
             throw .notDirectory
         }
         switch resolve(targetPath) {

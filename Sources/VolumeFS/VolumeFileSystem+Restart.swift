@@ -6,6 +6,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import Synchronization
 
 extension VolumeFileSystem {
     /// Handle numbers carry the number of the process generation that made them above this bit.
@@ -61,7 +62,7 @@ extension VolumeFileSystem {
         let writers = fileSystem.table.withLock { $0.restore(from: slots) }
         var resumption = Resumption(inodes: fileSystem.inodeCount - 1, writers: 0, lostWriters: 0)
         for (node, record) in writers {
-            node.lock.withLock {
+            node.lock.withLock { _ in
                 var failure: Errno?
                 var size = record.size
                 let blob: BlobWriter
@@ -121,18 +122,18 @@ extension VolumeFileSystem {
     /// (or makes an adopted one writable). `nil` for any other unknown handle.
     func adoptFile(_ handle: UInt64, inode: InodeNumber, writable: Bool) -> OpenFile? {
         guard isEarlierHandle(handle), !(writable && readOnly) else { return nil }
-        return adoption.withLock { () -> OpenFile? in
+        return adoption.withLock { _ -> OpenFile? in
             if let existing = files.get(handle) {
                 guard writable && !existing.writable else { return existing }
                 let upgraded = OpenFile(node: existing.node, flags: .readWrite)
-                existing.node.lock.withLock { existing.node.file.writableCount += 1 }
+                existing.node.lock.withLock { _ in existing.node.file.writableCount += 1 }
                 files.insert(upgraded, as: handle)
                 return upgraded
             }
             guard let node = try? self.node(inode), node.kind == .file else { return nil }
             table.withLock { $0.opened(node) }
             namespace.withReadLock {
-                node.lock.withLock {
+                node.lock.withLock { _ in
                     if node.file.writer == nil && node.file.current == nil {
                         let path = table.withLock { $0.path(of: node) }
                         if let path { node.file.current = store.object(named: naming.objectName(path)) }
@@ -159,7 +160,7 @@ extension VolumeFileSystem {
     func adoptFlushedFile(_ handle: UInt64, inode: InodeNumber, context: RequestContext) -> OpenFile? {
         guard let file = adoptFile(handle, inode: inode, writable: true) else { return nil }
         let node = file.node
-        node.lock.withLock {
+        node.lock.withLock { _ in
             if node.file.writer != nil && node.file.dirtyHandles[handle] == nil {
                 node.file.dirtyHandles[handle] = context.pid
             }
@@ -172,7 +173,7 @@ extension VolumeFileSystem {
     /// it was).
     func adoptDirectory(_ handle: UInt64, inode: InodeNumber) -> DirectoryHandle? {
         guard isEarlierHandle(handle) else { return nil }
-        return adoption.withLock { () -> DirectoryHandle? in
+        return adoption.withLock { _ -> DirectoryHandle? in
             if let existing = directories.get(handle) { return existing }
             guard let node = try? directoryNode(inode) else { return nil }
             table.withLock { $0.opened(node) }

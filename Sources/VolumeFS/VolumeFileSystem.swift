@@ -65,7 +65,7 @@ public final class VolumeFileSystem: FileSystem {
     let store: ObjectStore
     let naming: VolumeNaming
     let accounting: VolumeAccounting
-    let table: Locked<InodeTable<FileState>>
+    let table: Mutex<InodeTable<FileState>>
     /// Held shared by every operation that turns paths into store names, exclusively by
     /// directory renames (which change the names of a whole subtree).
     let namespace = ReadWriteLock()
@@ -78,7 +78,7 @@ public final class VolumeFileSystem: FileSystem {
     /// ``surviving(store:volumeID:quotaBytes:readOnly:stateFile:resume:)``).
     let slots: InodeSlots?
     /// Serialises taking over handles of an earlier process.
-    let adoption = Lock()
+    let adoption = Mutex<Void>(())
 
     /// Seconds the kernel may cache attributes (sizes, modes): how stale a change made through
     /// another mount may look.
@@ -141,7 +141,7 @@ public final class VolumeFileSystem: FileSystem {
         self.naming = naming
         self.instanceID = instanceID
         self.accounting = VolumeAccounting.shared(store: store, naming: naming)
-        self.table = Locked(InodeTable(root: Node(inode: .root, kind: .directory, parent: nil, name: FileName(""))))
+        self.table = Mutex(InodeTable(root: Node(inode: .root, kind: .directory, parent: nil, name: FileName(""))))
         let now = Timespec.now
         self.slots = slots
         if let slots, slots.generation != 0 {
@@ -324,7 +324,7 @@ public final class VolumeFileSystem: FileSystem {
     static func errno(_ error: StoreError) -> Errno {
         switch error {
         case .storeClosed: return .io
-        default: return Errno(rawValue: error.errno)
+        default: return error.errno
         }
     }
 

@@ -1,6 +1,7 @@
 // vineyard-csi: SharedMemoryStoreTests
 // ObjectStoreTests.swift: reading, deleting, reference counting, capacity and usage.
 
+import POSIXCore
 import Testing
 
 @testable import SharedMemoryStore
@@ -95,7 +96,7 @@ import Testing
                 #expect(contents(try #require(store.object(id))) == bytes)
                 #expect(store.name("obj-\(index)") == id)
             }
-            #expect(StoreError.outOfMemory(requested: 1, available: 0).errno == ENOSPCValue)
+            #expect(StoreError.outOfMemory(requested: 1, available: 0).errno == .noSpace)
             #expect(StoreError.outOfMemory(requested: 1, available: 0).vineyardStatusCode == 41)
             // Deleting makes room again.
             try store.delete(stored[0].0)
@@ -231,6 +232,3 @@ import Testing
         }
     }
 }
-
-/// `ENOSPC` without importing Glibc into every test file.
-let ENOSPCValue: Int32 = 28

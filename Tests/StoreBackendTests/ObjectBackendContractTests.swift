@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import SharedMemoryStore
 import StoreBackend
+import POSIXCore
 import Testing
 import VineyarddTestSupport
 
@@ -144,7 +145,7 @@ struct ObjectBackendContractTests {
             _ = try backend.usage()
             Issue.record("usage of an unreachable vineyardd succeeded")
         } catch {
-            #expect(error.errno == ENOTCONN)
+            #expect(error.errno == .notConnected)
         }
     }
 }

@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 import SharedMemoryStore
+import POSIXCore
 import Testing
 import VineyarddTestSupport
 
@@ -111,7 +112,7 @@ struct ClientTests {
         } catch {
             guard case .refused(let refusal) = error else { Issue.record("\(error)"); return }
             #expect(refusal.code == .notEnoughMemory)
-            #expect(error.errno == ENOSPC)
+            #expect(error.errno == .noSpace)
         }
         #expect(client.isConnected)
     }
@@ -122,7 +123,7 @@ struct ClientTests {
             Issue.record("connected to nothing")
         } catch {
             #expect(error.isOutage)
-            #expect(error.errno == ENOTCONN)
+            #expect(error.errno == .notConnected)
         }
         let server = try VineyarddProcess()
         let client = try VineyardClient.connect(socketPath: server.socket)
@@ -133,7 +134,7 @@ struct ClientTests {
             Issue.record("a killed vineyardd answered")
         } catch {
             #expect(error.isOutage)
-            #expect(error.errno == ENOTCONN)
+            #expect(error.errno == .notConnected)
         }
         #expect(!client.isConnected, "a failed connection is never reused")
         #expect(throws: VineyardClientError.self) { try client.instanceStatus() }

@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import SharedMemoryStore
 import StoreBackend
+import POSIXCore
 import Testing
 
 @testable import VineyardIPC
@@ -18,7 +19,7 @@ final class ServerFixture {
 
     init() throws {
         var template = Array("/dev/shm/ipc-test-XXXXXX".utf8CString)
-        guard let created = mkdtemp(&template) else { throw IPCSocketError("mkdtemp", errno: errno) }
+        guard let created = mkdtemp(&template) else { throw IPCSocketError("mkdtemp", errno: .current) }
         directory = String(cString: created)
         var configuration = StoreConfiguration(directory: directory + "/store", capacity: 256 << 20)
         configuration.bootID = "test"

@@ -2,6 +2,7 @@
 // Arena.swift: one shared-memory file, mapped once.
 
 import Glibc
+import POSIXCore
 
 /// An arena file on the store directory, sized with `ftruncate` and mapped `MAP_SHARED` once
 /// for the life of the store.
@@ -28,9 +29,7 @@ struct Arena: Sendable {
             if try Sys.fileSize(fd, path: path) != size {
                 try Sys.truncate(fd, to: size, path: path)
             }
-            guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), base != MAP_FAILED else {
-                throw StoreError.system(operation: "mmap", path: path, errno: errno)
-            }
+            let base = try Sys.mapShared(fd, length: size, path: path)
             var advised = false
             if hugePages {
                 advised = madvise(base, size, MADV_HUGEPAGE) == 0
@@ -74,20 +73,8 @@ struct Arena: Sendable {
         let page = Sys.pageSize
         let start = extent.offset / page * page
         let end = min(size, ArenaAllocator.roundUp(extent.end, to: page))
-        let code = Sys.allocate(fileDescriptor, offset: start, length: end - start)
-        if code == ENOSPC || code == ENOMEM || code == EFBIG {
-            throw StoreError.outOfMemory(requested: extent.length, available: 0)
-        }
-        // Filesystems without fallocate (EOPNOTSUPP) still work; they just fault lazily.
-        if code != 0 && code != EOPNOTSUPP {
-            throw StoreError.system(operation: "posix_fallocate", path: path, errno: code)
-        }
-        if populate && madvise(pointer(at: start), end - start, Sys.madvisePopulateWrite) != 0 {
-            let code = errno
-            if code == ENOMEM || code == EFAULT {
-                throw StoreError.outOfMemory(requested: extent.length, available: 0)
-            }
-        }
+        try Sys.allocate(fileDescriptor, offset: start, length: end - start, requested: extent.length, path: path)
+        if populate { try Sys.populate(pointer(at: start), length: end - start, requested: extent.length) }
     }
 
     /// Writes a range's dirty pages to the file's storage (`msync(MS_SYNC)`), for
@@ -96,9 +83,7 @@ struct Arena: Sendable {
         let page = Sys.pageSize
         let start = extent.offset / page * page
         let end = min(size, ArenaAllocator.roundUp(extent.end, to: page))
-        if msync(pointer(at: start), end - start, MS_SYNC) != 0 {
-            throw StoreError.system(operation: "msync", path: path, errno: errno)
-        }
+        try Sys.syncMapping(pointer(at: start), length: end - start, path: path)
     }
 
     /// Releases a range's pages back to the host (the range reads as zeros afterwards).

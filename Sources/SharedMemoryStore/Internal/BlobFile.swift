@@ -2,6 +2,7 @@
 // BlobFile.swift: a blob whose bytes live in a file of their own.
 
 import Glibc
+import POSIXCore
 
 /// The file of one file-backed blob, `<store directory>/blobs/<identifier in hex>`, and this
 /// process's mapping of it.
@@ -88,21 +89,13 @@ struct BlobFile: Sendable {
         let newMapped = BlobFile.pageRounded(newLength)
         do throws(StoreError) {
             try Sys.truncate(fd, to: newMapped, path: path)
-            let code = Sys.allocate(fd, offset: oldLength, length: newMapped - oldLength)
-            if code == ENOSPC || code == ENOMEM || code == EFBIG {
-                throw StoreError.outOfMemory(requested: newLength - oldLength, available: 0)
-            }
-            if code != 0 && code != EOPNOTSUPP {
-                throw StoreError.system(operation: "posix_fallocate", path: path, errno: code)
-            }
+            try Sys.allocate(
+                fd, offset: oldLength, length: newMapped - oldLength, requested: newLength - oldLength, path: path)
             let previousMapped = mappedLength
             try map(fd: fd, from: previousMapped, to: newMapped, hugePages: hugePages)
             length = newMapped
-            if populate, let base, madvise(base + previousMapped, newMapped - previousMapped, Sys.madvisePopulateWrite) != 0 {
-                let code = errno
-                if code == ENOMEM || code == EFAULT {
-                    throw StoreError.outOfMemory(requested: newLength - oldLength, available: 0)
-                }
+            if populate, let base {
+                try Sys.populate(base + previousMapped, length: newMapped - previousMapped, requested: newLength - oldLength)
             }
         } catch {
             // Give the reservation back: the file returns to its old length (punching what was
@@ -125,8 +118,10 @@ struct BlobFile: Sendable {
         let protection = PROT_READ | PROT_WRITE
         if let base, from > 0 {
             let hint = base + from
-            if let added = mmap(hint, to - from, protection, MAP_SHARED | BlobFile.fixedNoReplace, fd, off_t(from)),
-                added != MAP_FAILED
+            // Best effort: taken addresses (EEXIST) fall back to mapping the whole file below.
+            if let added = try? Sys.mapShared(
+                fd, length: to - from, protection: protection, at: hint, flags: BlobFile.fixedNoReplace, offset: from,
+                path: path)
             {
                 if added == hint {
                     if hugePages { _ = madvise(added, to - from, MADV_HUGEPAGE) }
@@ -136,9 +131,7 @@ struct BlobFile: Sendable {
                 munmap(added, to - from)  // a kernel without MAP_FIXED_NOREPLACE took it as a hint
             }
         }
-        guard let whole = mmap(nil, to, protection, MAP_SHARED, fd, 0), whole != MAP_FAILED else {
-            throw StoreError.system(operation: "mmap", path: path, errno: errno)
-        }
+        let whole = try Sys.mapShared(fd, length: to, protection: protection, path: path)
         if hugePages { _ = madvise(whole, to, MADV_HUGEPAGE) }
         unmap()
         baseAddress = UInt(bitPattern: whole)
@@ -161,9 +154,7 @@ struct BlobFile: Sendable {
     /// ``StoreConfiguration/SyncMode/hostCrash``.
     func flush(_ size: Int) throws(StoreError) {
         guard let base, size > 0 else { return }
-        if msync(base, BlobFile.pageRounded(size), MS_SYNC) != 0 {
-            throw StoreError.system(operation: "msync", path: path, errno: errno)
-        }
+        try Sys.syncMapping(base, length: BlobFile.pageRounded(size), path: path)
         let fd = try Sys.open(path, O_RDONLY)
         defer { Sys.close(fd) }
         try Sys.fsync(fd, path: path)

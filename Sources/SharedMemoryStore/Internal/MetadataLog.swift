@@ -2,6 +2,7 @@
 // MetadataLog.swift: the crash-consistent, append-only metadata log.
 
 import Glibc
+import POSIXCore
 
 /// The store's metadata: an append-only log of checksummed records, compacted by rewriting.
 ///
@@ -155,7 +156,7 @@ struct MetadataLog {
     /// is either entirely in the log or not at all.
     mutating func append(_ operations: [LogOp]) throws(StoreError) {
         guard !isPoisoned else {
-            throw StoreError.system(operation: "write", path: path, errno: EIO)
+            throw StoreError.system(operation: "write", path: path, errno: .io)
         }
         var record: [UInt8] = []
         MetadataLog.frame(MetadataLog.payload(operations), into: &record)

@@ -17,7 +17,7 @@ enum Sys {
         do {
             return try syscall(body)
         } catch {
-            throw StoreError.system(operation: operation, path: path, errno: error.rawValue)
+            throw StoreError.system(operation: operation, path: path, errno: error)
         }
     }
 
@@ -50,7 +50,7 @@ enum Sys {
     /// Writes all of `bytes` at the descriptor's current position.
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(StoreError) {
         do { try FileIO.writeAll(fd, bytes) } catch {
-            throw StoreError.system(operation: "write", path: path, errno: error.rawValue)
+            throw StoreError.system(operation: "write", path: path, errno: error)
         }
     }
 
@@ -83,7 +83,7 @@ enum Sys {
         } catch .noEntry {
             // already gone
         } catch {
-            throw StoreError.system(operation: "unlink", path: path, errno: error.rawValue)
+            throw StoreError.system(operation: "unlink", path: path, errno: error)
         }
     }
 
@@ -101,12 +101,12 @@ enum Sys {
             } catch .exists {
                 // there already
             } catch {
-                throw StoreError.system(operation: "mkdir", path: prefix, errno: error.rawValue)
+                throw StoreError.system(operation: "mkdir", path: prefix, errno: error)
             }
         }
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-            throw StoreError.system(operation: "mkdir", path: path, errno: Errno.notDirectory.rawValue)
+            throw StoreError.system(operation: "mkdir", path: path, errno: .notDirectory)
         }
     }
 
@@ -124,7 +124,7 @@ enum Sys {
         let locked: Int32?
         do { locked = try nonBlockingSyscall { flock(fd, LOCK_EX | LOCK_NB) } } catch {
             close(fd)
-            throw StoreError.system(operation: "flock", path: path, errno: error.rawValue)
+            throw StoreError.system(operation: "flock", path: path, errno: error)
         }
         guard locked != nil else {
             close(fd)
@@ -134,14 +134,53 @@ enum Sys {
     }
 
     /// `posix_fallocate(3)`: allocate backing pages for a range without changing the size
-    /// (on tmpfs this is the `fallocate(2)` system call). Returns the error number, 0 on success.
-    static func allocate(_ fd: Int32, offset: Int, length: Int) -> Int32 {
+    /// (on tmpfs this is the `fallocate(2)` system call).
+    ///
+    /// - Throws: ``StoreError/outOfMemory(requested:available:)`` for `requested` bytes when
+    ///   the file system or memory cgroup is full; other failures as ``StoreError/system(operation:path:errno:)``.
+    ///   A file system without fallocate is not an error: its pages fault in lazily.
+    static func allocate(_ fd: Int32, offset: Int, length: Int, requested: Int, path: String) throws(StoreError) {
         do {
             try syscallReturningErrno { posix_fallocate(fd, off_t(offset), off_t(length)) }
-            return 0
+        } catch .noSpace, .noMemory, .fileTooLarge {
+            throw StoreError.outOfMemory(requested: requested, available: 0)
+        } catch .notSupported {
+            // no fallocate here: the pages are allocated when first written
         } catch {
-            return error.rawValue
+            throw StoreError.system(operation: "posix_fallocate", path: path, errno: error)
         }
+    }
+
+    /// `mmap(2)` of `length` bytes of `fd`, shared, at `hint` (nil: anywhere) with `flags` added.
+    static func mapShared(
+        _ fd: Int32, length: Int, protection: Int32 = PROT_READ | PROT_WRITE, at hint: UnsafeMutableRawPointer? = nil,
+        flags: Int32 = 0, offset: Int = 0, path: String
+    ) throws(StoreError) -> UnsafeMutableRawPointer {
+        do {
+            return try syscallMapping { mmap(hint, length, protection, MAP_SHARED | flags, fd, off_t(offset)) }
+        } catch {
+            throw StoreError.system(operation: "mmap", path: path, errno: error)
+        }
+    }
+
+    /// Fills this process's page tables for writing a mapped range (`MADV_POPULATE_WRITE`).
+    ///
+    /// - Throws: ``StoreError/outOfMemory(requested:available:)`` for `requested` bytes when the
+    ///   pages cannot be had. A kernel without `MADV_POPULATE_WRITE` is not an error: the pages
+    ///   fault in on first write.
+    static func populate(_ address: UnsafeMutableRawPointer, length: Int, requested: Int) throws(StoreError) {
+        do {
+            try syscall { madvise(address, length, madvisePopulateWrite) }
+        } catch .noMemory, .badAddress {
+            throw StoreError.outOfMemory(requested: requested, available: 0)
+        } catch {
+            // not supported here
+        }
+    }
+
+    /// `msync(MS_SYNC)` of a mapped range.
+    static func syncMapping(_ address: UnsafeMutableRawPointer, length: Int, path: String) throws(StoreError) {
+        _ = try check("msync", path) { msync(address, length, MS_SYNC) }
     }
 
     /// `MADV_REMOVE`: frees the backing pages of a range of a shared tmpfs mapping (the same as

@@ -2,6 +2,7 @@
 // VineyardClient.swift: a client of a real vineyardd over its IPC socket (the codec's other side).
 
 import Glibc
+import POSIXCore
 public import VineyardObjects
 import Synchronization
 
@@ -242,7 +243,7 @@ public final class VineyardClient: @unchecked Sendable {
     ) throws(VineyardClientError) -> R {
         let result: Result<R, VineyardClientError> = lock.withLock { _ in
             guard let channel = state.channel else {
-                return .failure(.disconnected(.socket(IPCSocketError("vineyardd connection", errno: ENOTCONN))))
+                return .failure(.disconnected(.socket(IPCSocketError("vineyardd connection", errno: .notConnected))))
             }
             do throws(VineyardClientError) {
                 return .success(try body(channel, &state.mappings))

@@ -1,7 +1,7 @@
 // vineyard-csi: VineyardIPC
 // VineyardClientError.swift: why a call to a vineyardd failed, and what errno/CSI code that is.
 
-import Glibc
+public import POSIXCore
 
 /// A failed call of ``VineyardClient``.
 ///
@@ -30,16 +30,16 @@ public enum VineyardClientError: Error, Hashable, Sendable, CustomStringConverti
     /// The errno a file system returns for this failure: `ENOTCONN` while vineyardd is down
     /// (as FUSE mounts whose server died answer), `ENOSPC` when it is out of memory, `ENOENT`
     /// for a missing object, `EIO` otherwise.
-    public var errno: Int32 {
+    public var errno: Errno {
         switch self {
-        case .unreachable, .disconnected: return ENOTCONN
+        case .unreachable, .disconnected: return .notConnected
         case .refused(let error):
             switch error.code {
-            case .notEnoughMemory: return ENOSPC
-            case .objectNotExists: return ENOENT
-            default: return EIO
+            case .notEnoughMemory: return .noSpace
+            case .objectNotExists: return .noEntry
+            default: return .io
             }
-        case .protocolViolation: return EIO
+        case .protocolViolation: return .io
         }
     }
 

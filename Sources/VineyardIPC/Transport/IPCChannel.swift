@@ -2,6 +2,7 @@
 // IPCChannel.swift: one connected vineyard socket: frames in, frames and descriptors out.
 
 import Glibc
+import POSIXCore
 import VineyardObjects
 import Synchronization
 
@@ -77,7 +78,7 @@ public final class IPCChannel: Sendable {
             let complete = try body.withTypedMutableBytes { (raw) throws(IPCSocketError) in
                 raw.isEmpty ? true : try Socket.readExactly(fd, raw)
             }
-            guard complete else { throw IPCSocketError("recv", errno: ECONNRESET) }
+            guard complete else { throw IPCSocketError("recv", errno: .connectionReset) }
         } catch {
             throw .socket(error)
         }
@@ -112,7 +113,7 @@ public final class IPCChannel: Sendable {
         } catch {
             throw .socket(error)
         }
-        guard let body = try receiveBody() else { throw .socket(IPCSocketError("recv", errno: ECONNRESET)) }
+        guard let body = try receiveBody() else { throw .socket(IPCSocketError("recv", errno: .connectionReset)) }
         let json: JSONValue
         do throws(IPCError) {
             json = try IPCFrame.decode(body: body)

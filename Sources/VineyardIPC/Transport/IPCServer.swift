@@ -2,6 +2,7 @@
 // IPCServer.swift: a Unix-socket listener that serves each connection on its own thread.
 
 import Glibc
+import POSIXCore
 import VineyardObjects
 import Synchronization
 
@@ -126,8 +127,8 @@ public final class IPCServer: Sendable {
                 fd = try Socket.accept(listener)
             } catch {
                 switch error.errno {
-                case ECONNABORTED, EPROTO: continue  // that client gave up; keep serving
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                case .connectionAborted, .protocolError: continue  // that client gave up; keep serving
+                case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .noMemory:
                     usleep(50_000)  // out of descriptors: back off instead of spinning
                     continue
                 default:

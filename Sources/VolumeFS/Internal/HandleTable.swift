@@ -11,11 +11,16 @@ import Synchronization
 /// different files rarely meet on one lock.
 final class HandleTable<Value: AnyObject & Sendable>: Sendable {
     private static var shardCount: Int { 16 }
-    private let shards: [Locked<[UInt64: Value]>]
+    /// One shard's handles (a class: `Mutex` cannot be copied into an array).
+    private final class Shard: Sendable {
+        let entries = Mutex<[UInt64: Value]>([:])
+    }
+
+    private let shards: [Shard]
     private let next = Atomic<UInt64>(1)
 
     init() {
-        shards = (0..<Self.shardCount).map { _ in Locked([:]) }
+        shards = (0..<Self.shardCount).map { _ in Shard() }
     }
 
     /// A fresh handle number (never 0, never reused).
@@ -24,15 +29,15 @@ final class HandleTable<Value: AnyObject & Sendable>: Sendable {
     }
 
     func insert(_ value: Value, as handle: UInt64) {
-        shard(handle).withLock { $0[handle] = value }
+        shard(handle).entries.withLock { $0[handle] = value }
     }
 
     func get(_ handle: UInt64) -> Value? {
-        shard(handle).withLock { $0[handle] }
+        shard(handle).entries.withLock { $0[handle] }
     }
 
     func remove(_ handle: UInt64) -> Value? {
-        shard(handle).withLock { $0.removeValue(forKey: handle) }
+        shard(handle).entries.withLock { $0.removeValue(forKey: handle) }
     }
 
     /// Makes the next handles `first`, `first + 1`, ... (a process taking a mount over
@@ -43,10 +48,10 @@ final class HandleTable<Value: AnyObject & Sendable>: Sendable {
 
     /// Every handle still open.
     var handles: [UInt64] {
-        shards.flatMap { shard in shard.withLock { Array($0.keys) } }
+        shards.flatMap { shard in shard.entries.withLock { Array($0.keys) } }
     }
 
-    private func shard(_ handle: UInt64) -> Locked<[UInt64: Value]> {
+    private func shard(_ handle: UInt64) -> Shard {
         shards[Int(handle % UInt64(Self.shardCount))]
     }
 }
@@ -75,7 +80,7 @@ final class OpenFile: Sendable {
 /// during the whole listing are returned exactly once.
 final class DirectoryHandle: Sendable {
     let node: Node
-    let listing = Locked(DirectoryListing())
+    let listing = Mutex(DirectoryListing())
 
     init(node: Node) {
         self.node = node

@@ -85,13 +85,15 @@ final class InodeSlots: @unchecked Sendable {
     /// - Returns: the slots, and whether `resume` found a file with a matching layout (its
     ///   slots are then in use until ``adoptUsedSlots(_:)``).
     static func open(path: String, capacity: Int, resume: Bool) throws(VolumeFSError) -> (InodeSlots, existed: Bool) {
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw VolumeFSError(code: .store, message: "cannot open \(path): \(String(cString: strerror(errno)))")
+        let fd: Int32
+        do {
+            fd = try syscall { Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+        } catch {
+            throw VolumeFSError(code: .store, message: "cannot open \(path): \(error)")
         }
         defer { close(fd) }
         var header = [UInt8](repeating: 0, count: 24)
-        let headerRead = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 24, 0) }
+        let headerRead = header.withUnsafeMutableBytes { raw in (try? syscall { pread(fd, raw.baseAddress, 24, 0) }) ?? -1 }
         let matches =
             resume && headerRead == 24
             && header.withUnsafeBytes {
@@ -100,15 +102,20 @@ final class InodeSlots: @unchecked Sendable {
             }
         let recorded = matches ? Int(header.withUnsafeBytes { $0.load(fromByteOffset: 16, as: UInt64.self) }) : capacity
         // A file of another layout is emptied (truncating to 0 zeroes it without touching pages).
-        if !matches && ftruncate(fd, 0) != 0 {
-            throw VolumeFSError(code: .store, message: "cannot reset \(path): \(String(cString: strerror(errno)))")
+        if !matches {
+            do { try syscall { ftruncate(fd, 0) } } catch {
+                throw VolumeFSError(code: .store, message: "cannot reset \(path): \(error)")
+            }
         }
         let size = headerSize + recorded * slotSize
-        guard ftruncate(fd, off_t(size)) == 0 else {
-            throw VolumeFSError(code: .store, message: "cannot size \(path): \(String(cString: strerror(errno)))")
+        do { try syscall { ftruncate(fd, off_t(size)) } } catch {
+            throw VolumeFSError(code: .store, message: "cannot size \(path): \(error)")
         }
-        guard let pointer = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), pointer != MAP_FAILED else {
-            throw VolumeFSError(code: .store, message: "cannot map \(path): \(String(cString: strerror(errno)))")
+        let pointer: UnsafeMutableRawPointer
+        do {
+            pointer = try syscallMapping { mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) }
+        } catch {
+            throw VolumeFSError(code: .store, message: "cannot map \(path): \(error)")
         }
         let slots = InodeSlots(path: path, base: pointer, mappedSize: size, capacity: recorded)
         if !matches {

@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import Synchronization
 
 /// What a file system keeps per inode beside the table's bookkeeping.
 protocol NodeContent {
@@ -27,8 +28,8 @@ final class InodeNode<Content: NodeContent>: @unchecked Sendable {
 
     // MARK: Guarded by `lock`
 
-    /// Guards ``file``.
-    let lock = Lock()
+    /// Guards ``file`` (held around calls that read or change it, so the value lives outside).
+    let lock = Mutex<Void>(())
     /// What the file system keeps for this inode (for the embedded store: open handles and
     /// the version being written).
     var file = Content()

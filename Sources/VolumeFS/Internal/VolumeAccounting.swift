@@ -25,7 +25,7 @@ final class VolumeAccounting: Sendable {
 
     /// Live accountings. Each holds its store strongly, so an identifier in a live entry is
     /// never that of another store.
-    private static let registry = Locked<[Key: Entry]>([:])
+    private static let registry = Mutex<[Key: Entry]>([:])
 
     let store: ObjectStore
     let volumeID: String

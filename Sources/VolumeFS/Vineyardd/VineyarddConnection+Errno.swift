@@ -14,7 +14,7 @@ extension VineyarddConnection {
         do {
             return try current()
         } catch {
-            throw Errno(rawValue: error.errno)
+            throw error.errno
         }
     }
 
@@ -24,7 +24,7 @@ extension VineyarddConnection {
         do {
             return try with(body)
         } catch {
-            throw Errno(rawValue: error.errno)
+            throw error.errno
         }
     }
 }

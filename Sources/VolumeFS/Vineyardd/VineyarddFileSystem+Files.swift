@@ -75,7 +75,7 @@ extension VineyarddFileSystem {
             guard state.writing[path] != nil else { throw .noEntry }
             return ([], [], nil)
         case .success(let mapped)?: return mapped
-        case .failure(.remote)?: throw Errno(rawValue: EREMOTE)  // another node's instance holds the bytes
+        case .failure(.remote)?: throw Errno.remote  // another node's instance holds the bytes
         case .failure?: throw .io
         }
     }

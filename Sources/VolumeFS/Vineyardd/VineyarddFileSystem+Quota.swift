@@ -68,7 +68,7 @@ extension VineyarddFileSystem {
         do {
             return try VolumeFileSystem.namedContents(backend: VineyarddBackend(connection: connection), volumeID: volumeID).bytes
         } catch {
-            throw Errno(rawValue: error.errno)
+            throw error.errno
         }
     }
 

@@ -2,6 +2,7 @@
 // StoreMappings.swift: the client's per-connection table of received and mapped store files.
 
 import Glibc
+import POSIXCore
 
 /// One store file vineyardd sent, mapped; unmapped when the last reference goes, so bytes
 /// handed out (``MappedBuffer/owner``) stay readable after the connection is gone.
@@ -42,10 +43,12 @@ struct StoreMappings {
             Glibc.close(descriptor)
             throw .protocolViolation("store file \(storeFD) announced with map_size \(mapSize)")
         }
-        guard let base = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0), base != MAP_FAILED else {
-            let code = Glibc.errno
+        let base: UnsafeMutableRawPointer
+        do {
+            base = try syscallMapping { mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0) }
+        } catch {
             Glibc.close(descriptor)
-            throw .protocolViolation("cannot map store file \(storeFD): \(String(cString: strerror(code)))")
+            throw .protocolViolation("cannot map store file \(storeFD): \(error)")
         }
         mappings[storeFD] = StoreMapping(base: base, length: length, descriptor: descriptor)
     }

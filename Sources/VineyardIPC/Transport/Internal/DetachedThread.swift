@@ -2,6 +2,7 @@
 // DetachedThread.swift: a plain OS thread for blocking socket work.
 
 import Glibc
+import POSIXCore
 
 /// Starts detached pthreads. Connections block in `recv` for as long as a client is idle, so
 /// they get OS threads of their own rather than Swift concurrency's cooperative pool, which a
@@ -26,14 +27,17 @@ enum DetachedThread {
         pthread_attr_setstacksize(&attributes, stackSize)
         let context = Unmanaged.passRetained(Box(body)).toOpaque()
         var thread = pthread_t()
-        let result = pthread_create(&thread, &attributes, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, context)
-        if result != 0 {
+        do {
+            try syscallReturningErrno {
+                pthread_create(&thread, &attributes, { raw in
+                    let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                    box.body()
+                    return nil
+                }, context)
+            }
+        } catch {
             Unmanaged<Box>.fromOpaque(context).release()
-            throw IPCSocketError("pthread_create", errno: result)
+            throw IPCSocketError("pthread_create", errno: error)
         }
     }
 }

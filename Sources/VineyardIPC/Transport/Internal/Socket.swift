@@ -1,35 +1,35 @@
 // vineyard-csi: VineyardIPC
-// Socket.swift: the one place that makes socket system calls, retries EINTR and reads errno.
+// Socket.swift: the Unix-socket system calls of the IPC transport, each naming its operation.
 
 import Glibc
+public import POSIXCore
 
 /// A failed socket operation.
 public struct IPCSocketError: Error, Hashable, Sendable, CustomStringConvertible {
     public var operation: String
-    public var errno: Int32
+    public var errno: Errno
 
-    public init(_ operation: String, errno: Int32) {
+    public init(_ operation: String, errno: Errno) {
         self.operation = operation
         self.errno = errno
     }
 
-    public var description: String { "\(operation): \(String(cString: strerror(errno))) (errno \(errno))" }
+    public var description: String { "\(operation): \(errno)" }
 }
 
-/// Thin wrappers over the Unix-socket system calls. Each retries on `EINTR` and throws
-/// ``IPCSocketError`` naming the operation; writes never raise `SIGPIPE` (`MSG_NOSIGNAL`), so a
-/// client that vanishes mid-reply cannot kill the driver.
+/// Thin wrappers over the Unix-socket system calls. Each goes through POSIXCore's `syscall`
+/// and throws ``IPCSocketError`` naming the operation; writes never raise `SIGPIPE`
+/// (`MSG_NOSIGNAL`), so a client that vanishes mid-reply cannot kill the driver.
 enum Socket {
+    /// Runs the system call `body`, a failure becoming an ``IPCSocketError`` for `operation`.
     @inline(__always)
     static func check<T: FixedWidthInteger>(_ operation: @autoclosure () -> String, _ body: () -> T)
         throws(IPCSocketError) -> T
     {
-        while true {
-            let result = body()
-            if result != -1 { return result }
-            let code = errno
-            if code == EINTR { continue }
-            throw IPCSocketError(operation(), errno: code)
+        do {
+            return try syscall(body)
+        } catch {
+            throw IPCSocketError(operation(), errno: error)
         }
     }
 
@@ -51,7 +51,7 @@ enum Socket {
             directoryFD = try check("open \(directory)") { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
             effective = "/proc/self/fd/\(directoryFD)/\(name)"
             guard effective.utf8.count <= maximumPathLength else {
-                throw IPCSocketError("socket path \(path)", errno: ENAMETOOLONG)
+                throw IPCSocketError("socket path \(path)", errno: .nameTooLong)
             }
         }
         var address = sockaddr_un()
@@ -75,7 +75,12 @@ enum Socket {
     static func listen(path: String, mode: mode_t, backlog: Int32) throws(IPCSocketError) -> Int32 {
         let fd = try makeStreamSocket()
         do throws(IPCSocketError) {
-            if Glibc.unlink(path) == -1 && errno != ENOENT { throw IPCSocketError("unlink \(path)", errno: errno) }
+            do {
+                try syscall { Glibc.unlink(path) }
+            } catch .noEntry {
+            } catch {
+                throw IPCSocketError("unlink \(path)", errno: error)
+            }
             _ = try withAddress(path) { (address, length) throws(IPCSocketError) in
                 try check("bind \(path)") { bind(fd, address, length) }
             }
@@ -117,7 +122,7 @@ enum Socket {
             let count = try check("recv") { recv(fd, buffer.baseAddress! + done, buffer.count - done, 0) }
             if count == 0 {
                 if done == 0 { return false }
-                throw IPCSocketError("recv", errno: ECONNRESET)
+                throw IPCSocketError("recv", errno: .connectionReset)
             }
             done += count
         }
@@ -168,7 +173,7 @@ enum Socket {
             else { return nil }
             return (control + headerLength).load(as: Int32.self)
         }
-        guard let received else { throw IPCSocketError("recvmsg: no descriptor", errno: EPROTO) }
+        guard let received else { throw IPCSocketError("recvmsg: no descriptor", errno: .protocolError) }
         return received
     }
 
