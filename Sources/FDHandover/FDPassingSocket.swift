@@ -16,11 +16,6 @@ public struct FDHandoverError: Error, CustomStringConvertible, Sendable {
         self.errno = errno
     }
 
-    /// For functions that return an error number (`posix_spawn`); zero means none.
-    public init(_ operation: String, errno code: Int32) {
-        self.init(operation, errno: code == 0 ? nil : Errno(rawValue: code))
-    }
-
     public var description: String {
         errno.map { "\(operation): \($0)" } ?? operation
     }

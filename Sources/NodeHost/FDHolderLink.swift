@@ -1,6 +1,7 @@
 import FDHandover
 import Foundation
 import Logging
+import POSIXCore
 import Synchronization
 
 /// The connection to `vineyard-csi-fdholder`, which keeps every mount's `/dev/fuse`
@@ -43,7 +44,7 @@ final class FDHolderLink: Sendable {
             }
         }
         guard let fresh = connect() else {
-            throw FDHandoverError("no descriptor holder at \(socket)", errno: ECONNREFUSED)
+            throw FDHandoverError("no descriptor holder at \(socket)", errno: .connectionRefused)
         }
         client.withLock { $0 = fresh }
         refill(fresh)
@@ -90,13 +91,16 @@ final class FDHolderLink: Sendable {
         cArguments.append(nil)
         defer { for argument in cArguments { free(argument) } }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, cArguments, environ)
-        guard result == 0 else { throw FDHandoverError("posix_spawn \(executable)", errno: result) }
+        do throws(Errno) {
+            try syscallReturningErrno { posix_spawn(&pid, executable, &actions, &attributes, cArguments, environ) }
+        } catch {
+            throw FDHandoverError("posix_spawn \(executable)", errno: error)
+        }
         // Reap it if it exits while we live (another holder already listening).
         let child = pid
         Thread {
             var status: Int32 = 0
-            waitpid(child, &status, 0)
+            _ = try? syscall { waitpid(child, &status, 0) }
         }.start()
     }
 }

@@ -86,15 +86,10 @@ public enum HugePageStoreDirectory {
     }
 
     private static func contents(of path: String) throws(Failure) -> [String] {
-        guard let directory = opendir(path) else {
-            throw Failure(description: "cannot read the store directory \(path): \(Errno.current)")
+        do {
+            return try FileIO.directoryEntries(atPath: path)
+        } catch {
+            throw Failure(description: "cannot read the store directory \(path): \(error)")
         }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 }
