@@ -35,6 +35,7 @@ final class VolumeSockets: Sendable {
     func prepare(_ volume: VolumeDescriptor, store: ObjectStore) throws(VolumeHostError) {
         do {
             try VolumeFileSystem.ensureSocketPlaceholder(store: store, volumeID: volume.volumeID)
+            try VolumeFileSystem.ensureVineyardConfig(store: store, volumeID: volume.volumeID)
         } catch {
             throw VolumeHostError(.failed, "cannot prepare the vineyard socket of volume \(volume.volumeID): \(error)")
         }
@@ -75,7 +76,7 @@ final class VolumeSockets: Sendable {
             namePrefix: VolumeFileSystem.storeNamePrefix(volumeID: volume.volumeID),
             ownerKey: VolumeFileSystem.ownerMetadataKey,
             mountSource: VolumeFileSystem.mountSource(volumeID: volume.volumeID),
-            reservedPaths: [VolumeFileSystem.socketFileName])
+            reservedPaths: [VolumeFileSystem.socketFileName, VolumeFileSystem.vineyardConfigFileName])
         let server: VineyardSocketServer
         do throws(IPCSocketError) {
             server = try makeServer(scope, socketPath, mountPoint)
