@@ -242,11 +242,9 @@ final class VineyarddRelay: ConnectionBackend {
     /// vineyardd keeps the streams; the chunks it allocates or hands out become the volume's.
     func stream(_ request: IPCStreamRequest) throws(IPCError) -> IPCReply? {
         let (reply, descriptors) = try relayWithDescriptors(IPCRequest.stream(request).json)
-        if let chunk = reply["buffer"]?["object_id"]?.uint64Value {
-            created.insert(ObjectID(chunk))
-            unsealed.insert(ObjectID(chunk))
-            objects.insert([ObjectID(chunk)])
-        }
+        // vineyardd seals a writer's chunks itself (at the next chunk or stop) and deletes them
+        // with the stream: they are not the connection's to release when it closes.
+        if let chunk = reply["buffer"]?["object_id"]?.uint64Value { objects.insert([ObjectID(chunk)]) }
         if let chunk = reply["chunk"]?.uint64Value { objects.insert([ObjectID(chunk)]) }
         return .forwarded(reply, descriptors: descriptors)
     }
