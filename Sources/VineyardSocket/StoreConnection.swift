@@ -127,7 +127,10 @@ final class StoreConnection: ConnectionBackend {
     /// The store is this node's only instance: every object of the volume is local already,
     /// and vineyardd answers a local object with itself.
     func migrate(_ id: ObjectID) throws(IPCError) -> IPCReply {
-        .migrateObject(id)
+        guard ownedMeta(id)?.fields["global"]?.boolValue != true else {
+            throw IPCError(.invalid, "global objects cannot be directly migrated")
+        }
+        return .migrateObject(id)
     }
 
     /// Returns the store's free memory to the host (later allocations there fault pages in again).

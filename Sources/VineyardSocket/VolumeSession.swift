@@ -192,6 +192,7 @@ final class VolumeSession: IPCConnectionHandler {
         case .clear:
             return try backend.clear()
         case .migrateObject(let id):
+            guard !id.isBlob else { throw IPCError(.invalid, "blobs cannot be directly migrated") }
             guard try backend.isVisible(id) else {
                 throw IPCError(.objectNotExists, "failed to migrate: object \(id) does not exist")
             }

@@ -85,6 +85,11 @@ import Testing
         #expect(reply["type"] == "migrate_object_reply")
         #expect(reply["object_id"]?.uint64Value == id.rawValue)
         #expect(try code(try fixture.connect("vol-b"), .migrateObject(id)) == .objectNotExists)
+        // vineyardd's rules: blobs and global objects are not migrated.
+        #expect(try code(a, .migrateObject(ObjectID(1 << 63 | 5))) == .invalid)
+        let global: JSONValue = ["typename": "vineyard::Tuple", "instance_id": 0, "global": true]
+        let globalID = ObjectID(try #require(try a.call(.createData(content: global)).get()["id"]?.uint64Value))
+        #expect(try code(a, .migrateObject(globalID)) == .invalid)
         #expect(try a.call(.memoryTrim).get()["type"] == "memory_trim_reply")
     }
 }
