@@ -22,3 +22,18 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r Tests/e2e/requirements.txt
+
+# Kedro 0.18 needs pluggy<1.3 and pytest 8 needs pluggy>=1.5, so kedro and the vineyard-kedro
+# plugin get a venv of their own. It sees the e2e venv's packages (pandas, numpy, pyarrow)
+# behind its own, and holds its own vineyard: the plugin installs into vineyard's package
+# directory (vineyard/contrib/kedro), which must be the one that is imported.
+KEDRO_VENV="${KEDRO_VENV:-.venv-kedro}"
+if [ ! -x "$KEDRO_VENV/bin/kedro" ]; then
+    echo "==> creating the Kedro venv in $KEDRO_VENV"
+    "$VENV/bin/python" -m venv "$KEDRO_VENV"
+    purelib='import sysconfig; print(sysconfig.get_paths()["purelib"])'
+    "$VENV/bin/python" -c "$purelib" > "$("$KEDRO_VENV/bin/python" -c "$purelib")/zz-e2e-venv.pth"
+fi
+"$KEDRO_VENV/bin/python" -m pip install -q --disable-pip-version-check -r Tests/e2e/requirements-kedro.txt
+"$KEDRO_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --ignore-installed \
+    "$(grep -E '^vineyard==' Tests/e2e/requirements.txt)"

@@ -22,9 +22,11 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
     {
         let store = try store(of: volume)
         if withSocket {
-            // Before the file system opens, so the placeholder is counted with it.
+            // Before the file system opens, so the placeholder and the client configuration that
+            // names the socket are counted with it.
             do {
                 try VolumeFileSystem.ensureSocketPlaceholder(store: store, volumeID: volume.volumeID)
+                try VolumeFileSystem.ensureVineyardConfig(store: store, volumeID: volume.volumeID)
             } catch {
                 throw VolumeHostError(.failed, "cannot prepare the vineyard socket of volume \(volume.volumeID): \(error)")
             }

@@ -52,7 +52,7 @@ final class VolumeSockets: Sendable {
             namePrefix: VolumeFileSystem.storeNamePrefix(volumeID: volume.volumeID),
             ownerKey: VolumeFileSystem.ownerMetadataKey,
             mountSource: VolumeFileSystem.mountSource(volumeID: volume.volumeID),
-            reservedPaths: [VolumeFileSystem.socketFileName])
+            reservedPaths: [VolumeFileSystem.socketFileName, VolumeFileSystem.vineyardConfigFileName])
         let server = try makeServer(scope, socketPath, mountPoint)
         do {
             try syscall { mount(socketPath, mountPoint, nil, UInt(MS_BIND), nil) }

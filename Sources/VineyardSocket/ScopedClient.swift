@@ -96,19 +96,17 @@ final class ScopedClient {
         return IPCError(.invalid, "Got unexpected command: \(type)")
     }
 
-    /// vineyard commands the volume sockets deliberately do not implement (streams, GPU and
-    /// plasma buffers, sessions, spilling, migration, RPC, locks).
+    /// vineyard commands the volume sockets deliberately do not implement (GPU and plasma
+    /// buffers, sessions, spilling, remote buffers, locks, batched name and data commands).
     static let knownUnsupported: Set<String> = [
-        "create_stream_request", "open_stream_request", "get_next_stream_chunk_request",
-        "push_next_stream_chunk_request", "pull_next_stream_chunk_request", "stop_stream_request",
-        "drop_stream_request", "create_gpu_buffer_request", "get_gpu_buffers_request",
+        "create_gpu_buffer_request", "get_gpu_buffers_request",
         "create_buffer_by_plasma_request", "get_buffers_by_plasma_request", "plasma_seal_request",
         "plasma_release_request", "plasma_delete_data_request", "create_disk_buffer_request",
         "make_arena_request", "finalize_arena_request", "new_session_request", "delete_session_request",
-        "move_buffers_ownership_request", "migrate_object_request", "shallow_copy_request", "evict_request",
+        "move_buffers_ownership_request", "shallow_copy_request", "evict_request",
         "load_request", "unpin_request", "is_spilled_request", "is_in_use_request",
         "create_remote_buffer_request", "create_remote_buffers_request", "get_remote_buffers_request",
-        "acquire_lock_request", "release_lock_request", "debug_command", "memory_trim_request",
+        "acquire_lock_request", "release_lock_request", "debug_command",
         "release_blobs_with_rdma_request", "label_request", "sync_meta_request", "put_names_request",
         "get_names_request", "drop_names_request", "batch_persist_request", "get_data_by_name_request",
         "create_datas_request",

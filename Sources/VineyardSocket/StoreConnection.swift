@@ -120,8 +120,25 @@ final class StoreConnection: ConnectionBackend {
 
     func delete(_ deletion: IPCDeletion) throws(IPCError) -> IPCReply {
         let deleted = try deleteObjects(deletion)
+        if deletion.memoryTrim { store.trim() }
         return .delData(deletedBlobs: deletion.wantsFeedback ? deleted : nil)
     }
+
+    /// The store is this node's only instance: every object of the volume is local already,
+    /// and vineyardd answers a local object with itself.
+    func migrate(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        guard ownedMeta(id)?.fields["global"]?.boolValue != true else {
+            throw IPCError(.invalid, "global objects cannot be directly migrated")
+        }
+        return .migrateObject(id)
+    }
+
+    /// Returns the store's free memory to the host (later allocations there fault pages in again).
+    func memoryTrim() throws(IPCError) -> IPCReply {
+        .memoryTrim(trimmed: store.trim() > 0)
+    }
+
+    func stream(_ request: IPCStreamRequest) throws(IPCError) -> IPCReply? { nil }
 
     func exists(_ id: ObjectID) throws(IPCError) -> IPCReply {
         .exists(true)
@@ -314,6 +331,21 @@ final class StoreConnection: ConnectionBackend {
     // MARK: - Metadata
 
     /// An object's metadata if the volume owns it.
+    /// A member given by id only (`meta.add_member(name, object_id)`: the client sends a tree with
+    /// an empty type name) is stored as that object's tree, since vineyardd links members by id
+    /// and readers resolve them by their type name.
+    private func resolvingMemberReferences(_ meta: ObjectMeta) -> ObjectMeta {
+        var meta = meta
+        for (key, member) in meta.members {
+            if member.typename.isEmpty, let id = member.id, let stored = ownedMeta(id) {
+                meta.members[key] = stored
+            } else if !member.members.isEmpty {
+                meta.members[key] = resolvingMemberReferences(member)
+            }
+        }
+        return meta
+    }
+
     private func ownedMeta(_ id: ObjectID) -> ObjectMeta? {
         guard let meta = store.meta(id) else { return nil }
         if scope.owns(meta) || sharedIDs.contains(id) { return meta }
@@ -344,6 +376,7 @@ final class StoreConnection: ConnectionBackend {
             throw IPCError(.metaTreeInvalid, "\(error)")
         }
         meta.id = nil
+        meta = resolvingMemberReferences(meta)
         let signature = meta.fields["signature"]?.uint64Value ?? store.makeObjectID().rawValue
         meta.fields["signature"] = JSONValue(integer: signature)
         var now = timespec()

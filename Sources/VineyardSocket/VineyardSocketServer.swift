@@ -91,13 +91,14 @@ extension EmbeddedBackend: SessionSource {
     ) -> SessionMaker {
         let store = store
         let info = IPCServerInfo(instanceID: store.configuration.instanceID, ipcSocket: advertisedSocket)
+        let streams = StreamTable()
         return SessionMaker { maker, peerPID in
             VolumeSession(
                 client: ScopedClient(scope: scope, peerPID: peerPID),
                 backend: StoreConnection(
                     store: store, scope: scope, info: info,
                     connectionCount: { [weak maker] in maker?.server?.connectionCount ?? 0 }),
-                namesChanged: namesChanged)
+                streams: streams, namesChanged: namesChanged)
         }
     }
 }
@@ -108,12 +109,13 @@ extension VineyarddBackend: SessionSource {
     ) -> SessionMaker {
         let objects = ProxyVolumeObjects()
         let vineyarddSocket = connection.socketPath
+        let streams = StreamTable()  // unused: vineyardd serves the streams
         return SessionMaker { _, peerPID in
             VolumeSession(
                 client: ScopedClient(scope: scope, peerPID: peerPID),
                 backend: VineyarddRelay(
                     vineyarddSocket: vineyarddSocket, scope: scope, advertisedSocket: advertisedSocket, objects: objects),
-                namesChanged: namesChanged)
+                streams: streams, namesChanged: namesChanged)
         }
     }
 }

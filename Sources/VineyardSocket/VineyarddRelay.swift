@@ -230,6 +230,26 @@ final class VineyarddRelay: ConnectionBackend {
         .forwarded(try call(IPCRequest.instanceStatus.json), descriptors: [])
     }
 
+    func migrate(_ id: ObjectID) throws(IPCError) -> IPCReply {
+        let reply = try call(IPCRequest.migrateObject(id).json)
+        if let migrated = reply["object_id"]?.uint64Value { objects.insert([ObjectID(migrated)]) }
+        return .forwarded(reply, descriptors: [])
+    }
+
+    func memoryTrim() throws(IPCError) -> IPCReply {
+        .forwarded(try call(IPCRequest.memoryTrim.json), descriptors: [])
+    }
+
+    /// vineyardd keeps the streams; the chunks it allocates or hands out become the volume's.
+    func stream(_ request: IPCStreamRequest) throws(IPCError) -> IPCReply? {
+        let (reply, descriptors) = try relayWithDescriptors(IPCRequest.stream(request).json)
+        // vineyardd seals a writer's chunks itself (at the next chunk or stop) and deletes them
+        // with the stream: they are not the connection's to release when it closes.
+        if let chunk = reply["buffer"]?["object_id"]?.uint64Value { objects.insert([ObjectID(chunk)]) }
+        if let chunk = reply["chunk"]?.uint64Value { objects.insert([ObjectID(chunk)]) }
+        return .forwarded(reply, descriptors: descriptors)
+    }
+
     func clear() throws(IPCError) -> IPCReply {
         let all = IPCPattern(pattern: "*", isRegex: false, limit: Self.listingLimit)
         let ids = Array(try listData(all, matcher: try PatternMatcher(all)).keys)

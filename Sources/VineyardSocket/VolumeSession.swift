@@ -52,6 +52,15 @@ protocol ConnectionBackend: AnyObject {
     // MARK: The instance
     func clusterMeta() throws(IPCError) -> IPCReply
     func instanceStatus() throws(IPCError) -> IPCReply
+    /// `migrate_object_request` for an object of the volume.
+    func migrate(_ id: ObjectID) throws(IPCError) -> IPCReply
+    /// `memory_trim_request`.
+    func memoryTrim() throws(IPCError) -> IPCReply
+
+    // MARK: Streams
+    /// Serves a stream request itself (a vineyardd keeps its own streams); `nil` when the
+    /// session's ``StreamTable`` serves it over this backend's blobs.
+    func stream(_ request: IPCStreamRequest) throws(IPCError) -> IPCReply?
 
     /// The connection ended (cleanly, by error, or by server stop): release everything it held.
     func connectionClosed()
@@ -64,14 +73,24 @@ final class VolumeSession: IPCConnectionHandler {
     private var scope: VolumeScope { client.scope }
     private let backend: any ConnectionBackend
     private let namesChanged: @Sendable () -> Void
+    private let streams: StreamTable
+    /// Streams this connection read from: dropped when it ends, as vineyardd does.
+    private var pulledStreams: Set<ObjectID> = []
 
-    init(client: ScopedClient, backend: any ConnectionBackend, namesChanged: @escaping @Sendable () -> Void) {
+    init(
+        client: ScopedClient, backend: any ConnectionBackend, streams: StreamTable,
+        namesChanged: @escaping @Sendable () -> Void
+    ) {
         self.client = client
         self.backend = backend
+        self.streams = streams
         self.namesChanged = namesChanged
     }
 
     func connectionClosed() {
+        for stream in pulledStreams {
+            _ = try? dropStream(stream)
+        }
         backend.connectionClosed()
     }
 
@@ -172,8 +191,85 @@ final class VolumeSession: IPCConnectionHandler {
             return try backend.instanceStatus()
         case .clear:
             return try backend.clear()
+        case .migrateObject(let id):
+            guard !id.isBlob else { throw IPCError(.invalid, "blobs cannot be directly migrated") }
+            guard try backend.isVisible(id) else {
+                throw IPCError(.objectNotExists, "failed to migrate: object \(id) does not exist")
+            }
+            return try backend.migrate(id)
+        case .memoryTrim:
+            return try backend.memoryTrim()
+        case .stream(let streamRequest):
+            // A stream is the volume's once created for one of its objects; later requests name
+            // it by id, even after its metadata was deleted (readers drop it at the end).
+            if case .create(let id) = streamRequest, try !backend.isVisible(id) {
+                throw IPCError(.objectNotExists, "create_stream_request: object \(id) does not exist")
+            }
+            if let reply = try backend.stream(streamRequest) { return reply }
+            return try serve(streamRequest, channel: channel)
         case .unsupported(let type):
             throw ScopedClient.unsupported(type)
+        }
+    }
+}
+
+extension VolumeSession {
+    /// A stream request served by the socket's ``StreamTable``, with this connection's blobs.
+    private func serve(_ request: IPCStreamRequest, channel: IPCChannel) throws(IPCError) -> IPCReply {
+        switch request {
+        case .create(let id):
+            try streams.create(id)
+            return .createStream
+        case .open(let id, let mode):
+            try streams.open(id, mode: mode)
+            return .openStream
+        case .nextChunk(let id, let size):
+            try queueWrittenChunk(of: id, "failed to allocate from stream")
+            guard case .createBuffer(let payload, let fd) = try backend.createBuffers(.createBuffer(size: size)) else {
+                throw IPCError(.invalid, "failed to allocate a stream chunk")
+            }
+            streams.queueWritten(id, sealed: nil, next: payload.objectID)
+            return .nextStreamChunk(payload, fd: fd)
+        case .push(let id, let chunk):
+            guard try backend.isVisible(chunk) else {
+                throw IPCError(.objectNotExists, "failed to push to stream: object \(chunk) does not exist")
+            }
+            try streams.push(id, chunk: chunk)
+            return .pushStreamChunk
+        case .pull(let id):
+            pulledStreams.insert(id)
+            if let taken = try streams.releaseReading(id) {
+                _ = try backend.delete(IPCDeletion(ids: [taken], deep: true, force: false, wantsFeedback: false))
+            }
+            while true {
+                if let chunk = try streams.takeNext(id) { return .pullStreamChunk(chunk) }
+                // A reader waits for the writer as long as it stays connected, as with vineyardd.
+                if channel.peerHungUp(timeoutMilliseconds: ScopedClient.waitPollMilliseconds) {
+                    throw IPCError(.ioError, "the client went away")
+                }
+            }
+        case .stop(let id, let failed):
+            try queueWrittenChunk(of: id, "failed to stop stream")
+            try streams.stop(id, failed: failed)
+            return .stopStream
+        case .drop(let id):
+            try dropStream(id)
+            pulledStreams.remove(id)
+            return .dropStream
+        }
+    }
+
+    /// Seals the writer's current chunk and queues it for the reader.
+    private func queueWrittenChunk(of id: ObjectID, _ what: String) throws(IPCError) {
+        guard let written = try streams.finishWriting(id, what) else { return }
+        _ = try backend.seal(written)
+        streams.queueWritten(id, sealed: written, next: nil)
+    }
+
+    private func dropStream(_ id: ObjectID) throws(IPCError) {
+        let unread = try streams.drop(id)
+        if !unread.isEmpty {
+            _ = try? backend.delete(IPCDeletion(ids: unread, deep: false, force: false, wantsFeedback: false))
         }
     }
 }

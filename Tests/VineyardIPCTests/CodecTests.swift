@@ -45,7 +45,11 @@ import Testing
             .exists(ObjectID(7)), .persist(ObjectID(7)), .ifPersist(ObjectID(7)), .putName("a/b", ObjectID(7)),
             .getName("n", wait: true), .dropName("n"), .listName(IPCPattern(pattern: "a.*", isRegex: true, limit: 3)),
             .release(ObjectID(7)), .increaseReferenceCount([ObjectID(7)]), .clusterMeta, .instanceStatus, .clear, .exit,
-            .unsupported(type: "create_stream_request"),
+            .delData(IPCDeletion(ids: [ObjectID(7)], deep: true, force: false, wantsFeedback: false, memoryTrim: true)),
+            .migrateObject(ObjectID(7)), .memoryTrim, .stream(.create(ObjectID(7))), .stream(.open(ObjectID(7), mode: 2)),
+            .stream(.nextChunk(ObjectID(7), size: 64)), .stream(.push(ObjectID(7), chunk: ObjectID(8))),
+            .stream(.pull(ObjectID(7))), .stream(.stop(ObjectID(7), failed: true)), .stream(.drop(ObjectID(7))),
+            .unsupported(type: "shallow_copy_request"),
         ]
         for request in requests {
             let text = request.json.serialized()

@@ -135,7 +135,7 @@ func mapStore(_ fd: Int32, mapSize: Int, writable: Bool) -> UnsafeMutableRawPoin
             }
         }
         #expect(try code(.unsupported(type: "no_such_request")) == .invalid)
-        #expect(try code(.unsupported(type: "create_stream_request")) == .notImplemented)
+        #expect(try code(.unsupported(type: "shallow_copy_request")) == .notImplemented)
         #expect(try code(.getName("missing", wait: false)) == .objectNotExists)
         #expect(try code(.persist(ObjectID(1 << 63 | 3))) == .assertionFailed)
         #expect(try code(.persist(ObjectID(3))) == .metaTreeSubtreeNotExists)

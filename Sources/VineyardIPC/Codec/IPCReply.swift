@@ -56,6 +56,17 @@ public enum IPCReply: Hashable, Sendable {
     /// `instance_status_reply`'s `meta` member.
     case instanceStatus(JSONValue)
     case clear
+    /// The object's id on this instance after migration.
+    case migrateObject(ObjectID)
+    case memoryTrim(trimmed: Bool)
+    case createStream
+    case openStream
+    /// The writer's new chunk; `fd` as in ``createBuffer(_:fd:)``.
+    case nextStreamChunk(IPCPayload, fd: Int32)
+    case pushStreamChunk
+    case pullStreamChunk(ObjectID)
+    case stopStream
+    case dropStream
     /// A reply relayed as another vineyard server sent it (a volume socket relaying to vineyardd): its frame,
     /// and the descriptors that came with it, received into this process. They are the
     /// reply's own: the server closes them once they are sent (or cannot be).
@@ -67,7 +78,7 @@ public enum IPCReply: Hashable, Sendable {
     /// The descriptors that must follow the frame, in order.
     public var descriptors: [Int32] {
         switch self {
-        case .createBuffer(_, let fd): return fd >= 0 ? [fd] : []
+        case .createBuffer(_, let fd), .nextStreamChunk(_, let fd): return fd >= 0 ? [fd] : []
         case .createBuffers(_, let fds), .getBuffers(_, let fds), .forwarded(_, let fds): return fds
         default: return []
         }
@@ -155,6 +166,24 @@ public enum IPCReply: Hashable, Sendable {
             type = "instance_status_reply"
             members["meta"] = meta
         case .clear: type = "clear_reply"
+        case .migrateObject(let object):
+            type = "migrate_object_reply"
+            members["object_id"] = id(object)
+        case .memoryTrim(let trimmed):
+            type = "memory_trim_reply"
+            members["trimmed"] = .bool(trimmed)
+        case .createStream: type = "create_stream_reply"
+        case .openStream: type = "open_stream_reply"
+        case .nextStreamChunk(let payload, let fd):
+            type = "get_next_stream_chunk_reply"
+            members["buffer"] = payload.json
+            members["fd"] = JSONValue(integer: Int(fd))
+        case .pushStreamChunk: type = "push_next_stream_chunk_reply"
+        case .pullStreamChunk(let chunk):
+            type = "pull_next_stream_chunk_reply"
+            members["chunk"] = id(chunk)
+        case .stopStream: type = "stop_stream_reply"
+        case .dropStream: type = "drop_stream_reply"
         case .forwarded(let json, _): return json
         }
         members["type"] = .string(type)

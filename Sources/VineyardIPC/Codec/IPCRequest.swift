@@ -36,12 +36,15 @@ public struct IPCDeletion: Hashable, Sendable {
     public var force: Bool
     /// Whether the reply should list the blob ids removed (`del_data_with_feedbacks_request`).
     public var wantsFeedback: Bool
+    /// Give the freed memory back to the system afterwards (`delete(..., memory_trim=True)`).
+    public var memoryTrim: Bool
 
-    public init(ids: [ObjectID], deep: Bool, force: Bool, wantsFeedback: Bool) {
+    public init(ids: [ObjectID], deep: Bool, force: Bool, wantsFeedback: Bool, memoryTrim: Bool = false) {
         self.ids = ids
         self.deep = deep
         self.force = force
         self.wantsFeedback = wantsFeedback
+        self.memoryTrim = memoryTrim
     }
 }
 
@@ -86,6 +89,12 @@ public enum IPCRequest: Hashable, Sendable {
     case instanceStatus
     /// Delete every object (`client.clear()`).
     case clear
+    /// Bring an object to this instance; an object already here answers with itself.
+    case migrateObject(ObjectID)
+    /// Give freed memory back to the system (vineyardd answers that nothing was trimmed).
+    case memoryTrim
+    /// A stream request (streams pass chunks from a writer to a reader).
+    case stream(IPCStreamRequest)
     /// Close the connection; no reply.
     case exit
     /// A command this codec does not model.
@@ -164,7 +173,8 @@ public enum IPCRequest: Hashable, Sendable {
                 IPCDeletion(
                     ids: try fields.objectIDs("id"), deep: try fields.bool("deep", default: true),
                     force: try fields.bool("force", default: false),
-                    wantsFeedback: fields.type == "del_data_with_feedbacks_request"))
+                    wantsFeedback: fields.type == "del_data_with_feedbacks_request",
+                    memoryTrim: try fields.bool("memory_trim", default: false)))
         case "exists_request":
             self = .exists(try fields.objectID("id"))
         case "persist_request":
@@ -191,6 +201,24 @@ public enum IPCRequest: Hashable, Sendable {
             self = .clear
         case "exit_request":
             self = .exit
+        case "migrate_object_request":
+            self = .migrateObject(try fields.objectID("object_id"))
+        case "memory_trim_request":
+            self = .memoryTrim
+        case "create_stream_request":
+            self = .stream(.create(try fields.objectID("object_id")))
+        case "open_stream_request":
+            self = .stream(.open(try fields.objectID("object_id"), mode: try fields.int("mode")))
+        case "get_next_stream_chunk_request":
+            self = .stream(.nextChunk(try fields.objectID("id"), size: try Self.size(fields, "size")))
+        case "push_next_stream_chunk_request":
+            self = .stream(.push(try fields.objectID("id"), chunk: try fields.objectID("chunk")))
+        case "pull_next_stream_chunk_request":
+            self = .stream(.pull(try fields.objectID("id")))
+        case "stop_stream_request":
+            self = .stream(.stop(try fields.objectID("id"), failed: try fields.bool("failed", default: false)))
+        case "drop_stream_request":
+            self = .stream(.drop(try fields.objectID("id")))
         default:
             self = .unsupported(type: fields.type)
         }
@@ -212,10 +240,11 @@ public enum IPCRequest: Hashable, Sendable {
     public var mutates: Bool {
         switch self {
         case .createBuffer, .createBuffers, .seal, .dropBuffer, .shrinkBuffer, .createData, .delData, .persist,
-            .putName, .dropName, .clear:
+            .putName, .dropName, .clear, .stream:
             return true
         case .register, .getBuffers, .getData, .listData, .exists, .ifPersist, .getName, .listName, .release,
-            .increaseReferenceCount, .clusterMeta, .instanceStatus, .exit, .unsupported:
+            .increaseReferenceCount, .clusterMeta, .instanceStatus, .exit, .unsupported, .migrateObject,
+            .memoryTrim:
             return false
         }
     }
@@ -248,6 +277,9 @@ public enum IPCRequest: Hashable, Sendable {
         case .instanceStatus: return "instance_status_request"
         case .clear: return "clear_request"
         case .exit: return "exit_request"
+        case .migrateObject: return "migrate_object_request"
+        case .memoryTrim: return "memory_trim_request"
+        case .stream(let request): return request.type
         case .unsupported(let type): return type
         }
     }
@@ -298,7 +330,7 @@ public enum IPCRequest: Hashable, Sendable {
             members["deep"] = .bool(deletion.deep)
             members["force"] = .bool(deletion.force)
             members["fastpath"] = false
-            members["memory_trim"] = false
+            members["memory_trim"] = .bool(deletion.memoryTrim)
         case .exists(let object), .persist(let object), .ifPersist(let object):
             members["id"] = id(object)
         case .putName(let name, let object):
@@ -313,7 +345,11 @@ public enum IPCRequest: Hashable, Sendable {
             members["object_id"] = id(object)
         case .increaseReferenceCount(let objects):
             members["ids"] = ids(objects)
-        case .clusterMeta, .instanceStatus, .clear, .exit, .unsupported:
+        case .migrateObject(let object):
+            members["object_id"] = id(object)
+        case .stream(let request):
+            members.merge(request.members, uniquingKeysWith: { _, new in new })
+        case .clusterMeta, .instanceStatus, .clear, .exit, .unsupported, .memoryTrim:
             break
         }
         return .object(members)

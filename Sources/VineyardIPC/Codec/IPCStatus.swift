@@ -35,6 +35,16 @@ public struct IPCStatusCode: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let metaTreeSubtreeNotExists = IPCStatusCode(rawValue: 27)
     /// `NotEnoughMemory` (41).
     public static let notEnoughMemory = IPCStatusCode(rawValue: 41)
+    /// `ObjectExists` (11).
+    public static let objectExists = IPCStatusCode(rawValue: 11)
+    /// `StreamDrained` (42): the writer finished and every chunk was taken (the reader's end).
+    public static let streamDrained = IPCStatusCode(rawValue: 42)
+    /// `StreamFailed` (43): the writer gave up or the stream was dropped.
+    public static let streamFailed = IPCStatusCode(rawValue: 43)
+    /// `InvalidStreamState` (44).
+    public static let invalidStreamState = IPCStatusCode(rawValue: 44)
+    /// `StreamOpened` (45): that side of the stream is taken already.
+    public static let streamOpened = IPCStatusCode(rawValue: 45)
 
     public var description: String { String(rawValue) }
 }

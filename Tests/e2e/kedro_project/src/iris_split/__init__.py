@@ -1,0 +1,1 @@
+"""A two-node Kedro pipeline: split_data, then make_predictions."""
