@@ -161,9 +161,3 @@ final class Driver: Sendable {
         }
     }
 }
-
-enum FileHandleOutput {
-    static func standardError(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
-}

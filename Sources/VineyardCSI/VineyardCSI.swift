@@ -28,7 +28,7 @@ struct VineyardCSI: AsyncParsableCommand {
             let driver = try await Driver.start(options: options, logger: Logger(label: "vineyard-csi"))
             try await driver.serveUntilSignalled()
         } catch {
-            FileHandleOutput.standardError("vineyard-csi: \(error)")
+            FileIO.writeToStandardError("vineyard-csi: \(error)\n")
             throw ExitCode.failure
         }
     }
