@@ -1,9 +1,12 @@
 import CSIDriver
 import Dispatch
+import DriverMetrics
+import FUSEKit
 import Foundation
 import GRPCTransport
 import Logging
 import SharedMemoryStore
+import VineyardIPC
 
 /// Wires the configured plugins to the gRPC server and runs them until SIGTERM or SIGINT.
 final class Driver: Sendable {
@@ -15,6 +18,7 @@ final class Driver: Sendable {
     private let localVolume: LocalVolume?
     private let logger: Logger
     private let gracePeriod: Duration
+    private let metricsServer: MetricsServer?
 
     private static func prepareHugePageStoreDirectory(_ directory: String, logger: Logger) {
         guard HugePageStoreDirectory.kernelAllowsHugeTmpfs else {
@@ -34,6 +38,11 @@ final class Driver: Sendable {
     init(options: DriverOptions, logger: Logger) throws {
         let stateDirectory = options.stateDir
         let defaultCluster = ClusterReference(parsing: options.defaultCluster)!
+        let metrics = options.parsedMetricsAddress.map { _ in DriverMetrics() }
+        if let metrics {
+            FileOperationObservation.install(metrics)
+            IPCServerObservation.install(metrics)
+        }
         if options.storeHugePages && options.mode.runsNode {
             Self.prepareHugePageStoreDirectory(options.storeDir, logger: logger)
         }
@@ -61,6 +70,7 @@ final class Driver: Sendable {
             ) : nil
         var host: (any VolumeHost)?
         var node: NodeService?
+        var recoveryCounter: RecoveryCountingVolumeHost?
         var releaseMounts: @Sendable () -> Void = {}
         var afterRecovery: () -> Void = {}
         if let registry {
@@ -84,7 +94,10 @@ final class Driver: Sendable {
             }
             let vineyardd = VineyarddVolumeHost(
                 selection: options.backendSelection, logger: logger, socketDirectory: socketDirectory)
-            let routed = BackendVolumeHost(embedded: fuse, vineyardd: vineyardd)
+            let backends = BackendVolumeHost(embedded: fuse, vineyardd: vineyardd)
+            recoveryCounter = metrics.map { RecoveryCountingVolumeHost(backends, metrics: $0) }
+            let routed: any VolumeHost = recoveryCounter ?? backends
+            metrics?.addCollector(StoreCollector(registry: registry))
             let releaseEmbedded = releaseMounts
             releaseMounts = {
                 vineyardd.unmountAll()
@@ -105,11 +118,24 @@ final class Driver: Sendable {
             )
             host = routed
         }
-        node?.recover()
+        if let node {
+            metrics?.addCollector(VolumeCollector { node.volumeCounts })
+            if let recoveryCounter { recoveryCounter.recovering { node.recover() } } else { node.recover() }
+        }
         afterRecovery()
         self.releaseMounts = releaseMounts
         let identity = IdentityService(isReady: { [host] in host?.isReady ?? true })
-        let router = CSIRouter(identity: identity, controller: controller, node: node, logger: logger, verbose: options.verbose)
+        let router = CSIRouter(
+            identity: identity, controller: controller, node: node, logger: logger, verbose: options.verbose,
+            observer: metrics)
+        // Bound before the CSI socket, so a taken metrics port fails the start before kubelet sees a plugin.
+        if let metrics, let address = options.parsedMetricsAddress {
+            let server = try MetricsServer(address: address, metrics: metrics)
+            logger.info("serving metrics", metadata: ["url": "http://\(server.boundAddress)/metrics"])
+            self.metricsServer = server
+        } else {
+            self.metricsServer = nil
+        }
         let endpoint = try Endpoint(parsing: options.endpoint)
         self.server = try UnaryServer(endpoint: endpoint, socketMode: options.parsedSocketMode!, handler: router)
         self.router = router
@@ -179,6 +205,7 @@ final class Driver: Sendable {
                 continuation.resume()
             }.start()
         }
+        metricsServer?.stop()
         releaseMounts()
     }
 

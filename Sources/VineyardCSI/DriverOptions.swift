@@ -1,5 +1,6 @@
 import ArgumentParser
 import CSIDriver
+import DriverMetrics
 import Foundation
 import GRPCTransport
 
@@ -106,6 +107,11 @@ struct DriverOptions: ParsableArguments {
     @Flag(help: "Log every CSI call and response (secret fields redacted).")
     var verbose = false
 
+    @Option(help: ArgumentHelp(
+        "Serve Prometheus metrics at http://<address>/metrics, e.g. :9810 or 127.0.0.1:9810 (off when not given).",
+        discussion: "CSI calls, file operations, the vineyard sockets' connections and requests, the stores' usage, volumes staged and published, and mounts recovered at start (docs/metrics.md)."))
+    var metricsAddress: String?
+
     func validate() throws {
         do { _ = try Endpoint(parsing: endpoint) } catch {
             throw ValidationError("--endpoint \(endpoint): \(error)")
@@ -141,6 +147,11 @@ struct DriverOptions: ParsableArguments {
             throw ValidationError("--handover-dir \(handoverDir) is not an absolute path")
         }
         if spawnFdHolder && handoverDir.isEmpty { throw ValidationError("--spawn-fd-holder needs --handover-dir") }
+        if let metricsAddress {
+            do { _ = try MetricsAddress(parsing: metricsAddress) } catch {
+                throw ValidationError("--metrics-address: \(error)")
+            }
+        }
         if !vineyardSocketRoot.hasPrefix("/") {
             throw ValidationError("--vineyard-socket-root \(vineyardSocketRoot) is not an absolute path")
         }
@@ -151,4 +162,5 @@ struct DriverOptions: ParsableArguments {
     var parsedDefaultVolumeSize: Int? { ByteCount.parse(defaultVolumeSize) }
     var parsedStorePrefault: Int? { ByteCount.parse(storePrefault) }
     var parsedSocketMode: UInt32? { UInt32(socketMode, radix: 8) }
+    var parsedMetricsAddress: MetricsAddress? { metricsAddress.flatMap { try? MetricsAddress(parsing: $0) } }
 }
