@@ -12,6 +12,7 @@ APT_PACKAGES=(
     util-linux                                          # mount/umount for bind mounts
     etcd-server                                         # cluster-mode tests: vineyardd metadata (Tests/e2e/test_cluster.py)
     nfs-ganesha nfs-ganesha-vfs rpcbind libnfs13        # the pipeline's NFS variant: a user-space server and client
+    buildah podman runc debootstrap fuse-overlayfs uidmap  # the image: scripts/build-image.sh, Tests/e2e/test_image.py
 )
 
 missing=()

@@ -2,7 +2,8 @@
 # The test command (README "Run the tests"; CI runs it through .ci/run).
 # On a fresh Debian 12 machine it installs everything it needs, builds, and runs:
 #   1. the Swift unit and integration tests (swift test), real sockets, real FUSE, real shm;
-#   2. the end-to-end suite (pytest): the real binaries driven by an independent Python client.
+#   2. the end-to-end suite (pytest): the real binaries driven by an independent Python client,
+#      and the image built by scripts/build-image.sh run in containers as the DaemonSet runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,14 @@ fi
 
 echo "==> deploy/ manifests, vctl deploy rendering and pipeline examples"
 bash scripts/validate-deploy.sh
+
+# The driver's image, which Tests/e2e/test_image.py runs as the DaemonSet does. Its base is cached
+# in the machine's container storage; the release build in .build-release.
+if [ "$(id -u)" -eq 0 ] && command -v buildah >/dev/null && command -v debootstrap >/dev/null; then
+    echo "==> image (scripts/build-image.sh)"
+    export VINEYARD_CSI_IMAGE="${VINEYARD_CSI_IMAGE:-localhost/vineyard-csi:test}"
+    IMAGE="$VINEYARD_CSI_IMAGE" SWIFT_SCRATCH_PATH="${SWIFT_RELEASE_SCRATCH_PATH:-.build-release}" bash scripts/build-image.sh
+fi
 
 echo "==> end-to-end tests (pytest)"
 VINEYARD_CSI_BIN_DIR="$(swift build --show-bin-path)" .venv/bin/python -m pytest -q Tests/e2e "$@"
