@@ -20,10 +20,12 @@ otherwise. Containers are removed by name and mounts unmounted by path, also whe
 """
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -228,6 +230,18 @@ def wait_for_probe(podman, name, socket_path, timeout=60):
         time.sleep(0.2)
 
 
+def scrape_in_container(podman, name, container):
+    """GET /metrics on the container's `metrics` port, from inside its network namespace."""
+    port = next(p["containerPort"] for p in container["ports"] if p["name"] == "metrics")
+    pid = podman("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import metrics_scrape, json; "
+            f"print(json.dumps(metrics_scrape.scrape('http://127.0.0.1:{port}/metrics')))")
+    result = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", code],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
 def mount_type(path):
     with open("/proc/self/mountinfo") as table:
         for line in table:
@@ -364,6 +378,11 @@ def test_node_plugin_container_as_deployed(podman, image, rendered):
             wait_for_probe(podman, restarted, host_socket)
             logs = podman("logs", restarted).stderr
             assert "resumed staged volume" in logs, logs[-3000:]
+            # The new plugin took the mount over from the holder: its metrics, on the DaemonSet's
+            # metrics port inside the container's network namespace, say so.
+            metrics = scrape_in_container(podman, restarted, plugin)
+            assert metrics['vineyard_csi_mount_recoveries_total{method="handover",result="ok"}'] == 1
+            assert metrics["vineyard_csi_volumes_staged"] == 1 and metrics["vineyard_csi_volumes_published"] == 1
             wait_rounds(30)
             assert (host_target / "from-the-node.txt").read_text() == "written on the host\n"
 
