@@ -30,12 +30,22 @@ public protocol FileOperationObserver: Sendable {
 /// The observer of this process's FUSE requests: one for all sessions, installed by the
 /// executable (the library has no metrics backend of its own).
 public enum FileOperationObservation {
-    private static let installed = Mutex<(any FileOperationObserver)?>(nil)
-
-    /// Replaces the observer; nil stops observing.
-    public static func install(_ observer: (any FileOperationObserver)?) {
-        installed.withLock { $0 = observer }
+    private final class Installed: Sendable {
+        let observer: any FileOperationObserver
+        init(_ observer: any FileOperationObserver) { self.observer = observer }
     }
 
-    static var observer: (any FileOperationObserver)? { installed.withLock { $0 } }
+    /// Read on every request: a lock-free load, no lock shared by the serving threads.
+    private static let installed = AtomicLazyReference<Installed>()
+
+    /// Installs the observer of this process, once: the first one stays.
+    ///
+    /// - Returns: whether `observer` is the one installed.
+    @discardableResult
+    public static func install(_ observer: any FileOperationObserver) -> Bool {
+        let candidate = Installed(observer)
+        return installed.storeIfNil(candidate) === candidate
+    }
+
+    static var observer: (any FileOperationObserver)? { installed.load()?.observer }
 }

@@ -50,7 +50,7 @@ import VineyardIPC
         metrics.csiCallCompleted(method: "NodeStageVolume", code: .invalidArgument, duration: .microseconds(40))
         metrics.fileOperationCompleted(.write, bytes: 4096, duration: .microseconds(30), error: nil)
         metrics.fileOperationCompleted(.write, bytes: 100, duration: .microseconds(20), error: nil)
-        metrics.fileOperationCompleted(.lookup, bytes: 0, duration: .microseconds(5), error: Errno(ENOENT))
+        metrics.fileOperationCompleted(.lookup, bytes: 0, duration: .microseconds(5), error: Errno(rawValue: ENOENT))
         metrics.connectionOpened()
         metrics.requestServed(.createBuffer(size: 10), failed: false, duration: .microseconds(15))
         metrics.requestServed(.unsupported(type: "made_up_by_a_client"), failed: true, duration: .microseconds(1))

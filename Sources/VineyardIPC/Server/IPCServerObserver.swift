@@ -24,12 +24,22 @@ public protocol IPCServerObserver: Sendable {
 /// The observer of this process's vineyard sockets: one for all servers, installed by the
 /// executable (servers are created per volume, deep inside the driver).
 public enum IPCServerObservation {
-    private static let installed = Mutex<(any IPCServerObserver)?>(nil)
-
-    /// Replaces the observer; nil stops observing.
-    public static func install(_ observer: (any IPCServerObserver)?) {
-        installed.withLock { $0 = observer }
+    private final class Installed: Sendable {
+        let observer: any IPCServerObserver
+        init(_ observer: any IPCServerObserver) { self.observer = observer }
     }
 
-    static var observer: (any IPCServerObserver)? { installed.withLock { $0 } }
+    /// Read on every request: a lock-free load, no lock shared by the serving threads.
+    private static let installed = AtomicLazyReference<Installed>()
+
+    /// Installs the observer of this process, once: the first one stays.
+    ///
+    /// - Returns: whether `observer` is the one installed.
+    @discardableResult
+    public static func install(_ observer: any IPCServerObserver) -> Bool {
+        let candidate = Installed(observer)
+        return installed.storeIfNil(candidate) === candidate
+    }
+
+    static var observer: (any IPCServerObserver)? { installed.load()?.observer }
 }
