@@ -195,6 +195,8 @@ let package = Package(
                 "NodeHost",
                 "POSIXCore",
                 "DriverMetrics",
+                "FUSEKit",
+                "VineyardIPC",
                 "CSIProto",
                 "GRPCTransport",
                 "SharedMemoryStore",

@@ -37,6 +37,7 @@ import pytest
 import yaml
 
 from conftest import REPO, cluster_parameters, csi_pb2, csi_pb2_grpc, mount_capability
+from harness.mounts import unmount_all_under
 
 MiB = 1 << 20
 CLUSTER = "vineyard-system/vineyardd-sample"
@@ -139,12 +140,8 @@ class Sandbox:
     def cleanup(self, podman):
         for name in reversed(self.containers):
             podman("rm", "--force", "--time", "0", name, check=False)
-        with open("/proc/self/mountinfo") as table:
-            points = [line.split()[4] for line in table]
         for root in (self.disk_root, self.shm_root):
-            for point in sorted((p for p in points if p == str(root) or p.startswith(f"{root}/")), key=len, reverse=True):
-                subprocess.run(["umount", "-l", point], check=False)
-        for root in (self.disk_root, self.shm_root):
+            unmount_all_under(root)
             shutil.rmtree(root, ignore_errors=True)
 
 

@@ -4,7 +4,6 @@ vineyard's own client, the store's usage, and the volumes staged and published m
 docs/metrics.md lists."""
 
 import os
-import subprocess
 import time
 import uuid
 
@@ -16,17 +15,11 @@ from conftest import (
     Clients, Driver, cluster_parameters, csi_pb2, expect_code, mount_capability, stage_and_publish,
     unpublish_and_unstage,
 )
+from harness.mounts import unmount_all_under
 from metrics_scrape import metrics_url_from_log, scrape
 
 MiB = 1 << 20
 STORE = 'store="vineyard-system/vineyardd-sample"'
-
-
-def lazy_unmount_all_under(path):
-    with open("/proc/self/mountinfo") as table:
-        points = [line.split()[4] for line in table]
-    for point in sorted((p for p in points if p.startswith(str(path) + "/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], check=False)
 
 
 @pytest.fixture
@@ -43,7 +36,7 @@ def metered(workdir):
     finally:
         channel.close()
         driver.stop()
-        lazy_unmount_all_under(workdir)
+        unmount_all_under(workdir)
 
 
 def value(samples, series):
