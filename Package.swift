@@ -290,7 +290,7 @@ let package = Package(
         .testTarget(
             name: "VineyardCSITests",
             dependencies: [
-                "VineyardCSI", "CSIDriver", "GRPCTransport",
+                "VineyardCSI", "CSIDriver", "DriverMetrics", "GRPCTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
