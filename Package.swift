@@ -29,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // Metrics: swift-metrics' API, written out by swift-prometheus (which adds swift-atomics only).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: - C/C++ shims
@@ -167,6 +170,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        /// The node plugin's Prometheus metrics: implements the observers of CSIDriver, FUSEKit and
+        /// VineyardIPC, collects store and volume figures at scrape time, serves `GET /metrics`.
+        .target(
+            name: "DriverMetrics",
+            dependencies: [
+                "CSIDriver",
+                "FUSEKit",
+                "GRPCTransport",
+                "SharedMemoryStore",
+                "VineyardIPC",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Executables
 
         .executableTarget(
@@ -175,6 +194,9 @@ let package = Package(
                 "CSIDriver",
                 "NodeHost",
                 "POSIXCore",
+                "DriverMetrics",
+                "FUSEKit",
+                "VineyardIPC",
                 "CSIProto",
                 "GRPCTransport",
                 "SharedMemoryStore",
@@ -248,6 +270,11 @@ let package = Package(
         .testTarget(name: "VineyardObjectsTests", dependencies: ["VineyardObjects"], swiftSettings: swiftSettings),
         .testTarget(name: "SharedMemoryStoreTests", dependencies: ["SharedMemoryStore", "POSIXCore"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "DriverMetricsTests",
+            dependencies: ["DriverMetrics", "CSIDriver", "FUSEKit", "GRPCTransport", "SharedMemoryStore", "VineyardIPC"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CSIDriverTests",
             dependencies: ["CSIDriver", "NodeHost", "CSIProto", "GRPCTransport", "SharedMemoryStore", "POSIXCore"],
             swiftSettings: swiftSettings
@@ -263,7 +290,7 @@ let package = Package(
         .testTarget(
             name: "VineyardCSITests",
             dependencies: [
-                "VineyardCSI", "CSIDriver", "GRPCTransport",
+                "VineyardCSI", "CSIDriver", "DriverMetrics", "GRPCTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -13,6 +13,8 @@ APT_PACKAGES=(
     libfuse3-dev fuse3                                  # FUSE volumes (CFUSE)
     util-linux                                          # mount/umount for bind mounts
     etcd-server                                         # cluster-mode tests: vineyardd metadata (Tests/e2e/test_cluster.py)
+    buildah podman runc debootstrap fuse-overlayfs uidmap  # the image: scripts/build-image.sh, Tests/e2e/test_image.py
+    binutils                                            # strip, for the image's binaries (scripts/build-image.sh)
 )
 bash scripts/apt-install.sh "${APT_PACKAGES[@]}"
 

@@ -3,8 +3,9 @@
 # On a fresh Debian 12 machine it installs everything it needs, builds, and runs:
 #   1. the Swift unit and integration tests (swift test), real sockets, real FUSE, real shm;
 #   2. the end-to-end suite (pytest): the real binaries driven by an independent Python client,
-#      and the deploy checks (Tests/e2e/test_deploy.py: deploy/ manifests, vctl rendering and
-#      errors, the pipeline examples).
+#      the deploy checks (Tests/e2e/test_deploy.py: deploy/ manifests, vctl rendering and errors,
+#      the pipeline examples), and the image built by scripts/build-image.sh run in containers as
+#      the DaemonSet runs it (Tests/e2e/test_image.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,14 @@ set -e
 if [ "$status" -ne 0 ]; then
     echo "swift test failed (exit $status); full log in .build/swift-test.log"
     exit "$status"
+fi
+
+# The driver's image, which Tests/e2e/test_image.py runs as the DaemonSet does. Its base is cached
+# in the machine's container storage; the release build in .build-release.
+if [ "$(id -u)" -eq 0 ] && command -v buildah >/dev/null && command -v debootstrap >/dev/null; then
+    echo "==> image (scripts/build-image.sh)"
+    export VINEYARD_CSI_IMAGE="${VINEYARD_CSI_IMAGE:-localhost/vineyard-csi:test}"
+    IMAGE="$VINEYARD_CSI_IMAGE" SWIFT_SCRATCH_PATH="${SWIFT_RELEASE_SCRATCH_PATH:-.build-release}" bash scripts/build-image.sh
 fi
 
 echo "==> end-to-end tests (pytest)"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CSIDriver
+import DriverMetrics
 import GRPCTransport
 
 /// A byte size given on the command line (`4Gi`, `512Mi`, `0`), parsed once; it keeps its
@@ -59,6 +60,15 @@ extension Endpoint {
     static func parseOption(_ text: String) throws -> Endpoint {
         do { return try Endpoint(parsing: text) } catch {
             throw ValidationError("--endpoint \(text): \(error)")
+        }
+    }
+}
+
+extension MetricsAddress {
+    /// `--metrics-address`: a malformed address fails naming the option.
+    static func parseOption(_ text: String) throws -> MetricsAddress {
+        do { return try MetricsAddress(parsing: text) } catch {
+            throw ValidationError("--metrics-address: \(error)")
         }
     }
 }

@@ -1,10 +1,13 @@
 import CSIDriver
+import DriverMetrics
+import FUSEKit
 import NodeHost
 import Foundation
 import GRPCTransport
 import Logging
 import POSIXCore
 import SharedMemoryStore
+import VineyardIPC
 
 /// The configured plugins behind the gRPC server, run until SIGTERM or SIGINT.
 final class Driver: Sendable {
@@ -13,18 +16,29 @@ final class Driver: Sendable {
     private let localVolume: LocalVolume?
     private let logger: Logger
     private let gracePeriod: Duration
+    private let metricsServer: MetricsServer?
 
-    private init(server: UnaryServer, node: NodePlugin?, localVolume: LocalVolume?, logger: Logger, gracePeriod: Duration) {
+    private init(
+        server: UnaryServer, node: NodePlugin?, localVolume: LocalVolume?, logger: Logger, gracePeriod: Duration,
+        metricsServer: MetricsServer?
+    ) {
         self.server = server
         self.node = node
         self.localVolume = localVolume
         self.logger = logger
         self.gracePeriod = gracePeriod
+        self.metricsServer = metricsServer
     }
 
     /// Assembles the plugins `options` ask for, recovers the node's volumes, and starts serving
     /// CSI on the endpoint.
     static func start(options: DriverOptions, logger: Logger) async throws -> Driver {
+        let metrics = options.metricsAddress.map { _ in DriverMetrics() }
+        if let metrics {
+            // Before any mount or vineyard.sock exists: their observers are read once per process.
+            FileOperationObservation.install(metrics)
+            IPCServerObservation.install(metrics)
+        }
         // One registry per process: the node's volumes and the controller's snapshots and
         // clones must see the same store of each vineyard cluster.
         var registry: StoreRegistry?
@@ -35,7 +49,12 @@ final class Driver: Sendable {
         let controller = try options.mode.runsController ? controller(options: options, registry: registry, logger: logger) : nil
         var node: NodePlugin?
         if let registry {
-            node = try await NodePlugin.start(options: options, registry: registry, capacityLedger: controller, logger: logger)
+            node = try await NodePlugin.start(
+                options: options, registry: registry, capacityLedger: controller, metrics: metrics, logger: logger)
+            metrics?.addCollector(StoreCollector(registry: registry))
+        }
+        if let metrics, let service = node?.service {
+            metrics.addCollector(VolumeCollector { service.volumeCounts })
         }
         // Readiness asks /dev/fuse and each vineyardd in use: a blocking check, on its own thread.
         let identity = IdentityService(isReady: { [host = node?.host] in
@@ -43,7 +62,14 @@ final class Driver: Sendable {
             return await DedicatedThread.run(named: "probe") { host.isReady }
         })
         let router = CSIRouter(
-            identity: identity, controller: controller, node: node?.service, logger: logger, verbose: options.verbose)
+            identity: identity, controller: controller, node: node?.service, logger: logger, verbose: options.verbose,
+            observer: metrics)
+        // Bound before the CSI socket, so a taken metrics port fails the start before kubelet sees a plugin.
+        let metricsServer = try metrics.map { metrics in
+            let server = try MetricsServer(address: options.metricsAddress!, metrics: metrics)
+            logger.info("serving metrics", metadata: ["url": "http://\(server.boundAddress)/metrics"])
+            return server
+        }
         let server = try UnaryServer(endpoint: options.endpoint, socketMode: options.socketMode.bits, handler: router)
         let localVolume = options.localVolume.map {
             LocalVolume(router: router, nodeID: options.nodeid, stateDirectory: options.stateDir, target: $0)
@@ -51,7 +77,7 @@ final class Driver: Sendable {
         logStart(options: options, logger: logger)
         return Driver(
             server: server, node: node, localVolume: localVolume, logger: logger,
-            gracePeriod: .seconds(options.shutdownGracePeriod))
+            gracePeriod: .seconds(options.shutdownGracePeriod), metricsServer: metricsServer)
     }
 
     // MARK: - Parts
@@ -156,6 +182,7 @@ final class Driver: Sendable {
             server.shutdown(gracePeriod: gracePeriod)
             server.wait()
         }
+        metricsServer?.stop()
         if let release = node?.releaseMounts {
             await DedicatedThread.run(named: "release mounts", release)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CSIDriver
+import DriverMetrics
 import Foundation
 import GRPCTransport
 
@@ -114,6 +115,12 @@ struct DriverOptions: ParsableArguments {
 
     @Flag(help: "Log every CSI call and response (secret fields redacted).")
     var verbose = false
+
+    @Option(help: ArgumentHelp(
+        "Serve Prometheus metrics at http://<address>/metrics, e.g. :9810 or 127.0.0.1:9810 (off when not given).",
+        discussion: "CSI calls, file operations, the vineyard sockets' connections and requests, the stores' usage, volumes staged and published, and mounts recovered at start (docs/metrics.md)."),
+        transform: MetricsAddress.parseOption)
+    var metricsAddress: MetricsAddress?
 
     func validate() throws {
         if nodeid.isEmpty { throw ValidationError("--nodeid must not be empty") }

@@ -1,4 +1,5 @@
 import CSIDriver
+import DriverMetrics
 import NodeHost
 import Foundation
 import Logging
@@ -12,13 +13,17 @@ struct NodePlugin: Sendable {
     /// What the host does at shutdown: unmount everything, or hand the mounts over.
     let releaseMounts: @Sendable () -> Void
 
-    /// Builds the host and the node service, then serves again every recorded volume.
+    /// Builds the host and the node service, then serves again every recorded volume; with
+    /// `metrics`, the mounts recovered are counted.
     static func start(
-        options: DriverOptions, registry: StoreRegistry, capacityLedger: (any VolumeCapacityLedger)?, logger: Logger
+        options: DriverOptions, registry: StoreRegistry, capacityLedger: (any VolumeCapacityLedger)?,
+        metrics: DriverMetrics?, logger: Logger
     ) async throws -> NodePlugin {
-        let host = await DedicatedThread.run(named: "volume host") {
+        let nodeHost = await DedicatedThread.run(named: "volume host") {
             volumeHost(options: options, registry: registry, logger: logger)
         }
+        let recoveryCounter = metrics.map { RecoveryCountingVolumeHost(nodeHost, metrics: $0) }
+        let host: any VolumeHost = recoveryCounter ?? nodeHost
         let service = try NodeService(
             configuration: NodeConfiguration(
                 nodeID: options.nodeid,
@@ -32,9 +37,13 @@ struct NodePlugin: Sendable {
             logger: logger,
             capacityLedger: capacityLedger
         )
-        await service.recover()
-        await DedicatedThread.run(named: "discard unclaimed mounts") { host.discardUnclaimed() }
-        return NodePlugin(service: service, host: host, releaseMounts: { host.releaseMounts() })
+        if let recoveryCounter {
+            await recoveryCounter.recovering { await service.recover() }
+        } else {
+            await service.recover()
+        }
+        await DedicatedThread.run(named: "discard unclaimed mounts") { nodeHost.discardUnclaimed() }
+        return NodePlugin(service: service, host: host, releaseMounts: { nodeHost.releaseMounts() })
     }
 
     /// The volume host of both backends: the embedded stores (handing mounts over across

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CSIDriver
+import DriverMetrics
 import GRPCTransport
 import Testing
 
@@ -29,6 +30,7 @@ import Testing
         #expect(options.defaultCluster == ClusterReference(namespace: "vineyard-system", name: "vineyardd-sample"))
         #expect(options.endpoint == .unix(path: "/csi/csi.sock"))
         #expect(options.socketMode.bits == 0o660)
+        #expect(options.metricsAddress == nil)
     }
 
     @Test func valuesParseOnce() throws {
@@ -45,6 +47,14 @@ import Testing
         #expect(options.socketMode.bits == 0o600)
     }
 
+    @Test func metricsAddressParsesOnce() throws {
+        let everyInterface = try #require(try parse(["--metrics-address", ":9810"]).metricsAddress)
+        #expect(everyInterface.host == nil && everyInterface.port == "9810")
+        let loopback = try #require(try parse(["--metrics-address", "[::1]:0"]).metricsAddress)
+        #expect(loopback.host == "::1" && loopback.port == "0")
+        #expect(loopback.description == "[::1]:0")
+    }
+
     @Test func badValuesNameTheFlag() {
         #expect(message(["--store-prefault", "lots"]).contains("--store-prefault lots is not a size"))
         #expect(message(["--store-size", "4GB"]).contains("--store-size 4GB is not a size"))
@@ -54,6 +64,8 @@ import Testing
         #expect(message(["--default-cluster", "nocluster"]).contains("--default-cluster nocluster is not namespace/name"))
         #expect(message(["--endpoint", "unix://relative"]).contains("--endpoint unix://relative"))
         #expect(message(["--socket-mode", "999"]).contains("--socket-mode 999 is not an octal permission"))
+        #expect(message(["--metrics-address", "localhost:notaport"]).contains("--metrics-address: metrics address localhost:notaport"))
+        #expect(message(["--metrics-address", "::1:9810"]).contains("write an IPv6 host in brackets"))
         #expect(message(["--spawn-fd-holder"]).contains("--spawn-fd-holder needs --handover-dir"))
         #expect(message(["--node-deployment", "--mode", "node"]).contains("--node-deployment needs --mode all"))
     }

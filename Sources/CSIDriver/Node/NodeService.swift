@@ -101,6 +101,11 @@ public final class NodeService: CSINodeService {
         }
     }
 
+    /// Volumes staged and targets published now (metrics read them at scrape time).
+    public var volumeCounts: (staged: Int, published: Int) {
+        state.withLock { ($0.staged.count, $0.published.count) }
+    }
+
     // MARK: - Identity of the node
 
     public func nodeGetInfo(_ request: Csi_V1_NodeGetInfoRequest) async throws(RPCStatus) -> Csi_V1_NodeGetInfoResponse {

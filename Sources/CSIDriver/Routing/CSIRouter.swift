@@ -10,23 +10,28 @@ import SwiftProtobuf
 public struct CSIRouter: UnaryHandler {
     private typealias Route = @Sendable ([UInt8], _ log: CallLog) async -> Result<[UInt8], RPCStatus>
 
-    private var routes: [String: Route] = [:]
+    /// A route and the method's short name (`NodeStageVolume`), which the observer is told.
+    private var routes: [String: (name: String, route: Route)] = [:]
     private let logger: Logger
     private let verbose: Bool
+    private let observer: (any CSICallObserver)?
 
     /// - Parameters:
     ///   - controller: nil when this process does not run the controller plugin.
     ///   - node: nil when this process does not run the node plugin.
     ///   - verbose: log every request and response (secrets redacted).
+    ///   - observer: told of every call answered (metrics).
     public init(
         identity: any CSIIdentityService,
         controller: (any CSIControllerService)?,
         node: (any CSINodeService)?,
         logger: Logger,
-        verbose: Bool
+        verbose: Bool,
+        observer: (any CSICallObserver)? = nil
     ) {
         self.logger = logger
         self.verbose = verbose
+        self.observer = observer
         add("Identity", "GetPluginInfo", identity.getPluginInfo)
         add("Identity", "GetPluginCapabilities", identity.getPluginCapabilities)
         add("Identity", "Probe", identity.probe)
@@ -62,12 +67,27 @@ public struct CSIRouter: UnaryHandler {
     public var methods: [String] { routes.keys.sorted() }
 
     public func handle(_ request: UnaryRequest) async -> Result<[UInt8], RPCStatus> {
-        guard let route = routes[request.method] else {
+        let start = ContinuousClock.now
+        let name: String
+        let result: Result<[UInt8], RPCStatus>
+        if let (routeName, route) = routes[request.method] {
+            name = routeName
+            result = await route(request.payload, CallLog(method: request.method, logger: logger, verbose: verbose))
+        } else {
             let status = RPCStatus(.unimplemented, "method \(request.method) is not implemented by \(DriverInfo.name)")
             logger.debug("call failed", metadata: ["method": "\(request.method)", "code": "\(status.code)"])
-            return .failure(status)
+            name = "unimplemented"
+            result = .failure(status)
         }
-        return await route(request.payload, CallLog(method: request.method, logger: logger, verbose: verbose))
+        if let observer {
+            let code: StatusCode
+            switch result {
+            case .success: code = .ok
+            case .failure(let status): code = status.code
+            }
+            observer.csiCallCompleted(method: name, code: code, duration: .now - start)
+        }
+        return result
     }
 
     private mutating func add<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
@@ -75,7 +95,7 @@ public struct CSIRouter: UnaryHandler {
         _ method: String,
         _ body: @escaping @Sendable (Request) async throws(RPCStatus) -> Response
     ) {
-        routes["/csi.v1.\(service)/\(method)"] = { payload, log in
+        routes["/csi.v1.\(service)/\(method)"] = (method, { payload, log in
             let request: Request
             do {
                 request = try Request(serializedBytes: payload)
@@ -97,7 +117,7 @@ public struct CSIRouter: UnaryHandler {
                 log.failed(status)
                 return .failure(status)
             }
-        }
+        })
     }
 }
 

@@ -64,16 +64,37 @@ private enum Handlers {
     /// on success and must not throw after replying.
     @inline(__always)
     static func handle(
-        _ req: OpaquePointer?,
+        _ req: OpaquePointer?, _ operation: FileOperation,
         _ body: (OpaquePointer, SessionContext, RequestContext) throws(Errno) -> Void
+    ) {
+        transfer(req, operation) { req, session, context throws(Errno) in
+            try body(req, session, context)
+            return 0
+        }
+    }
+
+    /// ``handle(_:_:_:)`` for requests that move data: `body` returns the bytes it replied with
+    /// or wrote. The one place every answered request passes, so the observer sees them all.
+    @inline(__always)
+    static func transfer(
+        _ req: OpaquePointer?, _ operation: FileOperation,
+        _ body: (OpaquePointer, SessionContext, RequestContext) throws(Errno) -> Int
     ) {
         guard let req else { return }
         let session = SessionContext.from(request: req)
         session.runAfterInitializationIfNeeded()
+        let observer = FileOperationObservation.observer
+        let start = observer == nil ? nil : ContinuousClock.now
         do throws(Errno) {
-            try body(req, session, RequestContext(request: req))
+            let bytes = try body(req, session, RequestContext(request: req))
+            if let observer, let start {
+                observer.fileOperationCompleted(operation, bytes: bytes, duration: .now - start, error: nil)
+            }
         } catch {
             fuse_reply_err(req, error.replyValue)
+            if let observer, let start {
+                observer.fileOperationCompleted(operation, bytes: 0, duration: .now - start, error: error)
+            }
         }
     }
 
@@ -148,7 +169,7 @@ private enum Handlers {
     }
 
     static func lookup(_ req: OpaquePointer?, _ parent: fuse_ino_t, _ cName: UnsafePointer<CChar>?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .lookup) { req, session, context throws(Errno) in
             let entry = try session.fileSystem.lookup(parent: inode(parent), name: name(cName), context: context)
             replyEntry(req, session, entry)
         }
@@ -177,7 +198,7 @@ private enum Handlers {
     }
 
     static func getattr(_ req: OpaquePointer?, _ ino: fuse_ino_t, _ fi: FileInfo?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .getattr) { req, session, context throws(Errno) in
             let reply = try session.fileSystem.getAttributes(inode: inode(ino), handle: fi?.pointee.fh, context: context)
             replyAttributes(req, reply)
         }
@@ -186,7 +207,7 @@ private enum Handlers {
     static func setattr(
         _ req: OpaquePointer?, _ ino: fuse_ino_t, _ attr: UnsafeMutablePointer<stat>?, _ toSet: Int32, _ fi: FileInfo?
     ) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .setattr) { req, session, context throws(Errno) in
             guard let attr = attr?.pointee else { throw .invalid }
             var changes = SetAttributes(rawMask: toSet)
             if toSet & FUSE_SET_ATTR_MODE != 0 { changes.mode = UInt32(attr.st_mode) & 0o7777 }
@@ -214,14 +235,14 @@ private enum Handlers {
     }
 
     static func access(_ req: OpaquePointer?, _ ino: fuse_ino_t, _ mask: Int32) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .access) { req, session, context throws(Errno) in
             try session.fileSystem.access(inode: inode(ino), mask: AccessMask(rawValue: mask), context: context)
             fuse_reply_err(req, 0)
         }
     }
 
     static func statfs(_ req: OpaquePointer?, _ ino: fuse_ino_t) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .statfs) { req, session, context throws(Errno) in
             let stats = try session.fileSystem.statistics(inode: inode(ino), context: context)
             var out = statvfs()
             out.f_bsize = UInt(stats.blockSize)
@@ -240,7 +261,7 @@ private enum Handlers {
     // MARK: Links
 
     static func readlink(_ req: OpaquePointer?, _ ino: fuse_ino_t) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .readlink) { req, session, context throws(Errno) in
             let target = try session.fileSystem.readLink(inode: inode(ino), context: context)
             target.withCString { _ = fuse_reply_readlink(req, $0) }
         }
@@ -249,7 +270,7 @@ private enum Handlers {
     static func symlink(
         _ req: OpaquePointer?, _ cTarget: UnsafePointer<CChar>?, _ parent: fuse_ino_t, _ cName: UnsafePointer<CChar>?
     ) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .symlink) { req, session, context throws(Errno) in
             let entry = try session.fileSystem.symbolicLink(
                 target: name(cTarget), parent: inode(parent), name: name(cName), context: context)
             replyEntry(req, session, entry)
@@ -259,7 +280,7 @@ private enum Handlers {
     static func link(
         _ req: OpaquePointer?, _ ino: fuse_ino_t, _ newParent: fuse_ino_t, _ cNewName: UnsafePointer<CChar>?
     ) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .link) { req, session, context throws(Errno) in
             let entry = try session.fileSystem.link(
                 inode: inode(ino), newParent: inode(newParent), newName: name(cNewName), context: context)
             replyEntry(req, session, entry)
@@ -271,7 +292,7 @@ private enum Handlers {
     static func mknod(
         _ req: OpaquePointer?, _ parent: fuse_ino_t, _ cName: UnsafePointer<CChar>?, _ mode: mode_t, _ rdev: dev_t
     ) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .mknod) { req, session, context throws(Errno) in
             let entry = try session.fileSystem.makeNode(
                 parent: inode(parent), name: name(cName), mode: UInt32(mode), device: UInt64(rdev), context: context)
             replyEntry(req, session, entry)
@@ -279,7 +300,7 @@ private enum Handlers {
     }
 
     static func mkdir(_ req: OpaquePointer?, _ parent: fuse_ino_t, _ cName: UnsafePointer<CChar>?, _ mode: mode_t) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .mkdir) { req, session, context throws(Errno) in
             let entry = try session.fileSystem.makeDirectory(
                 parent: inode(parent), name: name(cName), mode: UInt32(mode), context: context)
             replyEntry(req, session, entry)
@@ -287,14 +308,14 @@ private enum Handlers {
     }
 
     static func unlink(_ req: OpaquePointer?, _ parent: fuse_ino_t, _ cName: UnsafePointer<CChar>?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .unlink) { req, session, context throws(Errno) in
             try session.fileSystem.unlink(parent: inode(parent), name: name(cName), context: context)
             fuse_reply_err(req, 0)
         }
     }
 
     static func rmdir(_ req: OpaquePointer?, _ parent: fuse_ino_t, _ cName: UnsafePointer<CChar>?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .rmdir) { req, session, context throws(Errno) in
             try session.fileSystem.removeDirectory(parent: inode(parent), name: name(cName), context: context)
             fuse_reply_err(req, 0)
         }
@@ -304,7 +325,7 @@ private enum Handlers {
         _ req: OpaquePointer?, _ parent: fuse_ino_t, _ cName: UnsafePointer<CChar>?, _ newParent: fuse_ino_t,
         _ cNewName: UnsafePointer<CChar>?, _ flags: UInt32
     ) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .rename) { req, session, context throws(Errno) in
             try session.fileSystem.rename(
                 parent: inode(parent), name: name(cName), newParent: inode(newParent), newName: name(cNewName),
                 flags: RenameFlags(rawValue: flags), context: context)
@@ -323,7 +344,7 @@ private enum Handlers {
     static func create(
         _ req: OpaquePointer?, _ parent: fuse_ino_t, _ cName: UnsafePointer<CChar>?, _ mode: mode_t, _ fi: FileInfo?
     ) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .create) { req, session, context throws(Errno) in
             guard let fi else { throw .invalid }
             let flags = OpenFlags(rawValue: fi.pointee.flags)
             let reply = try session.fileSystem.create(
@@ -346,7 +367,7 @@ private enum Handlers {
     }
 
     static func open(_ req: OpaquePointer?, _ ino: fuse_ino_t, _ fi: FileInfo?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .open) { req, session, context throws(Errno) in
             guard let fi else { throw .invalid }
             let flags = OpenFlags(rawValue: fi.pointee.flags)
             let reply = try session.fileSystem.open(inode: inode(ino), flags: flags, context: context)
@@ -364,15 +385,16 @@ private enum Handlers {
     }
 
     static func read(_ req: OpaquePointer?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: FileInfo?) {
-        handle(req) { req, session, context throws(Errno) in
+        transfer(req, .read) { req, session, context throws(Errno) in
             let reply = try session.fileSystem.read(
                 inode: inode(ino), handle: fi?.pointee.fh ?? 0, offset: Int64(off), size: size, context: context)
             switch reply {
             case .buffer(let buffer, let keepAlive):
+                let count = min(buffer.count, size)
                 withExtendedLifetime(keepAlive) {
-                    _ = fuse_reply_buf(
-                        req, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), min(buffer.count, size))
+                    _ = fuse_reply_buf(req, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), count)
                 }
+                return count
             case .fileDescriptor(let fd, let offset, let length, let keepAlive):
                 let count = max(0, min(length, size))
                 if count == 0 {
@@ -383,6 +405,7 @@ private enum Handlers {
                             req, fd, off_t(offset), count, session.options.spliceMoveReplies ? 1 : 0)
                     }
                 }
+                return count
             case .buffers(let pieces, let keepAlive):
                 var vectors: [iovec] = []
                 var remaining = size
@@ -394,11 +417,13 @@ private enum Handlers {
                 withExtendedLifetime(keepAlive) {
                     _ = fuse_reply_iov(req, vectors, Int32(vectors.count))
                 }
+                return size - remaining
             case .bytes(let bytes):
+                let count = min(bytes.count, size)
                 bytes.withUnsafeBytes { buffer in
-                    _ = fuse_reply_buf(
-                        req, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), min(buffer.count, size))
+                    _ = fuse_reply_buf(req, buffer.baseAddress?.assumingMemoryBound(to: CChar.self), count)
                 }
+                return count
             }
         }
     }
@@ -407,17 +432,18 @@ private enum Handlers {
         _ req: OpaquePointer?, _ ino: fuse_ino_t, _ buf: UnsafePointer<CChar>?, _ size: Int, _ off: off_t,
         _ fi: FileInfo?
     ) {
-        handle(req) { req, session, context throws(Errno) in
+        transfer(req, .write) { req, session, context throws(Errno) in
             let data = UnsafeRawBufferPointer(start: buf, count: buf == nil ? 0 : size)
             let written = try session.fileSystem.write(
                 inode: inode(ino), handle: fi?.pointee.fh ?? 0, offset: Int64(off), data: data, context: context)
             guard written >= 0, written <= size else { throw .io }
             fuse_reply_write(req, written)
+            return written
         }
     }
 
     static func flush(_ req: OpaquePointer?, _ ino: fuse_ino_t, _ fi: FileInfo?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .flush) { req, session, context throws(Errno) in
             try session.fileSystem.flush(
                 inode: inode(ino), handle: fi?.pointee.fh ?? 0, lockOwner: fi?.pointee.lock_owner ?? 0,
                 context: context)
@@ -426,7 +452,7 @@ private enum Handlers {
     }
 
     static func fsync(_ req: OpaquePointer?, _ ino: fuse_ino_t, _ datasync: Int32, _ fi: FileInfo?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .fsync) { req, session, context throws(Errno) in
             try session.fileSystem.synchronize(
                 inode: inode(ino), handle: fi?.pointee.fh ?? 0, dataOnly: datasync != 0, context: context)
             fuse_reply_err(req, 0)
@@ -443,7 +469,7 @@ private enum Handlers {
     // MARK: Directories
 
     static func opendir(_ req: OpaquePointer?, _ ino: fuse_ino_t, _ fi: FileInfo?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .opendir) { req, session, context throws(Errno) in
             guard let fi else { throw .invalid }
             let reply = try session.fileSystem.openDirectory(
                 inode: inode(ino), flags: OpenFlags(rawValue: fi.pointee.flags), context: context)
@@ -455,7 +481,7 @@ private enum Handlers {
     }
 
     static func readdir(_ req: OpaquePointer?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: FileInfo?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .readdir) { req, session, context throws(Errno) in
             let capacity = max(size, 0)
             let base = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 1), alignment: 8)
             defer { base.deallocate() }
@@ -467,7 +493,7 @@ private enum Handlers {
     }
 
     static func readdirplus(_ req: OpaquePointer?, _ ino: fuse_ino_t, _ size: Int, _ off: off_t, _ fi: FileInfo?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .readdirplus) { req, session, context throws(Errno) in
             let capacity = max(size, 0)
             let base = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 1), alignment: 8)
             defer { base.deallocate() }
@@ -494,7 +520,7 @@ private enum Handlers {
     }
 
     static func fsyncdir(_ req: OpaquePointer?, _ ino: fuse_ino_t, _ datasync: Int32, _ fi: FileInfo?) {
-        handle(req) { req, session, context throws(Errno) in
+        handle(req, .fsyncdir) { req, session, context throws(Errno) in
             try session.fileSystem.synchronizeDirectory(
                 inode: inode(ino), handle: fi?.pointee.fh ?? 0, dataOnly: datasync != 0, context: context)
             fuse_reply_err(req, 0)

@@ -156,7 +156,10 @@ public final class IPCServer: Sendable {
 
     private func serve(_ channel: IPCChannel) {
         let handler = makeHandler(channel)
+        let observer = IPCServerObservation.observer
+        observer?.connectionOpened()
         defer {
+            observer?.connectionClosed()
             handler.connectionClosed()
             state.withLock { _ = $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
             channel.close()
@@ -174,13 +177,22 @@ public final class IPCServer: Sendable {
                 }
                 return
             }
+            let start = ContinuousClock.now
+            let request: IPCRequest?
             let reply: Result<IPCReply, IPCError>
             do throws(IPCError) {
-                let request = try IPCRequest(json: try IPCFrame.decode(body: body))
-                if request == .exit { return }
-                reply = handler.handle(request, channel: channel)
+                let parsed = try IPCRequest(json: try IPCFrame.decode(body: body))
+                if parsed == .exit { return }
+                request = parsed
+                reply = handler.handle(parsed, channel: channel)
             } catch {
+                request = nil
                 reply = .failure(error)
+            }
+            defer {
+                var failed = false
+                if case .failure = reply { failed = true }
+                observer?.requestServed(request, failed: failed, duration: .now - start)
             }
             // Relayed descriptors are copies owned by the reply: closed once sent (the client
             // then has its own), or when sending fails.

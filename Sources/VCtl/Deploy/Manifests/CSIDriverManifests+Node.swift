@@ -19,10 +19,14 @@ extension CSIDriverManifests {
                 driverArguments(mode: "all") + [
                     "--node-deployment", "--store-dir=\(DeployLayout.storeDirectory)",
                     "--handover-dir=\(DeployLayout.handoverDirectory)",
+                    "--metrics-address=:\(DeployLayout.metricsPort)",
                 ]),
             "env": [Self.fieldEnvironment("KUBE_NODE_NAME", "spec.nodeName")],
             "securityContext": .commented("mount(2), umount2(2) and /dev/fuse.", ["privileged": true]),
-            "ports": [Self.port("healthz", DeployLayout.healthPort)],
+            "ports": [
+                Self.port("healthz", DeployLayout.healthPort),
+                .commented("Prometheus: GET /metrics (docs/metrics.md).", Self.port("metrics", DeployLayout.metricsPort)),
+            ],
             "livenessProbe": Self.httpLivenessProbe(path: "/healthz", port: "healthz"),
             "volumeMounts": [
                 socket,

@@ -36,6 +36,8 @@ enum DeployLayout {
     static let healthPort = 9808
     /// node-driver-registrar's `/healthz`.
     static let registrarPort = 9809
+    /// The node plugin's Prometheus endpoint (`--metrics-address`, `/metrics`; docs/metrics.md).
+    static let metricsPort = 9810
     /// csi-resizer's diagnostics (`/healthz/leader-election`).
     static let resizerPort = 8080
     /// Where client-go finds the service account's token, CA and namespace.
