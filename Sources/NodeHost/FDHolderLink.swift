@@ -1,5 +1,6 @@
 import FDHandover
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import POSIXCore
 import Synchronization
@@ -98,9 +99,9 @@ final class FDHolderLink: Sendable {
         }
         // Reap it if it exits while we live (another holder already listening).
         let child = pid
-        Thread {
+        try? DetachedThread.start(name: "fdholder reaper", stackSize: 64 << 10) {
             var status: Int32 = 0
             _ = try? syscall { waitpid(child, &status, 0) }
-        }.start()
+        }
     }
 }

@@ -1,6 +1,7 @@
 import CSIDriver
 import FDHandover
-import Foundation
+import FoundationEssentials
+import Glibc
 import FUSEKit
 import Logging
 import POSIXCore
@@ -217,7 +218,7 @@ final class HandoverMounting: Sendable {
 
     /// Gives a restarted holder every mount this process serves (checked every two seconds).
     private func watchHolder() {
-        let thread = Thread { [weak self] in
+        try? DetachedThread.start(name: "fdholder watch") { [weak self] in
             while let mounting = self {
                 if !mounting.holder.isConnected && !mounting.served.withLock({ $0.isEmpty }) {
                     try? mounting.withHolder { _ throws(FDHandoverError) in }
@@ -225,8 +226,6 @@ final class HandoverMounting: Sendable {
                 usleep(2_000_000)
             }
         }
-        thread.name = "fdholder watch"
-        thread.start()
     }
 
     /// Gives the holder a duplicate of the mount's descriptor; without a holder the mount works

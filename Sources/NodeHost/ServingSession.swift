@@ -1,5 +1,7 @@
 import CSIDriver
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import FUSEKit
 import Logging
 
@@ -28,14 +30,17 @@ final class LoopCompletion: Sendable {
         -> LoopCompletion
     {
         let completion = LoopCompletion()
-        let thread = Thread {
-            do { try loop() } catch {
-                logger.error("FUSE session ended with an error", metadata: ["path": "\(path)", "error": "\(error)"])
+        do {
+            try DetachedThread.start(name: name) {
+                do { try loop() } catch {
+                    logger.error("FUSE session ended with an error", metadata: ["path": "\(path)", "error": "\(error)"])
+                }
+                completion.finish()
             }
+        } catch {
+            logger.error("cannot start the FUSE session's thread", metadata: ["path": "\(path)", "error": "\(error)"])
             completion.finish()
         }
-        thread.name = name
-        thread.start()
         return completion
     }
 }

@@ -79,4 +79,42 @@ public enum FileIO {
     public static func writeToStandardError(_ text: String) {
         _ = try? writeAll(STDERR_FILENO, Array(text.utf8))
     }
+
+    /// Creates the directory at `path` and every missing parent (`mkdir -p`); an existing
+    /// directory is not an error, an existing file of another kind is (`ENOTDIR`/`EEXIST`).
+    public static func createDirectories(atPath path: String, mode: mode_t = 0o755) throws(Errno) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += component
+            do {
+                try syscall { mkdir(prefix, mode) }
+            } catch .exists {
+                var status = stat()
+                try syscall { stat(prefix, &status) }
+                guard status.st_mode & S_IFMT == S_IFDIR else { throw .exists }
+            }
+            prefix += "/"
+        }
+    }
+
+    /// Replaces the file at `path` with `bytes` in one step: they go to `<path>.tmp` first, which
+    /// is then renamed over `path`, so a reader sees the old file or the new one, never a part.
+    public static func replaceContents(atPath path: String, with bytes: [UInt8], mode: mode_t = 0o644) throws(Errno) {
+        let temporary = path + ".tmp"
+        let fd = try syscall { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode) }
+        do {
+            try writeAll(fd, bytes)
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        close(fd)
+        do {
+            try syscall { rename(temporary, path) }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
 }

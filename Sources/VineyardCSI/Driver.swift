@@ -2,7 +2,8 @@ import CSIDriver
 import DriverMetrics
 import FUSEKit
 import NodeHost
-import Foundation
+import FoundationEssentials
+import Glibc
 import GRPCTransport
 import Logging
 import POSIXCore

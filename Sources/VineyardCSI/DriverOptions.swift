@@ -1,7 +1,8 @@
 import ArgumentParser
 import CSIDriver
 import DriverMetrics
-import Foundation
+import FoundationEssentials
+import Glibc
 import GRPCTransport
 
 /// Which CSI plugins this process runs.

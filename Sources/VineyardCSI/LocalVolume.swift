@@ -1,6 +1,7 @@
 import CSIDriver
 import CSIProto
-import Foundation
+import FoundationEssentials
+import Glibc
 import GRPCTransport
 import SwiftProtobuf
 

@@ -1,7 +1,8 @@
 import CSIDriver
 import DriverMetrics
 import NodeHost
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import SharedMemoryStore
 

@@ -121,6 +121,16 @@ def test_rendered_daemonsets_name_the_built_image(rendered, image):
         assert images[container] == image
 
 
+# The image's budget: the Debian base (about 100 MB) and three static binaries. A binary that
+# imports Foundation again (not FoundationEssentials) brings ICU back, about 40 MB each.
+IMAGE_SIZE_LIMIT = 150 * 1000 * 1000
+
+
+def test_image_fits_its_size_budget(podman, image):
+    size = int(podman("image", "inspect", "--format", "{{.Size}}", image).stdout.strip())
+    assert size < IMAGE_SIZE_LIMIT, f"image {image} is {size / 1e6:.0f} MB, over {IMAGE_SIZE_LIMIT / 1e6:.0f} MB"
+
+
 class Sandbox:
     """Host paths of the rendered hostPath volumes, moved under directories of this test."""
 

@@ -1,4 +1,4 @@
-import Foundation
+import POSIXCore
 
 /// Runs blocking work (mounting, unmounting, starting and stopping FUSE sessions, anything that
 /// waits) on a thread of its own, and lets async code await its result.
@@ -12,11 +12,11 @@ public enum DedicatedThread {
         named name: String, _ body: @escaping @Sendable () throws(Failure) -> Value
     ) async throws(Failure) -> Value {
         let result: Result<Value, Failure> = await withCheckedContinuation { continuation in
-            let thread = Thread {
+            let work: @Sendable () -> Void = {
                 continuation.resume(returning: Result { () throws(Failure) -> Value in try body() })
             }
-            thread.name = name
-            thread.start()
+            // Without a thread to spare the work still runs, holding this pool thread meanwhile.
+            do { try POSIXCore.DetachedThread.start(name: name, work) } catch { work() }
         }
         return try result.get()
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 public import CSIProto
 public import GRPCTransport
 import Logging

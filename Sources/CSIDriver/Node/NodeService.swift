@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIXCore
 public import CSIProto
 public import GRPCTransport
 public import Logging
@@ -491,15 +493,28 @@ public final class NodeService: CSINodeService {
     static func absolutePath(_ path: String, field: String) throws(RPCStatus) -> String {
         guard path.hasPrefix("/") else { throw .invalid("\(field) \"\(path)\" is not an absolute path") }
         guard !path.utf8.contains(0) else { throw .invalid("\(field) contains a NUL byte") }
-        let standardized = (path as NSString).standardizingPath
-        return standardized.isEmpty ? "/" : standardized
+        return lexicallyNormalized(path)
+    }
+
+    /// `path` (absolute) without empty, `.` and `..` components, resolved by name only: symbolic
+    /// links are the mounter's business, and `..` above the root stays at the root.
+    static func lexicallyNormalized(_ path: String) -> String {
+        var components: [Substring] = []
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            switch component {
+            case ".": continue
+            case "..": _ = components.popLast()
+            default: components.append(component)
+            }
+        }
+        return "/" + components.joined(separator: "/")
     }
 
     private static func makeDirectory(_ path: String) throws(RPCStatus) {
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try FileIO.createDirectories(atPath: path)
         } catch {
-            throw .internalError("cannot create \(path): \(error.localizedDescription)")
+            throw .internalError("cannot create \(path): \(error)")
         }
     }
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import SwiftProtobuf
 
 /// Renders messages for logs with every `csi_secret` field's values replaced.
@@ -12,26 +13,70 @@ enum SecretRedaction {
 
     static func redactedJSON(_ message: some SwiftProtobuf.Message) -> String {
         guard let json = try? message.jsonUTF8Data(),
-            let tree = try? JSONSerialization.jsonObject(with: json),
-            let output = try? JSONSerialization.data(withJSONObject: redact(tree), options: [.sortedKeys]),
-            let text = String(data: output, encoding: .utf8)
+            let tree = try? JSONDecoder().decode(JSONTree.self, from: json)
         else { return "<\(type(of: message).protoMessageName) not renderable>" }
-        return text
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let output = try? encoder.encode(redact(tree)) else {
+            return "<\(type(of: message).protoMessageName) not renderable>"
+        }
+        return String(decoding: output, as: UTF8.self)
     }
 
-    private static func redact(_ value: Any) -> Any {
-        if let object = value as? [String: Any] {
-            var result: [String: Any] = [:]
+    private static func redact(_ value: JSONTree) -> JSONTree {
+        switch value {
+        case .object(let object):
+            var result: [String: JSONTree] = [:]
             for (key, child) in object {
-                if secretFieldNames.contains(key), let secrets = child as? [String: Any] {
-                    result[key] = secrets.mapValues { _ in mask }
+                if secretFieldNames.contains(key), case .object(let secrets) = child {
+                    result[key] = .object(secrets.mapValues { _ in .string(mask) })
                 } else {
                     result[key] = redact(child)
                 }
             }
-            return result
+            return .object(result)
+        case .array(let array): return .array(array.map(redact))
+        default: return value
         }
-        if let array = value as? [Any] { return array.map(redact) }
-        return value
+    }
+}
+
+/// A JSON document as protobuf's JSON mapping writes it (numbers that do not fit 64 bits are
+/// written as strings by that mapping, so a `Double` holds every other number).
+private enum JSONTree: Codable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONTree])
+    case object([String: JSONTree])
+
+    init(from decoder: any Swift.Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONTree].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONTree].self))
+        }
+    }
+
+    func encode(to encoder: any Swift.Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
     }
 }

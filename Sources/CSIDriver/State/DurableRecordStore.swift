@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import POSIXCore
 
@@ -34,16 +34,16 @@ public struct DurableRecordStore<Record: DurableRecord>: Sendable {
     /// and loads every record.
     public static func open(directory: String) throws(StateError) -> (DurableRecordStore, [Record]) {
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileIO.createDirectories(atPath: directory)
         } catch {
-            throw StateError(path: directory, reason: "cannot create state directory: \(error.localizedDescription)")
+            throw StateError(path: directory, reason: "cannot create state directory: \(error)")
         }
         let store = DurableRecordStore(directory: directory)
         let names: [String]
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+            names = try FileIO.directoryEntries(atPath: directory).sorted()
         } catch {
-            throw StateError(path: directory, reason: "cannot list state directory: \(error.localizedDescription)")
+            throw StateError(path: directory, reason: "cannot list state directory: \(error)")
         }
         var records: [Record] = []
         let decoder = JSONDecoder()

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What the controller remembers about one snapshot.
 public struct SnapshotRecord: DurableRecord, Equatable {

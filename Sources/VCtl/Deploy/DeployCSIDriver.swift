@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import POSIXCore
 
 extension DeployCommand {
@@ -74,16 +75,18 @@ extension DeployCommand {
 
         /// Writes each file into `directory`, creating it if needed; other files there are kept.
         static func write(_ files: [(name: String, contents: String)], to directory: String) throws {
-            let url = URL(fileURLWithPath: directory, isDirectory: true)
-            do {
-                try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-                for file in files {
-                    try Data(file.contents.utf8).write(to: url.appendingPathComponent(file.name), options: .atomic)
+            var base = directory
+            while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+            let paths = files.map { base == "/" ? "/" + $0.name : base + "/" + $0.name }
+            do throws(Errno) {
+                try FileIO.createDirectories(atPath: base)
+                for (file, path) in zip(files, paths) {
+                    try FileIO.replaceContents(atPath: path, with: Array(file.contents.utf8))
                 }
             } catch {
-                throw RenderError(directory: directory, reason: error.localizedDescription)
+                throw RenderError(directory: directory, reason: "\(error)")
             }
-            for file in files { print("wrote \(url.appendingPathComponent(file.name).path)") }
+            for path in paths { print("wrote \(path)") }
         }
     }
 }

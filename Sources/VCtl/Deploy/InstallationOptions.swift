@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSIModel
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Options that name an installation's objects: `deploy csidriver` and `delete csidriver`
 /// take the same ones, so delete finds exactly what deploy created.
@@ -57,7 +58,7 @@ struct InstallationOptions: ParsableArguments {
     func parsedClusters() throws -> [ClusterReference] {
         var references: [ClusterReference] = []
         for entry in clusters.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
-            let text = entry.trimmingCharacters(in: .whitespaces)
+            let text = entry.trimmingWhitespace
             guard let reference = ClusterReference(parsing: text) else {
                 throw ValidationError("--clusters: \"\(text)\" \(Self.clusterProblem(text))")
             }

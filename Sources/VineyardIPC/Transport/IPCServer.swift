@@ -30,6 +30,10 @@ public protocol IPCConnectionHandler: AnyObject {
 /// the connection; nothing a client sends can stop the server. ``stop()`` closes the listener
 /// and every connection, and returns once every connection's resources are released.
 public final class IPCServer: Sendable {
+    /// Stack of the accept and connection threads: connections parse JSON recursively (at most
+    /// 512 levels deep).
+    static let connectionStackSize = 1 << 20
+
     public struct Configuration: Sendable {
         /// Where the socket is bound (an existing file there is replaced).
         public var socketPath: String
@@ -73,11 +77,11 @@ public final class IPCServer: Sendable {
         self.configuration = configuration
         self.makeHandler = makeHandler
         self.listener = try Socket.listen(path: configuration.socketPath, mode: configuration.socketMode, backlog: 128)
-        do throws(IPCSocketError) {
-            try DetachedThread.start { [self] in acceptLoop() }
+        do throws(Errno) {
+            try DetachedThread.start(name: "ipc accept", stackSize: Self.connectionStackSize) { [self] in acceptLoop() }
         } catch {
             Socket.close(listener)
-            throw error
+            throw IPCSocketError("pthread_create", errno: error)
         }
     }
 
@@ -145,8 +149,10 @@ public final class IPCServer: Sendable {
                 channel.close()
                 continue
             }
-            do throws(IPCSocketError) {
-                try DetachedThread.start { [self] in serve(channel) }
+            do throws(Errno) {
+                try DetachedThread.start(name: "ipc connection", stackSize: Self.connectionStackSize) { [self] in
+                    serve(channel)
+                }
             } catch {
                 state.withLock { _ = $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
                 channel.close()
