@@ -17,6 +17,8 @@ public final class VineyarddConnection: Sendable {
 
     public let socketPath: String
     private let state = Mutex(State())
+    /// Copies of other instances' objects vineyardd migrated here (VineyarddMigration.swift).
+    public let migrated = MigratedCopies()
 
     public init(socketPath: String) {
         self.socketPath = socketPath

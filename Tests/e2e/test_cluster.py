@@ -8,6 +8,7 @@ whose `--vineyard-socket-root` holds that node's socket, as vineyard's operator 
 Every process is killed by its pid and every mount lazily detached, even when a test fails.
 """
 
+import contextlib
 import errno
 import os
 import shutil
@@ -87,8 +88,9 @@ class Etcd:
 class Vineyardd:
     """One vineyardd of the deployment `NAMESPACE/NAME`, its socket where the operator puts it."""
 
-    def __init__(self, workdir, etcd, prefix, label):
+    def __init__(self, workdir, etcd, prefix, label, size="256Mi"):
         self.root = workdir / f"sockets-{label}"
+        self.size = size
         self.socket = self.root / NAMESPACE / NAME / "vineyard.sock"
         self.etcd, self.prefix, self.label, self.workdir = etcd, prefix, label, workdir
         self.rpc_port = free_port()
@@ -98,7 +100,7 @@ class Vineyardd:
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.workdir / f"vineyardd-{self.label}.log", "ab")
         self.process = subprocess.Popen([
-            str(VINEYARDD), "--socket", str(self.socket), "--size", "256Mi", "--meta", "etcd",
+            str(VINEYARDD), "--socket", str(self.socket), "--size", self.size, "--meta", "etcd",
             "--etcd_endpoint", self.etcd.endpoint, "--etcd_prefix", self.prefix, "--rpc_socket_port", str(self.rpc_port),
         ], stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -167,18 +169,18 @@ def stop_all(started, workdir):
     lazy_unmount_all_under(workdir)
 
 
-@pytest.fixture
-def cluster(workdir):
-    """etcd, vineyardd "a" and "b" on it, and a driver per vineyardd."""
+@contextlib.contextmanager
+def two_node_cluster(workdir, vineyardd_size="256Mi"):
+    """etcd, vineyardd "a" and "b" on it (RPC on ports of their own), and a driver per vineyardd."""
     started = []
     try:
         etcd = Etcd(workdir).start()
         started.append(etcd)
         prefix = f"/vineyard-csi-test-{os.getpid()}-{time.monotonic_ns()}"
         # One at a time: two instances joining at once can race for an instance id.
-        a = Vineyardd(workdir, etcd, prefix, "a").start()
+        a = Vineyardd(workdir, etcd, prefix, "a", size=vineyardd_size).start()
         started.append(a)
-        b = Vineyardd(workdir, etcd, prefix, "b").start()
+        b = Vineyardd(workdir, etcd, prefix, "b", size=vineyardd_size).start()
         started.append(b)
         node_a = Node(workdir, "a", a.root).start()
         started.append(node_a)
@@ -187,6 +189,12 @@ def cluster(workdir):
         yield {"etcd": etcd, "a": a, "b": b, "node_a": node_a, "node_b": node_b}
     finally:
         stop_all(started, workdir)
+
+
+@pytest.fixture
+def cluster(workdir):
+    with two_node_cluster(workdir) as nodes:
+        yield nodes
 
 
 def create_volume(clients, name, requirements=None, size=64 << 20, **parameters):
@@ -368,18 +376,24 @@ def test_a_name_written_on_node_a_is_known_on_node_b(cluster):
         # B's vineyardd learns the name from etcd: the file appears in B's mount with its size.
         wait_for(lambda: "from-a.txt" in os.listdir(mount_b), timeout=15, what="the name on node b")
         assert os.stat(mount_b / "from-a.txt").st_size == len(b"written on node a")
-        # The bytes stay in A's shared memory. Vineyard moves them only over its RPC (migration),
-        # which the driver does not speak: reading on B fails clearly with EREMOTE.
-        with pytest.raises(OSError) as remote:
-            (mount_b / "from-a.txt").read_bytes()
-        assert remote.value.errno == errno.EREMOTE
         # Vineyard's own client on B sees the object as remote, owned by A's instance.
         b = cluster["b"].client()
         meta = b.get_meta(b.get_name(f"{volume.volume_id}/from-a.txt"), sync_remote=True)
         assert not meta.islocal and meta.instance_id == cluster["a"].client().instance_id
+        # B's vineyardd migrates the bytes from A's over vineyard's RPC (test_cluster_clients.py
+        # has the large cases).
+        assert (mount_b / "from-a.txt").read_bytes() == b"written on node a"
         # And the other way round: B writes, A sees the name.
         (mount_b / "from-b.txt").write_bytes(b"b")
         wait_for(lambda: "from-b.txt" in os.listdir(mount_a), timeout=15, what="the name on node a")
+        # With A's vineyardd gone, what B copied stays readable; what it did not fails clearly.
+        (mount_a / "not-copied.txt").write_bytes(b"n")
+        wait_for(lambda: "not-copied.txt" in os.listdir(mount_b), timeout=15, what="the second name on node b")
+        cluster["a"].kill()
+        assert (mount_b / "from-a.txt").read_bytes() == b"written on node a"
+        with pytest.raises(OSError) as remote:
+            (mount_b / "not-copied.txt").read_bytes()
+        assert remote.value.errno == errno.EREMOTE
     finally:
         node_b.unpublish(volume)
         node_a.unpublish(volume)

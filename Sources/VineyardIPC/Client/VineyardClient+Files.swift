@@ -33,8 +33,8 @@ public enum VineyardFileError: Error, Sendable, CustomStringConvertible {
     case client(VineyardClientError)
     /// The name refers to an object that is not a one-dimensional byte tensor.
     case notAFile(name: String, typename: String)
-    /// The bytes live in another vineyardd's memory. Reading them needs that instance's RPC
-    /// endpoint (vineyard's migration), which this client does not speak.
+    /// The bytes live in another vineyardd's memory and this instance could not migrate them
+    /// (vineyard's RPC between instances is off, or the holder does not answer).
     case remote(name: String, instanceID: UInt64, localInstanceID: UInt64)
 
     public var description: String {
@@ -42,8 +42,8 @@ public enum VineyardFileError: Error, Sendable, CustomStringConvertible {
         case .client(let error): return "\(error)"
         case .notAFile(let name, let typename): return "\(name) is a \(typename), not a file"
         case .remote(let name, let instance, let local):
-            return "\(name) is held by vineyard instance \(instance), not this node's instance \(local); "
-                + "reading it needs vineyard's RPC migration, which the driver does not perform"
+            return "\(name) is held by vineyard instance \(instance), not this node's instance \(local), "
+                + "which could not migrate it over vineyard's RPC"
         }
     }
 }
@@ -102,9 +102,20 @@ extension VineyardClient {
 
     /// Finds a file by name; `nil` when the name is unknown.
     public func file(named name: String) throws(VineyardFileError) -> VineyardFile? {
+        let object: ObjectID
+        do throws(VineyardClientError) {
+            guard let found = try self.object(named: name) else { return nil }
+            object = found
+        } catch {
+            throw .client(error)
+        }
+        return try file(object, name: name)
+    }
+
+    /// The file that `object` is; `nil` when vineyardd has no such object. `name` is for errors.
+    public func file(_ object: ObjectID, name: String) throws(VineyardFileError) -> VineyardFile? {
         let meta: JSONValue
         do throws(VineyardClientError) {
-            guard let object = try object(named: name) else { return nil }
             guard let found = try self.meta(object) else { return nil }
             meta = found
         } catch {

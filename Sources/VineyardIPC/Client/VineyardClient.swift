@@ -177,6 +177,18 @@ public final class VineyardClient: @unchecked Sendable {
         return trees
     }
 
+    /// Asks vineyardd for a copy of `object` in its own memory (`migrate_object_request`): an
+    /// object of another instance is copied over vineyard's RPC between the instances (once:
+    /// vineyardd answers later requests for the same original with the same copy), a local
+    /// one answers with itself.
+    ///
+    /// - Returns: the id of the local object.
+    public func migrate(_ object: ObjectID) throws(VineyardClientError) -> ObjectID {
+        let reply = try simpleCall(.migrateObject(object))
+        guard let id = reply["object_id"]?.uint64Value else { throw .protocolViolation("migrate_object_reply lacks \"object_id\"") }
+        return ObjectID(id)
+    }
+
     /// Whether vineyardd knows the object (sealed or not).
     public func exists(_ object: ObjectID) throws(VineyardClientError) -> Bool {
         try simpleCall(.exists(object))["exists"]?.boolValue ?? false

@@ -61,9 +61,12 @@ extension VineyarddFileSystem {
     private func mapFile(_ path: String) throws(Errno) -> (chunks: [MappedBuffer], lengths: [Int], object: ObjectID?) {
         let name = prefix + path
         typealias Mapped = (chunks: [MappedBuffer], lengths: [Int], object: ObjectID?)
+        let (_, generation) = try connection.currentClient()
         let result = try connection.call { (client) throws(VineyardClientError) -> Result<Mapped, VineyardFileError>? in
             do throws(VineyardFileError) {
-                guard let file = try client.file(named: name) else { return nil }
+                guard let named = try client.file(named: name) else { return nil }
+                // Bytes on another node's instance are migrated here first.
+                let file = try connection.local(named, name: name, client: client, generation: generation)
                 return .success((try client.buffers(of: file, name: name), file.chunks.map(\.length), file.object))
             } catch {
                 if case .client(let failure) = error { throw failure }
@@ -75,7 +78,7 @@ extension VineyarddFileSystem {
             guard state.writing[path] != nil else { throw .noEntry }
             return ([], [], nil)
         case .success(let mapped)?: return mapped
-        case .failure(.remote)?: throw Errno.remote  // another node's instance holds the bytes
+        case .failure(.remote)?: throw Errno.remote  // another node's instance holds the bytes and cannot send them
         case .failure?: throw .io
         }
     }
