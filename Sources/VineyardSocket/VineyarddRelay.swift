@@ -29,6 +29,20 @@ final class ProxyVolumeObjects: Sendable {
     func remove(_ ids: some Sequence<ObjectID>) {
         known.withLock { known in known.subtract(ids) }
     }
+
+    /// Streams created through the volume's socket: vineyardd keeps every stream of the
+    /// deployment, a volume's clients reach only these (their metadata may be deleted before
+    /// the reader drops the stream).
+    private let streams = Mutex<Set<ObjectID>>([])
+
+    func insertStream(_ id: ObjectID) {
+        streams.withLock { streams in
+            if streams.count >= Self.maximumCount { streams.removeAll(keepingCapacity: true) }
+            streams.insert(id)
+        }
+    }
+
+    func containsStream(_ id: ObjectID) -> Bool { streams.withLock { $0.contains(id) } }
 }
 
 /// One connection of a volume's socket, served from a vineyardd within the volume's
@@ -242,12 +256,32 @@ final class VineyarddRelay: ConnectionBackend {
 
     /// vineyardd keeps the streams; the chunks it allocates or hands out become the volume's.
     func stream(_ request: IPCStreamRequest) throws(IPCError) -> IPCReply? {
+        try checkScope(of: request)
         let (reply, descriptors) = try relayWithDescriptors(IPCRequest.stream(request).json)
         // vineyardd seals a writer's chunks itself (at the next chunk or stop) and deletes them
         // with the stream: they are not the connection's to release when it closes.
         if let chunk = reply["buffer"]?["object_id"]?.uint64Value { objects.insert([ObjectID(chunk)]) }
         if let chunk = reply["chunk"]?.uint64Value { objects.insert([ObjectID(chunk)]) }
         return .forwarded(reply, descriptors: descriptors)
+    }
+
+    /// Streams of other volumes answer as missing, as vineyardd answers an unknown stream; a
+    /// pushed chunk must be the volume's.
+    private func checkScope(of request: IPCStreamRequest) throws(IPCError) {
+        let stream = request.stream
+        if case .create = request {
+            objects.insertStream(stream)  // the session checked that its object is the volume's
+            return
+        }
+        if !objects.containsStream(stream) {
+            guard try isVisible(stream) else {
+                throw IPCError(.objectNotExists, "\(request.type): stream \(stream) does not exist")
+            }
+            objects.insertStream(stream)
+        }
+        if case .push(_, let chunk) = request, try !isVisible(chunk) {
+            throw IPCError(.objectNotExists, "\(request.type): object \(chunk) does not exist")
+        }
     }
 
     func clear() throws(IPCError) -> IPCReply {

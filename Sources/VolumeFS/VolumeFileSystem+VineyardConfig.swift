@@ -12,12 +12,20 @@ extension VolumeFileSystem {
 
     /// The configuration's text: vineyard's format, the socket next to the file (a relative
     /// `IPCSocket` is resolved against the file's directory by the client).
-    public static let vineyardConfigText = """
-        # vineyard's client configuration for this volume (written by vineyard-csi; read-only).
-        Vineyard:
-          IPCSocket: \(socketFileName)
+    public static let vineyardConfigText = vineyardConfigText(rpcEndpoint: nil)
 
-        """
+    /// The configuration's text in cluster mode: also `RPCEndpoint`, the node's vineyardd's
+    /// (`host:port`), which vineyard's client connects as its RPC client next to the socket.
+    public static func vineyardConfigText(rpcEndpoint: String?) -> String {
+        var text = """
+            # vineyard's client configuration for this volume (written by vineyard-csi; read-only).
+            Vineyard:
+              IPCSocket: \(socketFileName)
+
+            """
+        if let rpcEndpoint { text += "  RPCEndpoint: \(rpcEndpoint)\n" }
+        return text
+    }
 
     /// Makes sure the volume's root holds ``vineyardConfigFileName``, read-only (mode 0444),
     /// as the socket placeholder is made: an object of the volume bound to the name. Call it

@@ -152,6 +152,15 @@ class Node:
     def unpublish(self, volume):
         unpublish_and_unstage(self.clients, volume, self.staging, self.target)
 
+    def publish_another(self, volume, label):
+        """Publishes a second volume on this node, at paths of its own."""
+        target = self.dir / f"target-{label}"
+        stage_and_publish(self.clients, volume, self.dir / f"staging-{label}", target)
+        return target
+
+    def unpublish_another(self, volume, label):
+        unpublish_and_unstage(self.clients, volume, self.dir / f"staging-{label}", self.dir / f"target-{label}")
+
     def stop(self):
         if self.channel:
             self.channel.close()

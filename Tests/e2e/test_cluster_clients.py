@@ -7,6 +7,7 @@ them only as vineyard moves them: node B's vineyardd migrates an object from A's
 vineyard's RPC (`migrate_object_request`), and B serves the local copy zero-copy.
 """
 
+import json
 import os
 
 import numpy as np
@@ -14,7 +15,6 @@ import pandas as pd
 import pytest
 import vineyard
 
-from conftest import stage_and_publish, unpublish_and_unstage
 from test_cluster import ETCD, create_volume, two_node_cluster, wait_for
 
 pytestmark = pytest.mark.skipif(ETCD is None, reason="etcd not installed (Debian package etcd-server; scripts/install-deps.sh)")
@@ -75,8 +75,7 @@ def test_a_file_written_on_node_a_reads_byte_identical_through_node_bs_mount_and
         # The copy is the volume's (it carries the original's fields, the volume's stamp
         # among them): another volume's socket sees neither.
         other = create_volume(two_nodes["node_b"].clients, "pvc-cross-other")
-        staging, target = two_nodes["node_b"].dir / "staging-o", two_nodes["node_b"].dir / "target-o"
-        stage_and_publish(two_nodes["node_b"].clients, other, staging, target)
+        target = two_nodes["node_b"].publish_another(other, "other")
         try:
             c = vineyard.connect(str(target / "vineyard.sock"))
             assert not c.exists(copy) and not c.exists(original)
@@ -84,7 +83,7 @@ def test_a_file_written_on_node_a_reads_byte_identical_through_node_bs_mount_and
                 c.migrate(original)
             c.close()
         finally:
-            unpublish_and_unstage(two_nodes["node_b"].clients, other, staging, target)
+            two_nodes["node_b"].unpublish_another(other, "other")
         b.close()
     finally:
         unpublish_both(two_nodes, volume)
@@ -113,3 +112,56 @@ def test_a_dataframe_written_on_node_a_reads_identical_through_node_bs_mount_and
         b.close()
     finally:
         unpublish_both(two_nodes, volume)
+
+
+def test_fluid_style_tasks_on_two_nodes_share_objects_through_var_run(two_nodes):
+    from test_vineyard_config import PREPROCESS, TEST, TRAIN, run_task
+    volume, mount_a, mount_b = shared_volume(two_nodes, "pvc-cross-fluid")
+    try:
+        # preprocess on A; train on B fetches A's arrays; test on A fetches B's model.
+        assert (task := run_task(mount_a, PREPROCESS)).returncode == 0, task.stdout + task.stderr
+        b = vineyard.connect(str(mount_b / "vineyard.sock"))
+        wait_for(lambda: {"x_train", "y_train"} <= set(b.list_names("*", limit=100)), timeout=15, what="names on b")
+        assert (task := run_task(mount_b, TRAIN)).returncode == 0, task.stdout + task.stderr
+        a = vineyard.connect(str(mount_a / "vineyard.sock"))
+        wait_for(lambda: "model" in a.list_names("*", limit=100), timeout=15, what="the model on a")
+        test = run_task(mount_a, TEST)
+        assert test.returncode == 0, test.stdout + test.stderr
+        result = json.loads(test.stdout.strip().splitlines()[-1])
+        assert result["rmse"] < 0.05
+        assert result["weights"] == pytest.approx([2.0, -1.0, 0.5, 3.0], abs=0.01)
+        model = b.get_meta(b.get_name("model"))
+        assert model.instance_id == b.instance_id  # trained on B, fetched by A
+        a.close()
+        b.close()
+    finally:
+        unpublish_both(two_nodes, volume)
+
+
+def test_streams_are_the_volumes_on_the_vineyardd_backend(two_nodes):
+    from vineyard.io.byte import ByteStream
+    node = two_nodes["node_a"]
+    volume, other = create_volume(node.clients, "pvc-stream-a"), create_volume(node.clients, "pvc-stream-b")
+    mount, target = node.publish(volume), node.publish_another(other, "other")
+    try:
+        a = vineyard.connect(str(mount / "vineyard.sock"))
+        b = vineyard.connect(str(target / "vineyard.sock"))
+        stream = ByteStream.new(a)
+        # Another volume's client cannot take either side, write to, stop or drop it.
+        for attempt in (lambda: b.open_stream(stream.id, "r"), lambda: b.open_stream(stream.id, "w"),
+                        lambda: b.new_buffer_chunk(stream.id, 16), lambda: b.stop_stream(stream.id, False),
+                        lambda: b.drop_stream(stream.id)):
+            with pytest.raises(vineyard.ObjectNotExistsException):
+                attempt()
+        # The volume's own clients use it as vineyard's do.
+        writer = stream.open_writer(a)
+        chunk = writer.next(5)
+        memoryview(chunk)[:] = b"hello"
+        writer.finish()
+        reader = stream.open_reader(vineyard.connect(str(mount / "vineyard.sock")))
+        assert bytes(memoryview(reader.next())) == b"hello"
+        a.close()
+        b.close()
+    finally:
+        node.unpublish_another(other, "other")
+        node.unpublish(volume)

@@ -27,22 +27,54 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def volume():
+def embedded_volume():
     driver = OurDriver()
     try:
         driver.start()
-        yield driver.volumes[0]
+        yield driver.volumes[0].target
     finally:
         driver.stop()
 
 
-def test_the_volume_root_holds_a_read_only_vineyard_config(volume):
-    config = volume.target / "vineyard-config.yaml"
+@pytest.fixture(scope="module")
+def vineyardd_volume(tmp_path_factory):
+    """A volume of cluster mode: a vineyardd (etcd metadata, RPC on) and a driver on it."""
+    from test_cluster import create_volume, two_node_cluster
+    with two_node_cluster(tmp_path_factory.mktemp("config-vineyardd")) as nodes:
+        node = nodes["node_a"]
+        volume = create_volume(node.clients, "pvc-config")
+        target = node.publish(volume)
+        try:
+            yield target
+        finally:
+            node.unpublish(volume)
+
+
+@pytest.fixture(params=["embedded", "vineyardd"])
+def volume(request):
+    return request.getfixturevalue(f"{request.param}_volume")
+
+
+def test_the_volume_root_holds_a_read_only_vineyard_config(volume, request):
+    config = volume / "vineyard-config.yaml"
     assert oct(config.stat().st_mode & 0o777) == oct(0o444)
-    assert yaml.safe_load(config.read_text()) == {"Vineyard": {"IPCSocket": "vineyard.sock"}}
-    client = vineyard.connect(config=str(volume.target))
-    assert client.ipc_socket == volume.socket
+    assert "vineyard-config.yaml" in os.listdir(volume)
+    client = vineyard.connect(config=str(volume))
+    assert client.ipc_socket == str(volume / "vineyard.sock")
+    expected = {"IPCSocket": "vineyard.sock"}
+    if request.node.callspec.params["volume"] == "vineyardd":
+        # Cluster mode: the node's vineyardd's RPC endpoint too, as its register reply says.
+        expected["RPCEndpoint"] = client.rpc_endpoint
+    assert yaml.safe_load(config.read_text()) == {"Vineyard": expected}
     client.close()
+    if request.node.callspec.params["volume"] == "embedded":
+        return  # a stored file of mode 0444 (root may still change it; publishing makes it again)
+    # vineyardd's: made per node and never stored, so it cannot be written, replaced or removed.
+    for change in (lambda: config.write_text("x"), lambda: os.unlink(config),
+                   lambda: os.rename(config, volume / "moved.yaml"), lambda: os.truncate(config, 0)):
+        with pytest.raises(OSError):
+            change()
+    assert yaml.safe_load(config.read_text())["Vineyard"]["IPCSocket"] == "vineyard.sock"
 
 
 PREPROCESS = """
@@ -74,12 +106,12 @@ print(json.dumps({"rmse": float(np.sqrt(((predicted - y) ** 2).mean())), "weight
 
 
 def run_task(volume, code):
-    """One task: its own mount namespace, the volume (with its socket, a submount) bound at
-    /var/run, and nothing else configured."""
+    """One task: its own mount namespace, the volume's mount `volume` (with its socket, a
+    submount) bound at /var/run, and nothing else configured."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("VINEYARD_")}
     script = f'mount --make-rprivate / && mount --rbind "$0" /var/run && exec "$1" -c "$2"'
     return subprocess.run(
-        ["unshare", "-m", "sh", "-c", script, str(volume.target), sys.executable, code],
+        ["unshare", "-m", "sh", "-c", script, str(volume), sys.executable, code],
         capture_output=True, text=True, timeout=120, env=env, cwd="/")
 
 
@@ -92,5 +124,7 @@ def test_fluid_style_tasks_share_objects_through_var_run(volume):
     result = json.loads(test.stdout.strip().splitlines()[-1])
     assert result["rmse"] < 0.05
     assert result["weights"] == pytest.approx([2.0, -1.0, 0.5, 3.0], abs=0.01)
-    # The tasks' objects are the volume's: named files at its root, seen from outside the tasks.
-    assert {"x_train", "y_train", "x_test", "y_test", "model"} <= set(os.listdir(volume.target))
+    # The tasks' objects are the volume's names, seen from outside the tasks.
+    client = vineyard.connect(str(volume / "vineyard.sock"))
+    assert {"x_train", "y_train", "x_test", "y_test", "model"} <= set(client.list_names("*", limit=100))
+    client.close()

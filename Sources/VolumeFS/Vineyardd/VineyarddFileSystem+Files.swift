@@ -26,6 +26,7 @@ extension VineyarddFileSystem {
             let path = try Self.child(try path(of: parent), name)
             if let existing = try entry(path) {
                 if flags.contains(.exclusive) { throw .exists }
+                if case .config = existing { throw .permissionDenied }
                 if case .directory = existing { throw .isDirectory }
             }
             let handle = try openWriter(path, appending: false)
@@ -41,11 +42,13 @@ extension VineyarddFileSystem {
             if flags.isWritable {
                 guard !readOnly else { throw .readOnlyFileSystem }
                 guard path != VolumeFileSystem.socketFileName else { throw .notPermitted }
+                guard path != VolumeFileSystem.vineyardConfigFileName else { throw .permissionDenied }
                 // Direct I/O: written bytes must not land in the inode's page cache, where
                 // readers of the previous version would find them.
                 return OpenReply(handle: try openWriter(path, appending: !flags.contains(.truncate)), directIO: true)
             }
             guard path != VolumeFileSystem.socketFileName else { return OpenReply(handle: 0) }
+            guard path != VolumeFileSystem.vineyardConfigFileName else { return OpenReply(handle: Self.configHandle) }
             let (chunks, lengths, object) = try mapFile(path)
             let (_, generation) = try connection.currentClient()
             let handle = add(RemoteOpenFile(path: path, generation: generation, writable: false, buffers: chunks, lengths: lengths))
@@ -133,6 +136,10 @@ extension VineyarddFileSystem {
     // MARK: - Read
 
     public func read(inode: InodeNumber, handle: UInt64, offset: Int64, size: Int, context: RequestContext) throws(Errno) -> ReadReply {
+        if handle == Self.configHandle {
+            let text = try locked { () throws(Errno) in try vineyardConfig() }
+            return .bytes(Array(text.dropFirst(Int(offset)).prefix(size)))
+        }
         let file = try locked { () throws(Errno) in try openFile(handle) }
         guard file.writable else { return Self.reply(file, offset: Int(offset), size: size) }
         // A writer's chunk list changes with its writes: take the reply under the lock; the
@@ -272,6 +279,7 @@ extension VineyarddFileSystem {
             guard let found = try entry(path) else { throw .noEntry }
             guard let size = changes.size else { return AttributeReply(attributes: attributes(inode, found)) }  // modes and times: fixed
             guard !readOnly else { throw .readOnlyFileSystem }
+            if case .config = found { throw .permissionDenied }
             guard case .file(let current) = found else { throw .isDirectory }
             if Int(size) == current && handle == nil { return AttributeReply(attributes: attributes(inode, found)) }
             guard size <= UInt64(Int.max) else { throw .fileTooLarge }

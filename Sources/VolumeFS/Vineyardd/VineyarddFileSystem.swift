@@ -40,6 +40,8 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         case file(size: Int)
         case directory
         case socket
+        /// ``VolumeFileSystem/vineyardConfigFileName``: made per node, never stored.
+        case config(size: Int)
     }
 
     /// Nothing per inode beyond the table's bookkeeping: open files are keyed by handle and
@@ -139,7 +141,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         let kind: NodeKind
         switch entry {
         case .directory: kind = .directory
-        case .file, .socket: kind = .file
+        case .file, .socket, .config: kind = .file
         }
         return state.inodes.pinChild(of: try node(parent), named: FileName(name), kind: kind).inode
     }
@@ -167,6 +169,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
     func entry(_ path: String) throws(Errno) -> Entry? {
         if path.isEmpty { return .directory }
         if path == VolumeFileSystem.socketFileName { return .socket }
+        if path == VolumeFileSystem.vineyardConfigFileName { return .config(size: try vineyardConfig().count) }
         if let size = state.writing[path] { return .file(size: size) }
         let name = prefix + path
         enum Found { case missing, file(size: Int), other }
@@ -205,6 +208,8 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
             return FileAttributes(inode: inode, mode: FileType.regular.mode(permissions: 0o666), size: UInt64(size))
         case .socket:
             return FileAttributes(inode: inode, mode: FileType.regular.mode(permissions: 0o666))
+        case .config(let size):
+            return FileAttributes(inode: inode, mode: FileType.regular.mode(permissions: 0o444), size: UInt64(size))
         }
     }
 
@@ -271,7 +276,10 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
                 try client.names(matching: Self.glob(base) + "*")
             }
             var children: [String: FileType] = [:]
-            if directory.isEmpty { children[VolumeFileSystem.socketFileName] = .regular }
+            if directory.isEmpty {
+                children[VolumeFileSystem.socketFileName] = .regular
+                children[VolumeFileSystem.vineyardConfigFileName] = .regular
+            }
             for (name, _) in names {
                 let rest = name.dropFirst(base.count)
                 if rest.isEmpty { continue }  // the directory's own marker
@@ -344,7 +352,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         guard !readOnly else { throw .readOnlyFileSystem }
         try locked { () throws(Errno) in
             let path = try Self.child(try path(of: parent), name)
-            guard path != VolumeFileSystem.socketFileName else { throw .notPermitted }
+            guard !Self.isReserved(path) else { throw .notPermitted }
             guard case .file(let size)? = try entry(path) else { throw .noEntry }
             let removed = try connection.call { (client) throws(VineyardClientError) -> ObjectID? in
                 let id = try client.object(named: prefix + path)
@@ -368,7 +376,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         try locked { () throws(Errno) in
             let from = try Self.child(try path(of: parent), name)
             let to = try Self.child(try path(of: newParent), newName)
-            guard from != VolumeFileSystem.socketFileName, to != VolumeFileSystem.socketFileName else { throw .notPermitted }
+            guard !Self.isReserved(from), !Self.isReserved(to) else { throw .notPermitted }
             guard let source = try entry(from) else { throw .noEntry }
             let target = try entry(to)
             if target != nil && flags == .noReplace { throw .exists }
@@ -400,7 +408,7 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
                         try client.dropName(name)
                     }
                 }
-            case .socket:
+            case .socket, .config:
                 throw .notPermitted
             }
             moveInode(parent: parent, name: name, newParent: newParent, newName: newName)
@@ -427,5 +435,23 @@ public final class VineyarddFileSystem: FileSystem, @unchecked Sendable {
         }
         guard !objects.isEmpty else { return }
         try connection.call { (client) throws(VineyardClientError) in try client.delete(objects, deep: deep) }
+    }
+}
+
+extension VineyarddFileSystem {
+    /// The open handle of ``VolumeFileSystem/vineyardConfigFileName`` (never a file's).
+    static let configHandle = UInt64.max
+
+    /// Names at the root that are the driver's, not the volume's.
+    static func isReserved(_ path: String) -> Bool {
+        path == VolumeFileSystem.socketFileName || path == VolumeFileSystem.vineyardConfigFileName
+    }
+
+    /// The volume's vineyard-config.yaml on this node: the socket next to it and this node's
+    /// vineyardd's RPC endpoint. Made on demand rather than stored: names are the whole
+    /// deployment's, the endpoint is this node's.
+    func vineyardConfig() throws(Errno) -> [UInt8] {
+        let (client, _) = try connection.currentClient()
+        return Array(VolumeFileSystem.vineyardConfigText(rpcEndpoint: client.server.rpcEndpoint).utf8)
     }
 }
