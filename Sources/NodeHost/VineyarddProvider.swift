@@ -78,7 +78,7 @@ final class VineyarddProvider: VolumeBackendProvider {
 
     func purge(_ volume: VolumeDescriptor) throws(VolumeHostError) {
         do {
-            try VolumeFileSystem.purge(backend: VineyarddBackend(connection: connection(for: volume)), volumeID: volume.volumeID)
+            try VineyarddBackend(connection: connection(for: volume)).purgeVolume(volume.volumeID)
         } catch {
             throw VolumeHostError(.failed, "cannot delete the objects of volume \(volume.volumeID) from vineyardd: \(error)")
         }

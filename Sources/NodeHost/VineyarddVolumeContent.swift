@@ -30,11 +30,21 @@ public struct VineyarddVolumeContent: VolumeContentStore {
         let connection = VineyarddConnection(socketPath: socket)
         defer { connection.close() }
         do {
-            try VolumeFileSystem.purge(backend: VineyarddBackend(connection: connection), volumeID: id)
+            try VineyarddBackend(connection: connection).purgeVolume(id)
         } catch {
             throw VolumeContentError("cannot delete the objects of \(id) from vineyardd at \(socket): \(error)")
         }
     }
 
     public func trees(withIDPrefix idPrefix: String) -> [(id: String, cluster: ClusterReference)] { [] }
+}
+
+extension VineyarddBackend {
+    /// Deletes everything of a volume in vineyardd: its names and what they name, then the
+    /// objects stamped with it that no name refers to (the copies migrated to the nodes that
+    /// read them, objects put through its socket without a name).
+    func purgeVolume(_ volumeID: String) throws {
+        try VolumeFileSystem.purge(backend: self, volumeID: volumeID)
+        try deleteObjects(stampedWith: VolumeFileSystem.ownerMetadataKey, value: volumeID)
+    }
 }

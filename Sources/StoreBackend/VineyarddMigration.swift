@@ -80,3 +80,21 @@ extension VineyarddConnection {
         return found
     }
 }
+
+extension VineyarddBackend {
+    /// Deletes, with their members, the deployment's objects stamped `key: value` (a volume's
+    /// stamp) that are left once the volume's names are gone: the copies vineyardd migrated to
+    /// the nodes that read them (they carry the original's fields, the stamp among them) and
+    /// objects put through the volume's socket without a name.
+    ///
+    /// Any instance may delete them: with etcd metadata the instance holding a copy frees its
+    /// memory when the deletion reaches it.
+    public func deleteObjects(stampedWith key: String, value: String) throws(BackendError) {
+        try connection.with { (client) throws(VineyardClientError) in
+            let stamped = try client.metas(typenameMatching: "*").compactMap { id, tree in
+                tree[key]?.stringValue == value ? id : nil
+            }
+            if !stamped.isEmpty { try client.delete(stamped, deep: true) }
+        }
+    }
+}

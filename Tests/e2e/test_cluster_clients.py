@@ -165,3 +165,39 @@ def test_streams_are_the_volumes_on_the_vineyardd_backend(two_nodes):
     finally:
         node.unpublish_another(other, "other")
         node.unpublish(volume)
+
+
+def test_copies_count_in_vineyardds_memory_not_the_quota_and_go_with_the_volume(two_nodes):
+    from conftest import csi_pb2
+    volume, mount_a, mount_b = shared_volume(two_nodes, "pvc-cross-copies", size=64 << 20)
+    deployment_b = two_nodes["b"].client()
+    published = True
+    try:
+        data = os.urandom(40 << 20)
+        (mount_a / "f.bin").write_bytes(data)
+        wait_for(lambda: "f.bin" in os.listdir(mount_b), timeout=15, what="the name on node b")
+        before = os.statvfs(mount_b)
+        memory_before = deployment_b.status.memory_usage
+        assert (mount_b / "f.bin").read_bytes() == data
+        # The copy takes B's vineyardd memory; the volume's quota counts the file once,
+        # wherever it is read (40 of 64 MiB used: a second 40 MiB file still does not fit).
+        assert deployment_b.status.memory_usage >= memory_before + len(data)
+        after = os.statvfs(mount_b)
+        assert after.f_blocks == before.f_blocks
+        assert after.f_bavail * after.f_frsize < (64 << 20) - len(data) + (1 << 20)
+        with pytest.raises(OSError):
+            (mount_b / "g.bin").write_bytes(data)
+        original = deployment_b.get_name(f"{volume.volume_id}/f.bin")
+        copy = deployment_b.migrate(original)
+        assert copy != original
+        # Deleting the volume deletes the copies too (here through node a's vineyardd: the
+        # deletion reaches b's through etcd and frees its memory).
+        unpublish_both(two_nodes, volume)
+        published = False
+        two_nodes["node_a"].clients.controller.DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=volume.volume_id))
+        wait_for(lambda: not deployment_b.exists(copy), timeout=15, what="the copy deleted on b")
+        wait_for(lambda: deployment_b.status.memory_usage <= memory_before, timeout=15, what="b's memory back")
+        assert not deployment_b.exists(original)
+    finally:
+        if published:
+            unpublish_both(two_nodes, volume)

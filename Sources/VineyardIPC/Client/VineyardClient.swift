@@ -189,6 +189,17 @@ public final class VineyardClient: @unchecked Sendable {
         return ObjectID(id)
     }
 
+    /// Metadata trees of the deployment's objects whose typename matches a glob, at most `limit`
+    /// (`list_data_request`: every instance's persisted objects, with etcd metadata).
+    public func metas(typenameMatching pattern: String, limit: Int = 1 << 20) throws(VineyardClientError) -> [ObjectID: JSONValue] {
+        let reply = try simpleCall(.listData(IPCPattern(pattern: pattern, isRegex: false, limit: limit)))
+        var trees: [ObjectID: JSONValue] = [:]
+        for (key, tree) in reply["content"]?.objectValue ?? [:] {
+            if let id = ObjectID(key) { trees[id] = tree }
+        }
+        return trees
+    }
+
     /// Whether vineyardd knows the object (sealed or not).
     public func exists(_ object: ObjectID) throws(VineyardClientError) -> Bool {
         try simpleCall(.exists(object))["exists"]?.boolValue ?? false
