@@ -55,10 +55,12 @@ extension VineyarddConnection {
     ///   - client: the connection's current client (the caller's, within ``with(_:)``).
     ///   - generation: the generation `client` belongs to.
     /// - Throws: ``VineyardFileError/remote(name:instanceID:localInstanceID:)`` when vineyardd
-    ///   refuses the migration (RPC off, the holder unreachable); connection failures as
-    ///   ``VineyardFileError/client(_:)``.
+    ///   refuses the migration (RPC off, the holder unreachable); connection failures and lack
+    ///   of memory here as ``VineyardFileError/client(_:)``.
+    ///   - migrating: whether to migrate now; without, a file whose copy is not known yet
+    ///     throws ``VineyardFileError/remote(name:instanceID:localInstanceID:)``.
     public func local(
-        _ file: VineyardFile, name: String, client: VineyardClient, generation: UInt64
+        _ file: VineyardFile, name: String, client: VineyardClient, generation: UInt64, migrating: Bool = true
     ) throws(VineyardFileError) -> VineyardFile {
         let here = client.server.instanceID
         guard let foreign = file.chunks.first(where: { $0.instanceID != here }) else { return file }
@@ -66,11 +68,24 @@ extension VineyarddConnection {
             if let found = try client.file(copy, name: name), found.chunks.allSatisfy({ $0.instanceID == here }) { return found }
             migrated.forget(file.object)  // deleted since: migrate again
         }
+        guard migrating else { throw .remote(name: name, instanceID: foreign.instanceID, localInstanceID: here) }
         let copy: ObjectID
         do throws(VineyardClientError) {
-            copy = try client.migrate(file.object)
+            // vineyardd 0.24 never answers a migration that runs out of memory: refuse it first.
+            let status = try client.instanceStatus()
+            let free = (status["memory_limit"]?.int64Value ?? 0) - (status["memory_usage"]?.int64Value ?? 0)
+            guard free >= Int64(file.size) else {
+                throw .refused(IPCError(.notEnoughMemory, "\(name): \(file.size) bytes to migrate, \(free) free in this node's vineyardd"))
+            }
+            // On a connection of its own: the copy takes as long as its bytes take over RPC, and
+            // the file system's connection keeps serving meanwhile.
+            let migrator = try VineyardClient.connect(socketPath: socketPath)
+            defer { migrator.close() }
+            copy = try migrator.migrate(file.object)
         } catch {
-            guard case .refused = error else { throw .client(error) }
+            // Out of memory here stays what it is (`ENOSPC`); other refusals mean the bytes
+            // cannot come from their instance.
+            guard case .refused(let refusal) = error, refusal.code != .notEnoughMemory else { throw .client(error) }
             throw .remote(name: name, instanceID: foreign.instanceID, localInstanceID: here)
         }
         guard let found = try client.file(copy, name: name), found.chunks.allSatisfy({ $0.instanceID == here }) else {
@@ -96,5 +111,22 @@ extension VineyarddBackend {
             }
             if !stamped.isEmpty { try client.delete(stamped, deep: true) }
         }
+    }
+}
+
+extension VineyarddConnection {
+    /// Migrates the file named `name` here if another instance holds its bytes, so that
+    /// ``local(_:name:client:generation:migrating:)`` without migrating finds the copy: callers
+    /// that hold a lock others wait for migrate before taking it.
+    public func prepareLocalCopy(ofFileNamed name: String) throws(VineyardFileError) {
+        let client: VineyardClient
+        let generation: UInt64
+        do throws(BackendError) {
+            (client, generation) = try current()
+        } catch {
+            throw .client(.unreachable(path: socketPath, IPCSocketError("connect", errno: error.errno)))
+        }
+        guard let named = try client.file(named: name) else { return }
+        _ = try local(named, name: name, client: client, generation: generation)
     }
 }

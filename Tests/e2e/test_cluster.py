@@ -264,7 +264,7 @@ def test_files_written_through_the_mount_are_vineyardd_objects(cluster):
         (mount / "dir" / "big.bin").write_bytes(data)
         (mount / "empty").write_bytes(b"")
         assert (mount / "dir" / "big.bin").read_bytes() == data
-        assert sorted(os.listdir(mount)) == ["dir", "empty", "vineyard.sock"]
+        assert sorted(os.listdir(mount)) == ["dir", "empty", "vineyard-config.yaml", "vineyard.sock"]
         assert os.stat(mount / "dir" / "big.bin").st_size == len(data)
         client = server.client()
         names = client.list_names(f"{volume.volume_id}/*", limit=100)

@@ -7,6 +7,7 @@ them only as vineyard moves them: node B's vineyardd migrates an object from A's
 vineyard's RPC (`migrate_object_request`), and B serves the local copy zero-copy.
 """
 
+import errno
 import json
 import os
 
@@ -201,3 +202,27 @@ def test_copies_count_in_vineyardds_memory_not_the_quota_and_go_with_the_volume(
     finally:
         if published:
             unpublish_both(two_nodes, volume)
+
+
+def test_a_copy_that_does_not_fit_in_the_reading_nodes_vineyardd_is_enospc(two_nodes):
+    volume, mount_a, mount_b = shared_volume(two_nodes, "pvc-cross-full", size=1 << 30)
+    node_b = two_nodes["node_b"]
+    filler = create_volume(node_b.clients, "pvc-cross-filler", size=1 << 30)
+    filled = node_b.publish_another(filler, "filler")
+    try:
+        block = os.urandom(1 << 20)
+        for path in (mount_a / "on-a.bin", filled / "on-b.bin"):
+            with open(path, "wb") as writer:
+                for _ in range(600):  # of each vineyardd's 1 GiB
+                    writer.write(block)
+        wait_for(lambda: "on-a.bin" in os.listdir(mount_b), timeout=15, what="the name on node b")
+        with pytest.raises(OSError) as full:
+            (mount_b / "on-a.bin").read_bytes()
+        assert full.value.errno == errno.ENOSPC
+        # Room made on B, the same read migrates.
+        os.unlink(filled / "on-b.bin")
+        with open(mount_b / "on-a.bin", "rb") as reader:
+            assert reader.read(1 << 20) == block
+    finally:
+        node_b.unpublish_another(filler, "filler")
+        unpublish_both(two_nodes, volume)

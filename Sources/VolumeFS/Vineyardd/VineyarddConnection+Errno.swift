@@ -28,3 +28,15 @@ extension VineyarddConnection {
         }
     }
 }
+
+extension VineyardFileError {
+    /// The errno a file system returns: `EREMOTE` for bytes another instance holds and could
+    /// not send, the client failure's own otherwise.
+    var errno: Errno {
+        switch self {
+        case .client(let failure): return failure.errno
+        case .remote: return .remote
+        case .notAFile: return .io
+        }
+    }
+}

@@ -37,6 +37,18 @@ extension VineyarddFileSystem {
     }
 
     public func open(inode: InodeNumber, flags: OpenFlags, context: RequestContext) throws(Errno) -> OpenReply {
+        do {
+            return try openLocked(inode: inode, flags: flags)
+        } catch where error == .remote {
+            // Bytes on another node's instance: migrated without the lock (it takes as long as
+            // the bytes take over vineyard's RPC), then opened from the local copy.
+            let path = try locked { () throws(Errno) -> String in try self.path(of: inode) }
+            do throws(VineyardFileError) { try connection.prepareLocalCopy(ofFileNamed: prefix + path) } catch { throw error.errno }
+            return try openLocked(inode: inode, flags: flags)
+        }
+    }
+
+    private func openLocked(inode: InodeNumber, flags: OpenFlags) throws(Errno) -> OpenReply {
         try locked { () throws(Errno) in
             let path = try path(of: inode)
             if flags.isWritable {
@@ -68,8 +80,8 @@ extension VineyarddFileSystem {
         let result = try connection.call { (client) throws(VineyardClientError) -> Result<Mapped, VineyardFileError>? in
             do throws(VineyardFileError) {
                 guard let named = try client.file(named: name) else { return nil }
-                // Bytes on another node's instance are migrated here first.
-                let file = try connection.local(named, name: name, client: client, generation: generation)
+                // Bytes on another node's instance: their local copy (see `open`).
+                let file = try connection.local(named, name: name, client: client, generation: generation, migrating: false)
                 return .success((try client.buffers(of: file, name: name), file.chunks.map(\.length), file.object))
             } catch {
                 if case .client(let failure) = error { throw failure }
@@ -81,7 +93,7 @@ extension VineyarddFileSystem {
             guard state.writing[path] != nil else { throw .noEntry }
             return ([], [], nil)
         case .success(let mapped)?: return mapped
-        case .failure(.remote)?: throw Errno.remote  // another node's instance holds the bytes and cannot send them
+        case .failure(.remote)?: throw Errno.remote  // another node's instance holds the bytes: `open` migrates them
         case .failure?: throw .io
         }
     }
