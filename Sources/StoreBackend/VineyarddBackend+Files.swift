@@ -90,31 +90,31 @@ extension VineyarddBackend {
 
     public func openFile(_ id: ObjectID) throws(BackendError) -> (any SealedFile)? {
         let (client, generation) = try connection.current()
-        typealias Opened = (tree: JSONValue, file: VineyardFile, buffers: [MappedBuffer])
-        let result: Result<Opened, VineyardFileError>?
+        let tree: JSONValue
+        let opened: Result<(VineyardFile, [MappedBuffer]), VineyardFileError>
         do throws(VineyardClientError) {
-            guard let tree = try client.meta(id) else { return nil }
+            guard let found = try client.meta(id) else { return nil }
+            tree = found
             do throws(VineyardFileError) {
                 let file = try client.file(meta: tree, name: "\(id)")
-                result = .success((tree, file, try client.buffers(of: file, name: "\(id)")))
+                opened = .success((file, try client.buffers(of: file, name: "\(id)")))
             } catch {
                 if case .client(let failure) = error { throw failure }
-                result = .failure(error)
+                opened = .failure(error)
             }
         } catch {
             throw BackendError(error)
         }
-        switch result {
-        case .success(let opened)?:
-            return VineyarddFile(
-                backend: self, generation: generation, meta: Self.objectMeta(opened.tree), file: opened.file,
-                buffers: opened.buffers)
-        case .failure(let error)?:
-            // Another node's instance holds the bytes; or the object is not a file (a DataFrame).
-            if case .remote = error { throw BackendError(errno: .remote, underlying: error) }
-            throw BackendError(errno: .io, underlying: error)
-        case nil:
-            return nil
+        let meta = Self.objectMeta(tree)
+        switch opened {
+        case .success(let (file, buffers)):
+            return VineyarddFile(backend: self, generation: generation, meta: meta, file: file, buffers: buffers)
+        case .failure(let error):
+            // Another node's instance holds the bytes (EREMOTE), or the object is not a file (a
+            // DataFrame: EIO). It can still be replaced; reading it fails.
+            let errno: Errno = if case .remote = error { .remote } else { .io }
+            return UnreadableFile(
+                id: id, meta: meta, size: fileSize(of: id, meta: meta), failure: BackendError(errno: errno, underlying: error))
         }
     }
 
@@ -122,6 +122,7 @@ extension VineyarddBackend {
         let (_, generation) = try connection.current()
         let version: VineyarddVersion
         if let base, keeping > 0 {
+            if let unreadable = base as? UnreadableFile { throw unreadable.failure }
             guard let file = base as? VineyarddFile else {
                 throw BackendError(errno: .invalid, underlying: MissingName(name: "a file of another backend"))
             }
@@ -282,6 +283,26 @@ final class VineyarddFile: SealedFile {
             if let owner = buffer.owner { owners.append(owner) }
         }
         return .mapped(pieces, keepAlive: MappingOwners(owners))
+    }
+}
+
+/// An object found where a file is that cannot be read here: shown with its size, replaceable,
+/// and every read fails with the reason.
+final class UnreadableFile: SealedFile {
+    let id: ObjectID
+    let meta: ObjectMeta
+    let size: Int
+    let failure: BackendError
+
+    init(id: ObjectID, meta: ObjectMeta, size: Int, failure: BackendError) {
+        self.id = id
+        self.meta = meta
+        self.size = size
+        self.failure = failure
+    }
+
+    func read(at offset: Int, count: Int) throws(BackendError) -> FileBytes {
+        throw failure
     }
 }
 

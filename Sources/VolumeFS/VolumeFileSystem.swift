@@ -46,9 +46,9 @@ import Synchronization
 /// previous ones stay. `fsync` does not publish.
 ///
 /// ## Reads
-/// Reads reply straight from the shared mapping (``ReadReply/buffer(_:keepAlive:)`` with the
-/// object's ``ObjectHandle`` as the keep-alive), so a file deleted or replaced while open
-/// keeps its bytes. Opens keep the page cache when it still holds the current object.
+/// Reads reply straight from the backend's shared memory (``ReadReply/buffer(_:keepAlive:)``
+/// with the mapping's owner as the keep-alive); the open inode holds the object's `SealedFile`,
+/// so a file deleted or replaced while open keeps its bytes. Opens keep the page cache when it still holds the current object.
 ///
 /// ## Consistency with other mounts
 /// Lookups and attributes consult the store, and opens serve the object current at open, so

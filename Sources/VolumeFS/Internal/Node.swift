@@ -14,7 +14,7 @@ protocol NodeContent {
     init()
 }
 
-/// The node of the embedded store's file system: a file's open handles and version.
+/// The node of the volume file system: a file's open handles and version.
 typealias Node = InodeNode<FileState>
 
 /// An inode: a path of the volume as the kernel knows it.
@@ -31,8 +31,7 @@ final class InodeNode<Content: NodeContent>: @unchecked Sendable {
 
     /// Guards ``file`` (held around calls that read or change it, so the value lives outside).
     let lock = Mutex<Void>(())
-    /// What the file system keeps for this inode (for the embedded store: open handles and
-    /// the version being written).
+    /// What the file system keeps for this inode (open handles and the version being written).
     var file = Content()
 
     // MARK: Guarded by the inode table's lock
