@@ -61,36 +61,29 @@ extension EmbeddedBackend {
     public func startVersion(from base: (any SealedFile)?, keeping: Int) throws(BackendError) -> any FileVersion {
         let kept = min(keeping, base?.size ?? 0)
         let bytes = try base.map { (base) throws(BackendError) in try base.read(at: 0, count: kept) } ?? .empty
-        do throws(StoreError) {
-            let blob = try store.createBlob(expectedSize: kept)
+        let version: EmbeddedVersion
+        do {
+            version = EmbeddedVersion(store: store, blob: try store.createBlob(expectedSize: kept))
+        } catch {
+            throw Self.failure(error)
+        }
+        do throws(BackendError) {
             switch bytes {
             case .mapped(let pieces, let keepAlive):
                 var offset = 0
                 for piece in pieces {
-                    try blob.write(at: offset, piece)
+                    try version.write(at: offset, piece)
                     offset += piece.count
                 }
                 withExtendedLifetime(keepAlive) {}
             case .copied(let copied):
-                try Self.write(copied, to: blob)
+                try version.write(at: 0, copied)
             }
-            return EmbeddedVersion(store: store, blob: blob)
         } catch {
-            throw Self.failure(error)
+            version.discard()
+            throw error
         }
-    }
-
-    private static func write(_ bytes: [UInt8], to blob: BlobWriter) throws(StoreError) {
-        guard !bytes.isEmpty else { return }
-        let result: Result<Void, StoreError> = bytes.withUnsafeBytes { raw in
-            do throws(StoreError) {
-                try blob.write(at: 0, raw)
-                return .success(())
-            } catch {
-                return .failure(error)
-            }
-        }
-        try result.get()
+        return version
     }
 
     public func adoptVersion(at extent: VersionExtent, size: Int) throws(BackendError) -> any FileVersion {
@@ -188,9 +181,11 @@ final class EmbeddedVersion: FileVersion {
 
     func read(at offset: Int, count: Int) throws(BackendError) -> [UInt8] {
         do {
+            let size = blob.size
             return try blob.withUnsafeBytes { bytes in
-                guard offset < bytes.count else { return [] }
-                return Array(bytes[offset..<offset + min(count, bytes.count - offset)])
+                let end = min(size, bytes.count)
+                guard offset < end else { return [] }
+                return Array(bytes[offset..<offset + min(count, end - offset)])
             }
         } catch {
             throw EmbeddedBackend.failure(error)
