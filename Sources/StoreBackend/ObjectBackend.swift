@@ -7,10 +7,12 @@ public import VineyardObjects
 /// vineyard deployment's vineyardd (``VineyarddBackend``).
 ///
 /// The operations are vineyard's: blobs (raw bytes, written once, then sealed), metadata
-/// objects, and names bound to objects. Names are flat strings; a volume's are those under
-/// `"<volumeID>/"`. What one backend can do and another cannot is in ``capabilities``, so the
-/// layers above (the volume's file system, its `vineyard.sock`, purge and statistics) are
-/// written once.
+/// objects, and names bound to objects; and, for a volume's file system, files: an object
+/// opened for reading (``SealedFile``) and a file's next version written in place
+/// (``FileVersion``) until it is published under the file's name. Names are flat strings; a
+/// volume's are those under `"<volumeID>/"`. What one backend can do and another cannot is in
+/// ``capabilities``, so the layers above (the volume's file system, its `vineyard.sock`, purge
+/// and statistics) are written once.
 ///
 /// Every operation may be called from any thread.
 public protocol ObjectBackend: AnyObject, Sendable {

@@ -262,10 +262,13 @@ final class VineyarddFile: SealedFile {
         guard current == generation else { throw BackendError(errno: .io, underlying: MissingName(name: "memory of a restarted vineyardd")) }
     }
 
-    /// Pointers into the mapped chunks (one piece per chunk the range spans).
+    /// Pointers into the mapped chunks (one piece per chunk the range spans). The reply keeps
+    /// this file alive, and so its objects undeleted, until it is written.
     func read(at offset: Int, count: Int) throws(BackendError) -> FileBytes {
         try checkGeneration()
-        return Self.pieces(of: buffers.map { ($0, $0.bytes.count) }, at: offset, count: count)
+        guard case .mapped(let pieces, _) = Self.pieces(of: buffers.map { ($0, $0.bytes.count) }, at: offset, count: count)
+        else { return .empty }
+        return .mapped(pieces, keepAlive: self)
     }
 
     /// The bytes `offset..<offset+count` of chunks laid end to end, each `length` long.
