@@ -29,14 +29,8 @@ public struct BackendCapabilities: OptionSet, Hashable, Sendable {
     /// through the backend's socket per connection, and are gone when the backend restarts.
     public static let localMemory = BackendCapabilities(rawValue: 1 << 3)
 
-    /// A sealed object's metadata can be edited in place (chmod, chown, utimens). Without it
-    /// (vineyardd, whose objects are immutable) such changes are not kept.
-    public static let mutableMetadata = BackendCapabilities(rawValue: 1 << 4)
-
     /// The embedded shared-memory store's.
-    public static let embedded: BackendCapabilities = [
-        .concurrentWriters, .sharedNames, .restartAdoption, .localMemory, .mutableMetadata,
-    ]
+    public static let embedded: BackendCapabilities = [.concurrentWriters, .sharedNames, .restartAdoption, .localMemory]
     /// A vineyardd's.
     public static let vineyardd: BackendCapabilities = []
 }

@@ -8,7 +8,8 @@ extension EmbeddedBackend {
     public var identity: ObjectIdentifier { ObjectIdentifier(store) }
     public var instanceID: UInt64 { store.configuration.instanceID }
 
-    public func updateMeta(_ id: ObjectID, _ body: (inout ObjectMeta) -> Void) throws(BackendError) {
+    /// In place: one log record, no data copied.
+    public func updateMeta(_ id: ObjectID, name: String, _ body: (inout ObjectMeta) -> Void) throws(BackendError) {
         do {
             try store.updateMeta(id, body)
         } catch {

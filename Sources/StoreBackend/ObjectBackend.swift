@@ -59,9 +59,10 @@ public protocol ObjectBackend: AnyObject, Sendable {
     /// `nil` when the backend cannot enumerate its objects cheaply.
     func objects(stampedWith key: String, value: String) throws(BackendError) -> [ObjectID]?
 
-    /// Edits a sealed object's metadata in place, where ``BackendCapabilities/mutableMetadata``
-    /// says the backend can.
-    func updateMeta(_ id: ObjectID, _ body: (inout ObjectMeta) -> Void) throws(BackendError)
+    /// Edits the metadata of object `id`, bound to `name` (chmod, chown, utimens of a file):
+    /// in place, or, where objects are immutable, as a new object bound to `name` in its stead
+    /// (sharing its members), the old one retired.
+    func updateMeta(_ id: ObjectID, name: String, _ body: (inout ObjectMeta) -> Void) throws(BackendError)
     /// Deletes an object unless another name (a snapshot's or clone's) still refers to it;
     /// while it is open for reading (``openFile(_:)``) its memory stays untouched.
     func retire(_ id: ObjectID) throws(BackendError)

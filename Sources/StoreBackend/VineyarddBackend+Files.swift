@@ -17,8 +17,30 @@ extension VineyarddBackend {
     /// vineyardd fills in its own instance id.
     public var instanceID: UInt64 { 0 }
 
-    /// Not kept: vineyardd's objects are immutable (no ``BackendCapabilities/mutableMetadata``).
-    public func updateMeta(_ id: ObjectID, _ body: (inout ObjectMeta) -> Void) throws(BackendError) {}
+    /// vineyardd's objects are immutable: the edited tree becomes a new persisted object (its
+    /// members, a file's blobs, are shared, not copied) bound to `name`; the old object goes
+    /// without its members once nothing reads it.
+    public func updateMeta(_ id: ObjectID, name: String, _ body: (inout ObjectMeta) -> Void) throws(BackendError) {
+        let tree = try connection.with { (client) throws(VineyardClientError) in try client.meta(id) }
+        guard let tree, case .object(var fields) = tree else {
+            throw BackendError(errno: .noEntry, underlying: MissingName(name: "object \(id)"))
+        }
+        var meta = Self.objectMeta(tree)
+        let before = meta.fields
+        body(&meta)
+        for (key, value) in meta.fields where before[key] != value { fields[key] = value }
+        for key in before.keys where meta.fields[key] == nil { fields[key] = nil }
+        // vineyardd gives the new object an id and signature of its own.
+        fields["id"] = nil
+        fields["signature"] = nil
+        let edited = fields
+        try connection.with { (client) throws(VineyardClientError) in
+            let replacement = try client.createData(.object(edited))
+            try client.persist(replacement)
+            try client.putName(name, replacement)
+        }
+        try delete([id], deep: false, guarding: [id])
+    }
 
     /// Deletes the object with its blobs (an object has the names of one volume only), once
     /// nothing reads it any more.

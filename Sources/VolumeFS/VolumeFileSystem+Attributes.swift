@@ -204,7 +204,8 @@ extension VolumeFileSystem {
             return attributes(of: node, posix: posix, size: current.size, linkCount: 0)
         }
         if !metadataApplied {
-            try updateAttributes(of: id, changes, now: now, defaultPermissions: NodeMetadata.defaultFilePermissions)
+            try updateAttributes(
+                of: id, named: naming.objectName(path), changes, now: now, defaultPermissions: NodeMetadata.defaultFilePermissions)
         }
         guard case .file(let updatedID, let meta)? = try resolve(path) else { throw .noEntry }
         refreshCurrentLocked(node, to: updatedID)
@@ -219,10 +220,11 @@ extension VolumeFileSystem {
         let now = Timespec.now
         switch resolved {
         case .symbolicLink(let id, _):
-            try updateAttributes(of: id, changes, now: now, defaultPermissions: 0o777)
+            try updateAttributes(of: id, named: naming.objectName(path), changes, now: now, defaultPermissions: 0o777)
         case .directory(let id?, _):
             try updateAttributes(
-                of: id, changes, now: now, defaultPermissions: NodeMetadata.defaultDirectoryPermissions)
+                of: id, named: naming.directoryName(path), changes, now: now,
+                defaultPermissions: NodeMetadata.defaultDirectoryPermissions)
         case .directory(nil, _):
             var posix = PosixAttributes(
                 permissions: NodeMetadata.defaultDirectoryPermissions, uid: 0, gid: 0, time: .zero)
@@ -237,13 +239,12 @@ extension VolumeFileSystem {
         return attributes(of: node, resolved: updated)
     }
 
-    /// Edits the POSIX fields of a sealed object's metadata (one log record; no data copy).
+    /// Edits the POSIX fields of the metadata of object `id`, bound to `name` (no data copy).
     func updateAttributes(
-        of id: ObjectID, _ changes: SetAttributes, now: Timespec, defaultPermissions: UInt32
+        of id: ObjectID, named name: String, _ changes: SetAttributes, now: Timespec, defaultPermissions: UInt32
     ) throws(Errno) {
-        guard backend.capabilities.contains(.mutableMetadata) else { return }  // immutable objects: not kept
         try call { () throws(BackendError) in
-            try backend.updateMeta(id) { meta in
+            try backend.updateMeta(id, name: name) { meta in
                 var posix = PosixAttributes(meta: meta, defaultPermissions: defaultPermissions)
                 posix.apply(changes, now: now)
                 posix.encode(into: &meta.fields)

@@ -15,9 +15,7 @@ import Synchronization
 /// ## Backends
 /// Everything here is written once over the backend's operations. What differs is read from
 /// its ``BackendCapabilities``: without ``BackendCapabilities/concurrentWriters`` (vineyardd) a
-/// file has one writer at a time (`EBUSY` for the next); without
-/// ``BackendCapabilities/mutableMetadata`` attribute changes of sealed files are not kept;
-/// only with ``BackendCapabilities/restartAdoption`` can a mount outlive its process
+/// file has one writer at a time (`EBUSY` for the next); only with ``BackendCapabilities/restartAdoption`` can a mount outlive its process
 /// (``surviving(store:volumeID:quotaBytes:readOnly:stateFile:resume:inodeCapacity:)``);
 /// without ``BackendCapabilities/localMemory`` names may change on other nodes, so the usage
 /// is counted again at every `statfs`. While a vineyardd is unreachable every request fails

@@ -96,3 +96,27 @@ struct FileContractTests {
         }
     }
 }
+
+extension FileContractTests {
+    @Test("metadata edits stick under the file's name and leave its bytes alone", arguments: BackendUnderTest.available)
+    func metadataEdits(_ kind: BackendUnderTest.Kind) throws {
+        let subject = try BackendUnderTest.make(kind)
+        let backend = subject.backend
+        let version = try backend.startVersion(from: nil, keeping: 0)
+        try version.write(at: 0, Array("kept".utf8))
+        let published = try backend.publish(version, meta: fileMeta(4), name: "v/m")
+        let reader = try #require(try backend.openFile(published.id))
+        try backend.updateMeta(published.id, name: "v/m") { $0.fields["posix_mode"] = 0o600 }
+        let id = try #require(try backend.lookUp("v/m"))
+        let meta = try #require(try backend.meta(id))
+        #expect(meta.fields["posix_mode"]?.int64Value == 0o600)
+        #expect(meta.fields["vcsi_volume"]?.stringValue == "v")
+        #expect(backend.fileSize(of: id, meta: meta) == 4)
+        #expect(try bytes(try #require(try backend.openFile(id))) == Array("kept".utf8))
+        #expect(try bytes(reader) == Array("kept".utf8))
+        // A directory marker's too.
+        let marker = try backend.createObject(ObjectMeta(typename: "test::Marker", instanceID: 0, isTransient: false), name: "v/d/")
+        try backend.updateMeta(marker, name: "v/d/") { $0.fields["posix_uid"] = 7 }
+        #expect(try backend.meta(try #require(try backend.lookUp("v/d/")))?.fields["posix_uid"]?.int64Value == 7)
+    }
+}

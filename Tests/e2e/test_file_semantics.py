@@ -125,6 +125,24 @@ def test_overwrite_in_the_middle_append_and_holes(directory):
     assert path.read_bytes() == base
 
 
+def test_modes_owners_and_times_stick_and_leave_the_bytes(directory):
+    path = directory / "f.bin"
+    payload = os.urandom(MiB + 7)
+    path.write_bytes(payload)
+    os.chmod(path, 0o640)
+    os.chown(path, 1234, 5678)
+    os.utime(path, ns=(1_000_000_000_123, 2_000_000_000_456))
+    os.chmod(directory, 0o750)
+    status = path.stat()
+    assert (status.st_mode & 0o7777, status.st_uid, status.st_gid) == (0o640, 1234, 5678)
+    assert status.st_mtime_ns == 2_000_000_000_456
+    assert directory.stat().st_mode & 0o7777 == 0o750
+    assert path.read_bytes() == payload
+    os.rename(path, directory / "moved.bin")
+    assert (directory / "moved.bin").stat().st_mode & 0o7777 == 0o640
+    assert (directory / "moved.bin").read_bytes() == payload
+
+
 def test_truncate_shrinks_and_extends_with_zeros(directory):
     path = directory / "f.bin"
     payload = os.urandom(2 * MiB)
