@@ -190,7 +190,7 @@ extension VolumeFileSystem {
                 do throws(BackendError) {
                     try writer.blob.write(at: Int(offset), data)
                 } catch {
-                    if growth > 0 { accounting.adjust(bytes: -growth) }
+                    if growth > 0 { accounting.adjustPending(-growth) }
                     let failure = error.errno
                     if failure == .noSpace {
                         writer.failure = failure
@@ -278,7 +278,7 @@ extension VolumeFileSystem {
             base.map {
                 PosixAttributes(meta: $0.meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
             } ?? PosixAttributes(permissions: NodeMetadata.defaultFilePermissions, uid: 0, gid: 0, time: .now)
-        accounting.adjust(bytes: kept - baseSize)
+        accounting.adjustPending(kept - baseSize)
         node.file.writer = PendingVersion(
             blob: blob, baseline: baseSize, size: kept, attributes: attributes,
             cacheCoherent: base.map { node.file.cachedObjectID == $0.id } ?? true, failure: nil)
@@ -296,10 +296,10 @@ extension VolumeFileSystem {
         do throws(BackendError) {
             try writer.blob.truncate(to: size)
         } catch {
-            if delta > 0 { accounting.adjust(bytes: -delta) }
+            if delta > 0 { accounting.adjustPending(-delta) }
             throw error.errno
         }
-        if delta < 0 { accounting.adjust(bytes: delta) }
+        if delta < 0 { accounting.adjustPending(delta) }
         writer.size = size
         writer.attributes.modificationTime = now
         writer.attributes.changeTime = now
@@ -340,6 +340,7 @@ extension VolumeFileSystem {
             replacedSize = backend.fileSize(of: replaced, meta: old)
         }
         accounting.adjust(bytes: writer.baseline - replacedSize, files: published.replaced == nil ? 1 : 0)
+        accounting.settle(writer.size - writer.baseline)
         node.file.writer = nil
         mirrorWriterLocked(node)
         node.file.cachedObjectID = writer.cacheCoherent ? published.id : nil
@@ -354,7 +355,7 @@ extension VolumeFileSystem {
         node.file.writer = nil
         mirrorWriterLocked(node)
         node.file.cachedObjectID = nil  // the page cache holds the discarded bytes
-        accounting.adjust(bytes: writer.baseline - writer.size)
+        accounting.adjustPending(writer.baseline - writer.size)
         writer.blob.discard()
         table.withLock { table in
             if node.isPending { table.detach(node) }

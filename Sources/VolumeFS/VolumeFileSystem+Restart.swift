@@ -82,7 +82,7 @@ extension VolumeFileSystem {
                 node.file.writer = PendingVersion(
                     blob: blob, baseline: record.baseline, size: size, attributes: record.attributes,
                     cacheCoherent: false, failure: failure)
-                fileSystem.accounting.adjust(bytes: size - record.baseline)
+                fileSystem.accounting.adjustPending(size - record.baseline)
                 fileSystem.mirrorWriterLocked(node)
             }
         }

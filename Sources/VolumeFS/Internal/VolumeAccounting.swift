@@ -33,6 +33,9 @@ final class VolumeAccounting: Sendable {
     private let bytes: Atomic<Int>
     private let files: Atomic<Int>
     private let directories: Atomic<Int>
+    /// The part of `bytes` that open writers hold beyond the versions they started from: kept
+    /// when the named part is counted again.
+    private let pending = Atomic<Int>(0)
 
     private init(backend: any ObjectBackend, volumeID: String, usage: VolumeUsage) {
         self.backend = backend
@@ -89,9 +92,11 @@ final class VolumeAccounting: Sendable {
         return usage
     }
 
-    /// Counts the volume again (its names changed behind the file systems' backs).
+    /// Counts the volume's names again (they changed behind the file systems' backs); what
+    /// open writers hold stays counted.
     func recount() {
-        guard let usage = try? Self.scan(backend: backend, naming: VolumeNaming(volumeID: volumeID)) else { return }
+        guard var usage = try? Self.scan(backend: backend, naming: VolumeNaming(volumeID: volumeID)) else { return }
+        usage.bytes += pending.load(ordering: .relaxed)
         reset(to: usage)
     }
 
@@ -101,11 +106,11 @@ final class VolumeAccounting: Sendable {
             directories: directories.load(ordering: .relaxed))
     }
 
-    /// Adds `delta` bytes unless that would take the volume over `quota` (0: no quota).
-    /// Shrinking always succeeds.
+    /// Adds `delta` bytes a writer holds unless that would take the volume over `quota` (0: no
+    /// quota). Shrinking always succeeds.
     func reserve(_ delta: Int, quota: Int) -> Bool {
         guard delta > 0, quota > 0 else {
-            bytes.wrappingAdd(delta, ordering: .relaxed)
+            adjustPending(delta)
             return true
         }
         var current = bytes.load(ordering: .relaxed)
@@ -113,9 +118,23 @@ final class VolumeAccounting: Sendable {
             guard current <= quota - delta else { return false }
             let (exchanged, original) = bytes.compareExchange(
                 expected: current, desired: current + delta, ordering: .relaxed)
-            if exchanged { return true }
+            if exchanged {
+                pending.wrappingAdd(delta, ordering: .relaxed)
+                return true
+            }
             current = original
         }
+    }
+
+    /// A writer's bytes beyond its starting version changed by `delta`.
+    func adjustPending(_ delta: Int) {
+        bytes.wrappingAdd(delta, ordering: .relaxed)
+        pending.wrappingAdd(delta, ordering: .relaxed)
+    }
+
+    /// A writer's `delta` bytes are now part of a named version (counted by ``adjust(bytes:files:directories:)``).
+    func settle(_ delta: Int) {
+        pending.wrappingAdd(-delta, ordering: .relaxed)
     }
 
     func adjust(bytes delta: Int = 0, files fileDelta: Int = 0, directories directoryDelta: Int = 0) {
