@@ -125,7 +125,7 @@ def test_overwrite_in_the_middle_append_and_holes(directory):
     assert path.read_bytes() == base
 
 
-def test_modes_owners_and_times_stick_and_leave_the_bytes(directory):
+def test_modes_owners_times_and_links_stick_and_leave_the_bytes(directory):
     path = directory / "f.bin"
     payload = os.urandom(MiB + 7)
     path.write_bytes(payload)
@@ -141,6 +141,9 @@ def test_modes_owners_and_times_stick_and_leave_the_bytes(directory):
     os.rename(path, directory / "moved.bin")
     assert (directory / "moved.bin").stat().st_mode & 0o7777 == 0o640
     assert (directory / "moved.bin").read_bytes() == payload
+    os.symlink("moved.bin", directory / "link")
+    assert os.readlink(directory / "link") == "moved.bin"
+    assert (directory / "link").read_bytes() == payload
 
 
 def test_truncate_shrinks_and_extends_with_zeros(directory):
