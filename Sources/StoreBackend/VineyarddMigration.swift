@@ -57,10 +57,8 @@ extension VineyarddConnection {
     /// - Throws: ``VineyardFileError/remote(name:instanceID:localInstanceID:)`` when vineyardd
     ///   refuses the migration (RPC off, the holder unreachable); connection failures and lack
     ///   of memory here as ``VineyardFileError/client(_:)``.
-    ///   - migrating: whether to migrate now; without, a file whose copy is not known yet
-    ///     throws ``VineyardFileError/remote(name:instanceID:localInstanceID:)``.
     public func local(
-        _ file: VineyardFile, name: String, client: VineyardClient, generation: UInt64, migrating: Bool = true
+        _ file: VineyardFile, name: String, client: VineyardClient, generation: UInt64
     ) throws(VineyardFileError) -> VineyardFile {
         let here = client.server.instanceID
         guard let foreign = file.chunks.first(where: { $0.instanceID != here }) else { return file }
@@ -68,7 +66,6 @@ extension VineyarddConnection {
             if let found = try client.file(copy, name: name), found.chunks.allSatisfy({ $0.instanceID == here }) { return found }
             migrated.forget(file.object)  // deleted since: migrate again
         }
-        guard migrating else { throw .remote(name: name, instanceID: foreign.instanceID, localInstanceID: here) }
         let copy: ObjectID
         do throws(VineyardClientError) {
             // vineyardd 0.24 never answers a migration that runs out of memory: refuse it first.
@@ -114,19 +111,19 @@ extension VineyarddBackend {
     }
 }
 
-extension VineyarddConnection {
-    /// Migrates the file named `name` here if another instance holds its bytes, so that
-    /// ``local(_:name:client:generation:migrating:)`` without migrating finds the copy: callers
-    /// that hold a lock others wait for migrate before taking it.
-    public func prepareLocalCopy(ofFileNamed name: String) throws(VineyardFileError) {
-        let client: VineyardClient
-        let generation: UInt64
-        do throws(BackendError) {
-            (client, generation) = try current()
-        } catch {
-            throw .client(.unreachable(path: socketPath, IPCSocketError("connect", errno: error.errno)))
-        }
-        guard let named = try client.file(named: name) else { return }
-        _ = try local(named, name: name, client: client, generation: generation)
+extension VineyarddBackend {
+    /// The RPC endpoints (`host:port`) of every instance of the deployment, by instance id,
+    /// comma-separated as vineyard's configuration lists them; `nil` when there are none.
+    public func rpcEndpoints() throws(BackendError) -> String? {
+        let meta = try connection.with { (client) throws(VineyardClientError) in try client.clusterMeta() }
+        // Keyed `"i<instance id>"`.
+        let endpoints = (meta.objectValue ?? [:])
+            .compactMap { key, instance -> (UInt64, String)? in
+                guard key.hasPrefix("i"), let id = UInt64(key.dropFirst()), let endpoint = instance["rpc_endpoint"]?.stringValue
+                else { return nil }
+                return (id, endpoint)
+            }
+            .sorted { $0.0 < $1.0 }.map(\.1)
+        return endpoints.isEmpty ? nil : endpoints.joined(separator: ",")
     }
 }

@@ -3,6 +3,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 
 extension VolumeFileSystem {
     /// The name of vineyard's configuration file at the root of every volume. vineyard's clients
@@ -14,8 +15,9 @@ extension VolumeFileSystem {
     /// `IPCSocket` is resolved against the file's directory by the client).
     public static let vineyardConfigText = vineyardConfigText(rpcEndpoint: nil)
 
-    /// The configuration's text in cluster mode: also `RPCEndpoint`, the node's vineyardd's
-    /// (`host:port`), which vineyard's client connects as its RPC client next to the socket.
+    /// The configuration's text in cluster mode: also `RPCEndpoint`, the deployment's
+    /// vineyardd's (`host:port,…`), of which vineyard's client connects the first that answers
+    /// as its RPC client next to the socket.
     public static func vineyardConfigText(rpcEndpoint: String?) -> String {
         var text = """
             # vineyard's client configuration for this volume (written by vineyard-csi; read-only).
@@ -32,32 +34,47 @@ extension VolumeFileSystem {
     /// before serving the volume.
     ///
     /// - Throws: ``VolumeFSError`` when the store refuses the file.
-    public static func ensureVineyardConfig(store: ObjectStore, volumeID: String) throws(VolumeFSError) {
+    ///
+    /// - Parameter rpcEndpoint: cluster mode's `RPCEndpoint` (see ``vineyardConfigText(rpcEndpoint:)``).
+    public static func ensureVineyardConfig(backend: any ObjectBackend, volumeID: String, rpcEndpoint: String? = nil) throws(VolumeFSError) {
         try validate(volumeID: volumeID)
         let naming = VolumeNaming(volumeID: volumeID)
         let name = naming.objectName(vineyardConfigFileName)
-        let bytes = Array(vineyardConfigText.utf8)
-        if let id = store.name(name), let meta = store.meta(id), meta.nbytes == bytes.count,
-            meta.fields[NodeMetadata.volumeKey] == .string(volumeID), PosixAttributes(meta: meta, defaultPermissions: 0).permissions == 0o444
-        {
-            return
-        }
-        var meta = ObjectMeta(
-            typename: NodeMetadata.fileTypename, nbytes: bytes.count, instanceID: store.configuration.instanceID,
-            isTransient: false)
-        PosixAttributes(permissions: 0o444, uid: 0, gid: 0, time: .now).encode(into: &meta.fields)
-        meta.fields[NodeMetadata.volumeKey] = .string(volumeID)
-        do {
+        let bytes = Array(vineyardConfigText(rpcEndpoint: rpcEndpoint).utf8)
+        let attributes = PosixAttributes(permissions: 0o444, uid: 0, gid: 0, time: .now)
+        var meta = NodeMetadata.file(size: bytes.count, attributes: attributes, volumeID: volumeID, instanceID: backend.instanceID)
+        // What the text says beyond the socket, to tell without reading it whether it is current.
+        meta.fields[rpcEndpointKey] = .string(rpcEndpoint ?? "")
+        do throws(BackendError) {
+            if let id = try backend.lookUp(name), let current = try backend.meta(id),
+                backend.fileSize(of: id, meta: current) == bytes.count,
+                (current.fields[rpcEndpointKey] ?? .string("")) == .string(rpcEndpoint ?? ""),
+                current.fields[NodeMetadata.volumeKey] == .string(volumeID),
+                PosixAttributes(meta: current, defaultPermissions: 0).permissions == 0o444
+            {
+                return
+            }
             // Replaces whatever a user stored under that name before.
-            let previous = store.name(name)
-            let writer = try store.createBlob(expectedSize: bytes.count)
-            try writer.append(bytes)
-            _ = try store.seal(writer, meta: meta, name: name)
-            if let previous { try? store.delete(previous) }
+            let version = try backend.startVersion(from: nil, keeping: 0)
+            do throws(BackendError) {
+                try version.write(at: 0, bytes)
+                _ = try backend.publish(version, meta: meta, name: name)
+            } catch {
+                version.discard()
+                throw error
+            }
         } catch {
             throw VolumeFSError(
-                code: .store, message: "cannot create \(vineyardConfigFileName) in volume \(volumeID)", storeError: error)
+                code: .store, message: "cannot create \(vineyardConfigFileName) in volume \(volumeID)", backendError: error)
         }
-        VolumeAccounting.live(store: store, volumeID: volumeID)?.reset(to: VolumeAccounting.scan(store: store, naming: naming))
+        VolumeAccounting.live(backend: backend, volumeID: volumeID)?.recount()
+    }
+
+    /// The metadata field of the configuration file that holds its `RPCEndpoint`.
+    static let rpcEndpointKey = "vcsi_rpc_endpoint"
+
+    /// ``ensureVineyardConfig(backend:volumeID:rpcEndpoint:)`` in the embedded store.
+    public static func ensureVineyardConfig(store: ObjectStore, volumeID: String) throws(VolumeFSError) {
+        try ensureVineyardConfig(backend: EmbeddedBackend(store: store), volumeID: volumeID)
     }
 }

@@ -22,7 +22,7 @@ from harness.mounts import mounts_under  # noqa: F401  (test_restart and test_sn
 
 MiB = 1 << 20
 Mode = csi_pb2.VolumeCapability.AccessMode
-# What the driver puts at the root of every volume, on both backends (test_cluster.py reruns
+# What the driver puts at the root of every volume, on either backend (test_cluster.py reruns
 # this suite on the vineyardd backend).
 ROOT_ENTRIES = ["vineyard-config.yaml", "vineyard.sock"]
 

@@ -249,6 +249,12 @@ public final class VineyardClient: @unchecked Sendable {
 
     // MARK: - Status
 
+    /// `cluster_meta_reply`'s `meta`: every instance of the deployment (`"i<id>"`: its
+    /// `instance_id`, `hostname`, `rpc_endpoint`, …).
+    public func clusterMeta() throws(VineyardClientError) -> JSONValue {
+        try simpleCall(.clusterMeta)["meta"] ?? .null
+    }
+
     /// `instance_status_reply`'s `meta`: memory limit and usage, connections, deployment kind.
     public func instanceStatus() throws(VineyardClientError) -> JSONValue {
         try simpleCall(.instanceStatus)["meta"] ?? .null
