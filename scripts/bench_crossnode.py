@@ -71,9 +71,9 @@ def main():
     times = {"vineyard": [], "socket": [], "mount": [], "mount, copy local": []}
     local = {}
     with tempfile.TemporaryDirectory(prefix="vineyard-csi-crossnode-") as workdir, \
-            two_node_cluster(Path(workdir), vineyardd_size=f"{3 * size >> 20}Mi") as nodes:
+            two_node_cluster(Path(workdir), vineyardd_size=f"{3 * size >> 20}Mi", store_size=f"{3 * size >> 20}Mi") as nodes:
         node_a, node_b = nodes["node_a"], nodes["node_b"]
-        volume = create_volume(node_a.clients, "pvc-bench-crossnode", size=0)  # no quota: vineyardd's memory
+        volume = create_volume(node_a.clients, "pvc-bench-crossnode", size=3 * size)
         mount_a, mount_b = node_a.publish(volume), node_b.publish(volume)
         try:
             direct_a, direct_b = nodes["a"].client(), nodes["b"].client()

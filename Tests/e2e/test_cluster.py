@@ -130,11 +130,11 @@ class Vineyardd:
 class Node:
     """A driver instance ("node") whose vineyard socket root is one vineyardd's."""
 
-    def __init__(self, workdir, label, socket_root, backend="auto"):
+    def __init__(self, workdir, label, socket_root, backend="auto", store_size="1Gi"):
         self.dir = workdir / f"node-{label}"
         self.dir.mkdir()
         self.driver = Driver(self.dir, node_id=f"node-{label}", extra_args=[
-            "--vineyard-socket-root", str(socket_root), "--backend", backend, "--store-size", "1Gi"])
+            "--vineyard-socket-root", str(socket_root), "--backend", backend, "--store-size", store_size])
         self.staging, self.target = self.dir / "staging", self.dir / "target"
         self.channel = None
         self.clients = None
@@ -179,7 +179,7 @@ def stop_all(started, workdir):
 
 
 @contextlib.contextmanager
-def two_node_cluster(workdir, vineyardd_size="256Mi"):
+def two_node_cluster(workdir, vineyardd_size="256Mi", store_size="1Gi"):
     """etcd, vineyardd "a" and "b" on it (RPC on ports of their own), and a driver per vineyardd."""
     started = []
     try:
@@ -191,9 +191,9 @@ def two_node_cluster(workdir, vineyardd_size="256Mi"):
         started.append(a)
         b = Vineyardd(workdir, etcd, prefix, "b", size=vineyardd_size).start()
         started.append(b)
-        node_a = Node(workdir, "a", a.root).start()
+        node_a = Node(workdir, "a", a.root, store_size=store_size).start()
         started.append(node_a)
-        node_b = Node(workdir, "b", b.root).start()
+        node_b = Node(workdir, "b", b.root, store_size=store_size).start()
         started.append(node_b)
         yield {"etcd": etcd, "a": a, "b": b, "node_a": node_a, "node_b": node_b}
     finally:
