@@ -60,7 +60,10 @@ extension VolumeFileSystem {
             throw .noEntry
         }
         let node: Node
-        if let known, known.kind == resolved.kind {
+        if let linked = linkedInode(for: resolved) {
+            if let known { table.withLock { $0.forget(known, 1) } }
+            return entry(attributes(of: linked, resolved: resolved))
+        } else if let known, known.kind == resolved.kind {
             node = known
         } else {
             node = table.withLock { table in
@@ -68,6 +71,7 @@ extension VolumeFileSystem {
                 return table.pinChild(of: parent, named: name, kind: resolved.kind)
             }
         }
+        recordLinked(node, resolved: resolved)
         return entry(attributes(of: node, resolved: resolved))
     }
 
@@ -97,7 +101,7 @@ extension VolumeFileSystem {
             return try node.lock.withLock { _ throws(Errno) -> FileAttributes in
                 try fileAttributesLocked(node)
             }
-        case .directory, .symbolicLink:
+        case .directory, .symbolicLink, .special:
             let path = try path(of: node)
             guard let resolved = resolve(path), resolved.kind == node.kind else { throw staleLocked(node) }
             return attributes(of: node, resolved: resolved)
@@ -152,7 +156,7 @@ extension VolumeFileSystem {
                 return try node.lock.withLock { _ throws(Errno) -> FileAttributes in
                     try setFileAttributesLocked(node, changes, handle: handle, context: context)
                 }
-            case .directory, .symbolicLink:
+            case .directory, .symbolicLink, .special:
                 if changes.size != nil { throw node.kind == .directory ? .isDirectory : .invalid }
                 return try setMetadataAttributes(node, changes)
             }
@@ -219,6 +223,8 @@ extension VolumeFileSystem {
         switch resolved {
         case .symbolicLink(let id, _):
             try updateAttributes(of: id, changes, now: now, defaultPermissions: 0o777)
+        case .special(let id, _):
+            try updateAttributes(of: id, changes, now: now, defaultPermissions: NodeMetadata.defaultFilePermissions)
         case .directory(let id?, _):
             try updateAttributes(
                 of: id, changes, now: now, defaultPermissions: NodeMetadata.defaultDirectoryPermissions)

@@ -45,6 +45,7 @@ extension VolumeFileSystem {
                 throw Self.errno(error)
             }
             let handle = files.makeHandle()
+            touchParent(of: path)
             let node = table.withLock { table in
                 let node = table.pinChild(of: parentNode, named: name, kind: .file, pending: true)
                 table.opened(node)
@@ -72,6 +73,7 @@ extension VolumeFileSystem {
         case .file: break
         case .directory: throw .isDirectory
         case .symbolicLink: throw .loop
+        case .special: throw .invalid  // the kernel opens these itself
         }
         return try namespace.withReadLock { () throws(Errno) -> OpenReply in
             try openLocked(node, flags: flags, context: context)
@@ -196,6 +198,7 @@ extension VolumeFileSystem {
                 writer.size += growth
                 writer.attributes.modificationTime = now
                 writer.attributes.changeTime = now
+                writer.attributes.permissions = Self.permissions(writer.attributes.permissions, afterWriteBy: context)
                 // Bytes written past the page cache leave any cached pages of the inode stale.
                 if file.directIO { writer.cacheCoherent = false }
                 node.file.writer = writer
@@ -344,7 +347,11 @@ extension VolumeFileSystem {
                 throw Self.errno(error)
             }
             do throws(StoreError) {
-                replaced = try store.putName(name, id)
+                if writer.attributes.linkIdentity != nil {
+                    replaced = try store.putName(name, id, withNamesSharingItsObjectUnder: naming.rootPrefix)
+                } else {
+                    replaced = try store.putName(name, id)
+                }
             } catch {
                 // The old version stays; the sealed new one is dropped.
                 try? store.delete(id)
@@ -358,7 +365,7 @@ extension VolumeFileSystem {
         }
         var replacedSize = 0
         if let replaced, replaced != id {
-            if let old = store.meta(replaced), NodeMetadata.kind(of: replaced, typename: old.typename) == .file {
+            if let old = store.meta(replaced), NodeMetadata.kind(of: replaced, meta: old) == .file {
                 replacedSize = NodeMetadata.size(of: replaced, meta: old)
             }
             // A snapshot or clone may still name the previous version.

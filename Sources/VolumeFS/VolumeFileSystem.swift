@@ -79,6 +79,9 @@ public final class VolumeFileSystem: FileSystem {
     let slots: InodeSlots?
     /// Serialises taking over handles of an earlier process.
     let adoption = Mutex<Void>(())
+    /// The inode serving each hard-linked file this mount has looked up, by link identity
+    /// (see ``PosixAttributes/linkIdentity``), so that every name of it is one inode.
+    let linkedInodes = Mutex<[UInt64: InodeNumber]>([:])
 
     /// Seconds the kernel may cache attributes (sizes, modes): how stale a change made through
     /// another mount may look.
@@ -253,6 +256,8 @@ public final class VolumeFileSystem: FileSystem {
     enum Resolved {
         case file(ObjectID, ObjectMeta)
         case symbolicLink(ObjectID, ObjectMeta)
+        /// A FIFO, socket or device node.
+        case special(ObjectID, ObjectMeta)
         /// A directory; the marker object is absent for a directory that exists only because
         /// names below it do.
         case directory(ObjectID?, ObjectMeta?)
@@ -261,7 +266,18 @@ public final class VolumeFileSystem: FileSystem {
             switch self {
             case .file: return .file
             case .symbolicLink: return .symbolicLink
+            case .special(_, let meta): return .special(NodeMetadata.specialType(meta))
             case .directory: return .directory
+            }
+        }
+
+        /// The object of a file, link or special file (not of a directory).
+        var object: (id: ObjectID, meta: ObjectMeta)? {
+            switch self {
+            case .file(let id, let meta), .symbolicLink(let id, let meta), .special(let id, let meta):
+                return (id, meta)
+            case .directory:
+                return nil
             }
         }
     }
@@ -270,9 +286,10 @@ public final class VolumeFileSystem: FileSystem {
     /// then names below it. O(log n).
     func resolve(_ path: String) -> Resolved? {
         if !path.isEmpty, let id = store.name(naming.objectName(path)), let meta = store.meta(id) {
-            switch NodeMetadata.kind(of: id, typename: meta.typename) {
+            switch NodeMetadata.kind(of: id, meta: meta) {
             case .file: return .file(id, meta)
             case .symbolicLink: return .symbolicLink(id, meta)
+            case .special: return .special(id, meta)
             case .directory, nil: break
             }
         }
@@ -330,7 +347,7 @@ public final class VolumeFileSystem: FileSystem {
 
     /// Attributes in FUSE's form.
     func attributes(
-        of node: Node, posix: PosixAttributes, size: Int, linkCount: UInt32
+        of node: Node, posix: PosixAttributes, size: Int, linkCount: UInt32, device: UInt64 = 0
     ) -> FileAttributes {
         FileAttributes(
             inode: node.inode,
@@ -338,6 +355,7 @@ public final class VolumeFileSystem: FileSystem {
             linkCount: linkCount,
             uid: posix.uid,
             gid: posix.gid,
+            rdev: device,
             size: UInt64(max(0, size)),
             blockSize: Self.preferredIOSize,
             accessTime: posix.accessTime,
@@ -351,11 +369,17 @@ public final class VolumeFileSystem: FileSystem {
         switch resolved {
         case .file(let id, let meta):
             let posix = PosixAttributes(meta: meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
-            return attributes(of: node, posix: posix, size: NodeMetadata.size(of: id, meta: meta), linkCount: 1)
-        case .symbolicLink(_, let meta):
+            return attributes(
+                of: node, posix: posix, size: NodeMetadata.size(of: id, meta: meta), linkCount: linkCount(of: id, meta: meta))
+        case .symbolicLink(let id, let meta):
             let posix = PosixAttributes(meta: meta, defaultPermissions: 0o777)
             let target = meta.fields[NodeMetadata.targetKey]?.stringValue ?? ""
-            return attributes(of: node, posix: posix, size: target.utf8.count, linkCount: 1)
+            return attributes(of: node, posix: posix, size: target.utf8.count, linkCount: linkCount(of: id, meta: meta))
+        case .special(let id, let meta):
+            let posix = PosixAttributes(meta: meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
+            return attributes(
+                of: node, posix: posix, size: 0, linkCount: linkCount(of: id, meta: meta),
+                device: NodeMetadata.device(meta))
         case .directory(_, let meta):
             let posix =
                 meta.map {
@@ -367,7 +391,13 @@ public final class VolumeFileSystem: FileSystem {
 
     /// Attributes of a file with a version being written.
     func attributes(of node: Node, writer: PendingVersion, attached: Bool) -> FileAttributes {
-        attributes(of: node, posix: writer.attributes, size: writer.size, linkCount: attached ? 1 : 0)
+        var linkCount: UInt32 = attached ? 1 : 0
+        if attached, writer.attributes.linkIdentity != nil, let path = table.withLock({ $0.path(of: node) }),
+            let object = resolve(path)?.object
+        {
+            linkCount = self.linkCount(of: object.id, meta: object.meta)
+        }
+        return attributes(of: node, posix: writer.attributes, size: writer.size, linkCount: linkCount)
     }
 
     func entry(_ attributes: FileAttributes) -> EntryReply {

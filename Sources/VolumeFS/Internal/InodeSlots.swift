@@ -21,7 +21,7 @@ import Synchronization
 /// | --- | --- |
 /// | 0-3 | sequence of the place fields: odd while being changed |
 /// | 4 | state: 0 free, 1 attached, 2 detached |
-/// | 5 | kind: 0 file, 1 directory, 2 symbolic link |
+/// | 5 | kind: 0 file, 1 directory, 2 symbolic link, 3 FIFO, 4 socket, 5 char device, 6 block device |
 /// | 6 | pending (created here, first version not published) |
 /// | 7 | name length |
 /// | 8-15 | parent inode |
@@ -170,6 +170,10 @@ final class InodeSlots: @unchecked Sendable {
         case .file: return 0
         case .directory: return 1
         case .symbolicLink: return 2
+        case .special(.fifo): return 3
+        case .special(.socket): return 4
+        case .special(.characterDevice): return 5
+        case .special(_): return 6
         }
     }
 
@@ -258,6 +262,10 @@ final class InodeSlots: @unchecked Sendable {
                 switch slot.load(fromByteOffset: 5, as: UInt8.self) {
                 case 0: kind = .file
                 case 1: kind = .directory
+                case 3: kind = .special(.fifo)
+                case 4: kind = .special(.socket)
+                case 5: kind = .special(.characterDevice)
+                case 6: kind = .special(.blockDevice)
                 default: kind = .symbolicLink
                 }
                 let length = Int(slot.load(fromByteOffset: 7, as: UInt8.self))

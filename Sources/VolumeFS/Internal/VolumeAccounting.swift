@@ -69,13 +69,15 @@ final class VolumeAccounting: Sendable {
     /// O(n) in the volume's names.
     static func scan(store: ObjectStore, naming: VolumeNaming) -> VolumeUsage {
         var usage = VolumeUsage(bytes: 0, files: 0, directories: 0)
+        var seen: Set<ObjectID> = []
         for (name, id) in store.names(withPrefix: naming.rootPrefix) {
             if name.utf8.last == UInt8(ascii: "/") {
                 if name.utf8.count != naming.rootPrefix.utf8.count { usage.directories += 1 }
                 continue
             }
             guard let meta = store.meta(id) else { continue }
-            guard NodeMetadata.kind(of: id, typename: meta.typename) != nil else { continue }
+            guard NodeMetadata.kind(of: id, meta: meta) != nil else { continue }
+            guard seen.insert(id).inserted else { continue }  // a hard link counts once
             usage.files += 1
             usage.bytes += NodeMetadata.size(of: id, meta: meta)
         }
