@@ -323,7 +323,7 @@ def check_modes_and_owners(r, d):
         r.call("create 07777", lambda: os.close(os.open(f"{d}/g", os.O_CREAT | os.O_WRONLY, 0o7777)))
         r.stat("set-id bits on create", f"{d}/g", ("mode",))
         r.call("symlink", os.symlink, "somewhere", f"{d}/l")
-        r.stat("symlink", f"{d}/l", ("type", "mode", "size", "nlink"))
+        r.stat("stat symlink", f"{d}/l", ("type", "mode", "size", "nlink"))
     finally:
         os.umask(old)
     r.call("chmod 07755", os.chmod, f"{d}/f", 0o7755)
@@ -704,3 +704,57 @@ def test_random_reads_and_writes_verify(embedded):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verify" in result.stdout and "err= 0" in result.stdout
+
+
+# MARK: - vineyardd backend
+
+# What a vineyardd volume cannot do, with the errno it answers (docs/posix.md): the checks
+# that differ from tmpfs, each for one of these reasons.
+VINEYARDD_REFUSES = {
+    ("check_hard_links", "link"): "EPERM",
+    ("check_fifo", "mkfifo"): "EPERM",
+    ("check_devices", "mknod char"): "EPERM",
+    ("check_devices", "mknod block"): "EPERM",
+    ("check_devices", "mknod regular"): "EPERM",
+    ("check_devices", "mknod fifo"): "EPERM",
+    ("check_socket", "bind"): "EPERM",
+    ("check_modes_and_owners", "symlink"): "EPERM",
+}
+# What it keeps fixed (chmod, chown and utimensat succeed without effect).
+VINEYARDD_FIXED = {
+    ("check_modes_and_owners", "after chmod"): {"mode": "0o666"},
+    ("check_setid_clearing", "after chown"): {"mode": "0o666", "uid": 0},
+    ("check_times", "explicit times"): [0, 0],
+}
+# Checks that do not depend on those: the same as tmpfs.
+VINEYARDD_SAME = ["check_long_names"]
+
+
+@pytest.fixture(scope="module")
+def vineyardd_volume(tmp_path_factory):
+    if ETCD is None:
+        pytest.skip("etcd not installed (Debian package etcd-server; scripts/install-deps.sh)")
+    published = PublishedVolume(tmp_path_factory.mktemp("posix-vineyardd"), "vineyardd")
+    try:
+        published.start()
+        traversable(published.target)
+        yield published
+    finally:
+        published.stop()
+
+
+def test_vineyardd_differences_are_the_documented_ones(vineyardd_volume, tmpfs):
+    run = uuid.uuid4().hex[:6]
+    (tmpfs / run).mkdir(mode=0o777)
+    (vineyardd_volume.target / run).mkdir(mode=0o777)
+    expected = run_checks(tmpfs / run, 0)
+    actual = run_checks(vineyardd_volume.target / run, 0)
+    found = differences(expected, actual)
+    total = sum(len(rows) for rows in expected.values())
+    print(f"\nvineyardd backend: {total} observations, {len(found)} differ from tmpfs")
+    print("\n".join(found))
+    observed = {(check, row[0]): row[1] for check, rows in actual.items() for row in rows}
+    for key, answer in {**VINEYARDD_REFUSES, **VINEYARDD_FIXED}.items():
+        assert observed.get(key) == answer, (key, observed.get(key))
+    for check in VINEYARDD_SAME:
+        assert actual[check] == expected[check]
