@@ -565,15 +565,20 @@ def traversable(path):
         os.chmod(directory, os.stat(directory).st_mode | 0o711)
 
 
-@pytest.fixture(scope="module")
-def embedded(tmp_path_factory):
-    published = PublishedVolume(tmp_path_factory.mktemp("posix-embedded"), "embedded")
+def published_volume(tmp_path_factory, backend):
+    """A volume of `backend` published through the real driver, reachable by every user."""
+    published = PublishedVolume(tmp_path_factory.mktemp(f"posix-{backend}"), backend)
     try:
         published.start()
         traversable(published.target)
         yield published
     finally:
         published.stop()
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory):
+    yield from published_volume(tmp_path_factory, "embedded")
 
 
 @pytest.fixture(scope="module")
@@ -734,13 +739,7 @@ VINEYARDD_SAME = ["check_long_names"]
 def vineyardd_volume(tmp_path_factory):
     if ETCD is None:
         pytest.skip("etcd not installed (Debian package etcd-server; scripts/install-deps.sh)")
-    published = PublishedVolume(tmp_path_factory.mktemp("posix-vineyardd"), "vineyardd")
-    try:
-        published.start()
-        traversable(published.target)
-        yield published
-    finally:
-        published.stop()
+    yield from published_volume(tmp_path_factory, "vineyardd")
 
 
 def test_vineyardd_differences_are_the_documented_ones(vineyardd_volume, tmpfs):
