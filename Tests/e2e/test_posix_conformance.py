@@ -682,7 +682,7 @@ def test_socket_fifo_and_links_through_a_second_publication(embedded):
             volume_id=embedded.volume.volume_id, target_path=str(other)))
 
 
-def test_hard_links_count_bytes_once_and_survive_a_restart(embedded):
+def test_hard_links_count_bytes_once(embedded):
     name = f"q-{uuid.uuid4().hex[:6]}"
     directory = embedded.target / name
     directory.mkdir()
