@@ -55,7 +55,7 @@ extension VolumeFileSystem {
         try Self.checkLength(targetName)
         if try existingEntry(parentNode, newName, path: targetPath) { throw .exists }
         _ = try existingDirectory(parentPath)
-        let identity = PosixAttributes(meta: object.meta, defaultPermissions: 0).linkIdentity ?? object.id.rawValue
+        let identity = Self.linkIdentity(object.meta) ?? object.id.rawValue
         do throws(StoreError) {
             try store.updateMeta(object.id) { meta in
                 var posix = PosixAttributes(meta: meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
@@ -76,10 +76,15 @@ extension VolumeFileSystem {
         return entry(attributes(of: node, resolved: updated))
     }
 
+    /// The link identity of a file that has been hard-linked.
+    static func linkIdentity(_ meta: ObjectMeta) -> UInt64? {
+        meta.fields[PosixAttributes.Keys.linkIdentity]?.uint64Value
+    }
+
     /// The link count of object `id`: how many of the volume's names bind it (1 for an object
     /// never linked, without asking the store).
     func linkCount(of id: ObjectID, meta: ObjectMeta) -> UInt32 {
-        guard meta.fields[PosixAttributes.Keys.linkIdentity] != nil else { return 1 }
+        guard Self.linkIdentity(meta) != nil else { return 1 }
         return UInt32(volumeNames(of: id).count)
     }
 
@@ -91,7 +96,7 @@ extension VolumeFileSystem {
     /// Whether an object whose name was just removed lost its last name in the volume, so
     /// that the volume's usage no longer counts it.
     func lostLastName(_ id: ObjectID, meta: ObjectMeta?) -> Bool {
-        guard let meta, meta.fields[PosixAttributes.Keys.linkIdentity] != nil else { return true }
+        guard let meta, Self.linkIdentity(meta) != nil else { return true }
         return volumeNames(of: id).isEmpty
     }
 
@@ -99,8 +104,7 @@ extension VolumeFileSystem {
     /// in this mount, pinned (one lookup added), or `nil` when there is none (then the caller
     /// records its node with ``recordLinked(_:resolved:)``).
     func linkedInode(for resolved: Resolved) -> Node? {
-        guard let object = resolved.object,
-            let identity = PosixAttributes(meta: object.meta, defaultPermissions: 0).linkIdentity,
+        guard let object = resolved.object, let identity = Self.linkIdentity(object.meta),
             let inode = linkedInodes.withLock({ $0[identity] })
         else { return nil }
         let kind = resolved.kind
@@ -113,7 +117,7 @@ extension VolumeFileSystem {
         else { return nil }
         // Still a name of the same file (not replaced by another file since)?
         if let path = table.withLock({ $0.path(of: node) }), let current = resolve(path)?.object,
-            PosixAttributes(meta: current.meta, defaultPermissions: 0).linkIdentity == identity
+            Self.linkIdentity(current.meta) == identity
         {
             return node
         }
@@ -123,9 +127,7 @@ extension VolumeFileSystem {
 
     /// Records `node` as the inode of the linked file `resolved` names, if it is one.
     func recordLinked(_ node: Node, resolved: Resolved) {
-        guard let object = resolved.object,
-            let identity = PosixAttributes(meta: object.meta, defaultPermissions: 0).linkIdentity
-        else { return }
+        guard let object = resolved.object, let identity = Self.linkIdentity(object.meta) else { return }
         linkedInodes.withLock { $0[identity] = node.inode }
     }
 
@@ -134,7 +136,7 @@ extension VolumeFileSystem {
     /// inode keeps working through the names left; otherwise detaches it.
     func detachOrMove(_ node: Node, remainingNamesOf id: ObjectID?, meta: ObjectMeta?) {
         var remaining: [String] = []
-        if let id, let meta, meta.fields[PosixAttributes.Keys.linkIdentity] != nil {
+        if let id, let meta, Self.linkIdentity(meta) != nil {
             remaining = volumeNames(of: id)
         }
         let prefixLength = naming.rootPrefix.utf8.count

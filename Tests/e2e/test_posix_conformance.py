@@ -514,10 +514,51 @@ def check_permissions(r, d):
         r.stat("fifo owner", f"{d}/fifo", ("uid", "gid", "mode"))
 
 
+def check_namespace_errors(r, d):
+    os.mkdir(f"{d}/dir")
+    os.mkdir(f"{d}/full")
+    Path(f"{d}/full/x").write_bytes(b"x")
+    os.mkdir(f"{d}/empty")
+    Path(f"{d}/file").write_bytes(b"f")
+    r.call("mkdir existing", os.mkdir, f"{d}/dir")
+    r.call("mkdir over a file", os.mkdir, f"{d}/file")
+    r.call("create exclusive existing", os.open, f"{d}/file", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    r.call("open directory for writing", os.open, f"{d}/dir", os.O_WRONLY)
+    r.call("open O_DIRECTORY on a file", os.open, f"{d}/file", os.O_RDONLY | os.O_DIRECTORY)
+    r.call("file as a directory", os.stat, f"{d}/file/x")
+    r.call("rmdir non-empty", os.rmdir, f"{d}/full")
+    r.call("rmdir a file", os.rmdir, f"{d}/file")
+    r.call("unlink a directory", os.unlink, f"{d}/dir")
+    r.call("rename directory into itself", os.rename, f"{d}/dir", f"{d}/dir/sub")
+    r.call("rename directory over non-empty", os.rename, f"{d}/dir", f"{d}/full")
+    r.call("rename file over directory", os.rename, f"{d}/file", f"{d}/empty")
+    r.call("rename directory over file", os.rename, f"{d}/dir", f"{d}/file")
+    r.call("rename directory over empty", os.rename, f"{d}/dir", f"{d}/empty")
+    r.note("after renames", sorted(os.listdir(d)))
+    r.call("rename missing", os.rename, f"{d}/missing", f"{d}/other")
+    r.call("truncate negative", os.truncate, f"{d}/file", -1)
+    os.symlink("loop", f"{d}/loop")
+    r.call("symlink loop", os.stat, f"{d}/loop")
+    os.symlink("file", f"{d}/tofile")
+    r.call("chmod through a symlink", os.chmod, f"{d}/tofile", 0o600)
+    r.stat("target mode", f"{d}/file", ("mode",))
+    r.stat("link itself", f"{d}/tofile", ("type", "mode"))
+    r.call("open O_NOFOLLOW on a symlink", os.open, f"{d}/tofile", os.O_RDONLY | os.O_NOFOLLOW)
+    r.call("symlink over existing", os.symlink, "x", f"{d}/file")
+    r.call("readlink on a file", os.readlink, f"{d}/file")
+    before = os.lstat(f"{d}/empty")
+    os.mkdir(f"{d}/moving")
+    tick()
+    r.call("rename directory across", os.rename, f"{d}/moving", f"{d}/empty/moved")
+    r.note("target directory mtime moved", os.lstat(f"{d}/empty").st_mtime_ns > before.st_mtime_ns)
+    r.stat("moved directory", f"{d}/empty/moved", ("type", "mode"))
+    r.note("listing", sorted(os.listdir(d)))
+
+
 CHECKS = [
     check_long_names, check_fifo, check_fifo_between_processes, check_devices, check_socket, check_hard_links,
     check_truncate_through_link, check_modes_and_owners, check_setid_clearing, check_sticky, check_times,
-    check_ctime_updates, check_permissions,
+    check_ctime_updates, check_permissions, check_namespace_errors,
 ]
 
 
