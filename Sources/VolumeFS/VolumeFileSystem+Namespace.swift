@@ -311,6 +311,7 @@ extension VolumeFileSystem {
                 throw Self.errno(error)
             }
         }
+        if let markerID = store.name(targetPrefix) { touchChangeTime(of: markerID) }
         touchParent(of: sourcePath)
         if targetParent !== sourceParent { touchParent(of: targetPath) }
         table.withLock { table in
