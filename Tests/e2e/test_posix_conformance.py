@@ -20,6 +20,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -564,10 +565,43 @@ def check_namespace_errors(r, d):
     r.note("listing", sorted(os.listdir(d)))
 
 
+def fallocate(fd, mode, offset, length):
+    """fallocate(2) (Python's os module offers only posix_fallocate, which glibc can emulate)."""
+    if libc.fallocate(fd, mode, ctypes.c_long(offset), ctypes.c_long(length)) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
+
+
+def check_fallocate(r, d):
+    path = f"{d}/f"
+    Path(path).write_bytes(b"abcdefgh" * 1024)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        r.call("allocate beyond the end", fallocate, fd, 0, 8192, 4096)
+        r.note("size after allocate", os.fstat(fd).st_size)
+        r.call("keep size", fallocate, fd, 1, 12288, 4096)
+        r.note("size after keep size", os.fstat(fd).st_size)
+        r.call("punch hole", fallocate, fd, 3, 100, 50)
+        r.call("punch hole without keep size", fallocate, fd, 2, 0, 10)
+        r.call("zero range", fallocate, fd, 0x10, 0, 10)
+        r.call("collapse range", fallocate, fd, 0x08, 0, 4096)
+        r.call("zero length", fallocate, fd, 0, 0, 0)
+        r.call("read-only descriptor", lambda: fallocate(os.open(path, os.O_RDONLY), 0, 0, 10))
+    finally:
+        os.close(fd)
+    data = Path(path).read_bytes()
+    r.note("size", len(data))
+    r.note("hole is zeros", data[100:150] == bytes(50))
+    r.note("around the hole", [data[:100] == (b"abcdefgh" * 13)[:100], data[150:8192] == (b"abcdefgh" * 1024)[150:]])
+    r.note("allocated tail is zeros", data[8192:] == bytes(4096))
+    r.note("posix_fallocate", os.posix_fallocate(os.open(path, os.O_WRONLY), 0, 20000))
+    r.note("size after posix_fallocate", os.stat(path).st_size)
+
+
 CHECKS = [
     check_long_names, check_fifo, check_fifo_between_processes, check_devices, check_socket, check_hard_links,
     check_truncate_through_link, check_modes_and_owners, check_setid_clearing, check_sticky, check_times,
-    check_ctime_updates, check_permissions, check_namespace_errors,
+    check_ctime_updates, check_permissions, check_namespace_errors, check_fallocate,
 ]
 
 
@@ -615,31 +649,40 @@ def traversable(path):
         os.chmod(directory, os.stat(directory).st_mode | 0o711)
 
 
-def published_volume(tmp_path_factory, backend):
+def private_directory(label):
+    """A directory of this run only: pytest's numbered temporary directories are rotated by
+    any other pytest session of the machine, which may remove them while this one runs."""
+    return Path(tempfile.mkdtemp(prefix=f"vineyard-csi-posix-{label}-"))
+
+
+def published_volume(backend):
     """A volume of `backend` published through the real driver, reachable by every user."""
-    published = PublishedVolume(tmp_path_factory.mktemp(f"posix-{backend}"), backend)
+    workdir = private_directory(backend)
+    published = PublishedVolume(workdir, backend)
     try:
         published.start()
         traversable(published.target)
         yield published
     finally:
         published.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def embedded(tmp_path_factory):
-    yield from published_volume(tmp_path_factory, "embedded")
+def embedded():
+    yield from published_volume("embedded")
 
 
 @pytest.fixture(scope="module")
-def tmpfs(tmp_path_factory):
-    path = tmp_path_factory.mktemp("posix-tmpfs")
+def tmpfs():
+    path = private_directory("tmpfs")
     subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,nodev,mode=0777", "tmpfs", str(path)], check=True)
     traversable(path)
     try:
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        os.rmdir(path)
 
 
 def mount_flags(path):
@@ -786,10 +829,10 @@ VINEYARDD_SAME = ["check_long_names"]
 
 
 @pytest.fixture(scope="module")
-def vineyardd_volume(tmp_path_factory):
+def vineyardd_volume():
     if ETCD is None:
         pytest.skip("etcd not installed (Debian package etcd-server; scripts/install-deps.sh)")
-    yield from published_volume(tmp_path_factory, "vineyardd")
+    yield from published_volume("vineyardd")
 
 
 def test_vineyardd_differences_are_the_documented_ones(vineyardd_volume, tmpfs):
