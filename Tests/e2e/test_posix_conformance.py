@@ -817,6 +817,8 @@ VINEYARDD_REFUSES = {
     ("check_devices", "mknod fifo"): "EPERM",
     ("check_socket", "bind"): "EPERM",
     ("check_modes_and_owners", "symlink"): "EPERM",
+    ("check_fallocate", "allocate beyond the end"): "ENOTSUP",
+    ("check_fallocate", "punch hole"): "ENOTSUP",
 }
 # What it keeps fixed (chmod, chown and utimensat succeed without effect).
 VINEYARDD_FIXED = {
