@@ -164,9 +164,10 @@ extension VolumeFileSystem {
         return AttributeReply(attributes: attributes, timeout: Self.cacheTimeout)
     }
 
-    /// Whether `changes` touches anything but the size.
+    /// Whether `changes` touches anything but the size. A request that changes nothing is
+    /// `chown(path, -1, -1)`, which still marks the change time.
     private static func changesMetadata(_ changes: SetAttributes) -> Bool {
-        changes.mode != nil || changes.uid != nil || changes.gid != nil || changes.accessTime != nil
+        changes.size == nil || changes.mode != nil || changes.uid != nil || changes.gid != nil || changes.accessTime != nil
             || changes.modificationTime != nil || changes.changeTime != nil
     }
 

@@ -598,10 +598,50 @@ def check_fallocate(r, d):
     r.note("size after posix_fallocate", os.stat(path).st_size)
 
 
+def check_more_times_and_links(r, d):
+    path = f"{d}/t"
+    Path(path).write_bytes(b"")
+
+    def moved(label, action, target):
+        before = os.lstat(target)
+        tick()
+        r.call(label, action)
+        after = os.lstat(target)
+        r.note(f"{label}: times moved", [after.st_ctime_ns > before.st_ctime_ns, after.st_mtime_ns > before.st_mtime_ns])
+
+    moved("O_TRUNC of an empty file", lambda: os.close(os.open(path, os.O_WRONLY | os.O_TRUNC)), path)
+    moved("O_CREAT of an existing file", lambda: os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)), path)
+    r.stat("mode kept by O_CREAT", path, ("mode",))
+    moved("chown -1 -1", lambda: os.chown(path, -1, -1), path)
+    moved("mkdir in d", lambda: os.mkdir(f"{d}/sub"), d)
+    moved("rmdir in d", lambda: os.rmdir(f"{d}/sub"), d)
+    moved("symlink in d", lambda: os.symlink("x", f"{d}/sym"), d)
+    moved("mkfifo in d", lambda: os.mkfifo(f"{d}/fifo"), d)
+    moved("unlink in d", lambda: os.unlink(f"{d}/fifo"), d)
+    if os.geteuid() == 0:
+        os.mknod(f"{d}/block", stat.S_IFBLK | 0o644, os.makedev(7, 1))
+        r.call("link a block device", os.link, f"{d}/block", f"{d}/block2")
+        r.stat("block device links", f"{d}/block2", ("type", "nlink", "rdev"))
+        r.call("chown through one name", os.chown, f"{d}/block2", NOBODY, NOBODY)
+        r.stat("owner through the other", f"{d}/block", ("uid", "gid", "nlink"))
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.bind(f"{d}/sock")
+        r.call("link a socket", os.link, f"{d}/sock", f"{d}/sock2")
+        r.stat("socket links", f"{d}/sock", ("type", "nlink"))
+        server.listen(1)
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        r.call("connect through the second name", client.connect, f"{d}/sock2")
+        client.close()
+    finally:
+        server.close()
+
+
 CHECKS = [
     check_long_names, check_fifo, check_fifo_between_processes, check_devices, check_socket, check_hard_links,
     check_truncate_through_link, check_modes_and_owners, check_setid_clearing, check_sticky, check_times,
     check_ctime_updates, check_permissions, check_namespace_errors, check_fallocate,
+    check_more_times_and_links,
 ]
 
 
