@@ -17,7 +17,8 @@ import Synchronization
 /// metadata object (`vineyard-csi::Directory`) named `"<volumeID>/a/c/"`, and the root is
 /// `"<volumeID>/"`. Names with further names below them are directories even without a marker,
 /// so trees written by vineyard clients show up too. Owner, permissions and times are fields
-/// of each object's metadata (``NodeMetadata``).
+/// of each object's metadata (``NodeMetadata``). Hard links are more names of one object
+/// (VolumeFileSystem+Links.swift); FIFOs, sockets and device nodes are metadata objects.
 ///
 /// ## Versions
 /// Opening a file for writing does not change it: the first write (or truncation) starts a
