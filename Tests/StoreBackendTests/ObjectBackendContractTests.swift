@@ -80,6 +80,24 @@ struct ObjectBackendContractTests {
         #expect(try backend.lookUp("w/a") == other)
     }
 
+    @Test("a new version takes every name of the old one under a prefix where the backend lists an object's names", arguments: BackendUnderTest.available)
+    func namesMoveTogether(_ kind: BackendUnderTest.Kind) throws {
+        let subject = try BackendUnderTest.make(kind)
+        let backend = subject.backend
+        let old = try backend.createObject(marker(), name: "v/a")
+        try backend.bind("v/b", to: old)
+        try backend.bind("w/a", to: old)
+        let new = try backend.createObject(marker(), name: nil)
+        #expect(try backend.bind("v/a", to: new, withNamesSharingItsObjectUnder: "v/") == old)
+        #expect(try backend.lookUp("v/a") == new)
+        #expect(try backend.lookUp("w/a") == old)
+        // Hard links exist only where the backend can tell an object's names.
+        let expected = backend.capabilities.contains(.sharedNames) ? new : old
+        #expect(try backend.lookUp("v/b") == expected)
+        try backend.unbind(namesWithPrefix: "v/")
+        try backend.unbind(namesWithPrefix: "w/")
+    }
+
     @Test("objects: metadata comes back with its fields; deleted objects are gone; unknown ones are ignored", arguments: BackendUnderTest.available)
     func objects(_ kind: BackendUnderTest.Kind) throws {
         let subject = try BackendUnderTest.make(kind)
