@@ -63,10 +63,8 @@ extension VolumeFileSystem {
                 posix.changeTime = .now
                 posix.encode(into: &meta.fields)
             }
-            guard store.name(targetName) == nil else { throw StoreError.invalidArgument("exists") }
             try store.putName(targetName, object.id)
         } catch {
-            if case .invalidArgument = error { throw .exists }
             throw Self.errno(error)
         }
         touchParent(of: targetPath)
