@@ -13,7 +13,7 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
     /// Read-only opens bypass the page cache (see ``VolumeFileSystem/directReads``).
     let directReads: Bool
 
-    var survivesRestarts: Bool { true }
+    var survivesRestarts: Bool { BackendCapabilities.embedded.contains(.restartAdoption) }
 
     func isReady(serving volumes: [VolumeDescriptor]) -> Bool { true }
 
@@ -61,7 +61,8 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
         let volumeID = volume.volumeID
         return BackendFileSystem(
             fileSystem: fileSystem,
-            mountOptions: VolumeFileSystem.recommendedMountOptions(volumeID: volumeID, readOnly: false, directReads: directReads),
+            mountOptions: VolumeFileSystem.recommendedMountOptions(
+                volumeID: volumeID, readOnly: false, directReads: directReads, backend: .embedded),
             capacityBytes: { volume.capacityBytes },
             resize: { (capacityBytes: Int) throws(VolumeHostError) in
                 do { try fileSystem.resize(quotaBytes: capacityBytes) } catch {

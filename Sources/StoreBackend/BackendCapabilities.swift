@@ -28,9 +28,16 @@ public struct BackendCapabilities: OptionSet, Hashable, Sendable {
     /// pointers into that mapping). Without it they live in the backend's arena, mapped
     /// through the backend's socket per connection, and are gone when the backend restarts.
     public static let localMemory = BackendCapabilities(rawValue: 1 << 3)
+    /// Editing an object's metadata is one cheap in-place record. Without it (vineyardd,
+    /// whose objects are immutable) an edit is a new object and a round trip to etcd, so the
+    /// file system edits only on request (chmod, chown, utimens), not to keep a directory's
+    /// times or a renamed file's change time.
+    public static let inPlaceMetadata = BackendCapabilities(rawValue: 1 << 4)
 
     /// The embedded shared-memory store's.
-    public static let embedded: BackendCapabilities = [.concurrentWriters, .sharedNames, .restartAdoption, .localMemory]
+    public static let embedded: BackendCapabilities = [
+        .concurrentWriters, .sharedNames, .restartAdoption, .localMemory, .inPlaceMetadata,
+    ]
     /// A vineyardd's.
     public static let vineyardd: BackendCapabilities = []
 }

@@ -1,26 +1,18 @@
 // vineyard-csi: StoreBackend
-// ObjectBackend+Links.swift: moving every name of a hard-linked file to its new version.
+// ObjectBackend+Links.swift: publishing a hard-linked file's new version under all its names.
 
-import SharedMemoryStore
 public import VineyardObjects
 
 extension ObjectBackend {
-    /// Binds `name` to `id` together with every other name under `prefix` bound to the same
-    /// object as `name`: the names of a hard-linked file move to its new version together.
-    /// The embedded store does it in one log record, so no reader and no restart sees the
-    /// names disagree; a backend that cannot list an object's names
-    /// (``BackendCapabilities/sharedNames``) has no hard links and binds `name` alone.
-    ///
-    /// - Returns: the object `name` was bound to before, if any (it is not deleted).
-    @discardableResult
-    public func bind(_ name: String, to id: ObjectID, withNamesSharingItsObjectUnder prefix: String)
-        throws(BackendError) -> ObjectID?
-    {
-        guard let embedded = self as? EmbeddedBackend else { return try bind(name, to: id) }
-        do {
-            return try embedded.store.putName(name, id, withNamesSharingItsObjectUnder: prefix)
-        } catch {
-            throw EmbeddedBackend.failure(error)
-        }
+    /// ``publish(_:meta:name:)``, binding the new version also to every other name under
+    /// `prefix` that names the version it replaces: the names of a hard-linked file move to
+    /// its new version together. The embedded store does it in one log record, so no reader
+    /// and no restart sees the names disagree; a backend that cannot list an object's names
+    /// (without ``BackendCapabilities/sharedNames``) has no hard links and binds `name` alone.
+    public func publish(
+        _ version: any FileVersion, meta: ObjectMeta, name: String, withNamesSharingItsObjectUnder prefix: String
+    ) throws(BackendError) -> PublishedVersion {
+        guard let embedded = self as? EmbeddedBackend else { return try publish(version, meta: meta, name: name) }
+        return try embedded.publish(version, meta: meta, name: name, sharingNamesUnder: prefix)
     }
 }

@@ -5,7 +5,7 @@
 
 import FUSEKit
 import Glibc
-import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 extension VolumeFileSystem {
@@ -58,15 +58,14 @@ extension VolumeFileSystem {
     private func zeroLocked(_ node: Node, from start: Int, to end: Int) throws(Errno) {
         guard let writer = node.file.writer else { return }
         if let failure = writer.failure { throw failure }
-        let chunk = 1 << 20
-        let zeros = [UInt8](repeating: 0, count: min(end - start, chunk))
+        let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: min(end - start, 1 << 20), alignment: 1)
+        defer { zeros.deallocate() }
+        zeros.initializeMemory(as: UInt8.self, repeating: 0)
         var position = start
         while position < end {
-            let count = min(chunk, end - position)
-            do throws(StoreError) {
-                try writer.blob.write(at: position, count == zeros.count ? zeros : Array(zeros[0..<count]))
-            } catch {
-                throw Self.errno(error)
+            let count = min(zeros.count, end - position)
+            try call { () throws(BackendError) in
+                try writer.blob.write(at: position, UnsafeRawBufferPointer(rebasing: zeros[0..<count]))
             }
             position += count
         }

@@ -4,7 +4,8 @@
 // VolumeFileSystem+DirectoryTimes.swift: a directory's times follow its entries.
 
 import FUSEKit
-import SharedMemoryStore
+import StoreBackend
+import VineyardObjects
 
 extension VolumeFileSystem {
     /// How recent a directory's times may be and still stand for a change made now: entries
@@ -17,10 +18,13 @@ extension VolumeFileSystem {
     /// entry was added, removed or renamed there (POSIX: create, mkdir, mknod, link, symlink,
     /// unlink, rmdir and rename mark their directories), unless they are already within
     /// ``directoryTimeWindow`` of now. A directory without a marker object has no times to
-    /// keep. Best effort: the change itself already succeeded.
+    /// keep, nor has a backend where an edit is a new object (``BackendCapabilities/inPlaceMetadata``).
+    /// Best effort: the change itself already succeeded.
     func touchParent(of path: String) {
+        guard backend.capabilities.contains(.inPlaceMetadata) else { return }
         let parent = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(path[..<$0]) } ?? ""
-        guard let id = store.name(naming.directoryName(parent)), let current = store.meta(id) else { return }
+        let name = naming.directoryName(parent)
+        guard let id = (try? backend.lookUp(name)) ?? nil, let current = (try? backend.meta(id)) ?? nil else { return }
         let now = Timespec.now
         let recorded = PosixAttributes(meta: current, defaultPermissions: NodeMetadata.defaultDirectoryPermissions)
         if Self.nanoseconds(from: recorded.modificationTime, to: now) < Self.directoryTimeWindow,
@@ -28,7 +32,7 @@ extension VolumeFileSystem {
         {
             return
         }
-        try? store.updateMeta(id) { meta in
+        try? backend.updateMeta(id, name: name) { meta in
             var posix = PosixAttributes(meta: meta, defaultPermissions: NodeMetadata.defaultDirectoryPermissions)
             posix.modificationTime = now
             posix.changeTime = now

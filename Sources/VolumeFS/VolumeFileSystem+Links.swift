@@ -4,7 +4,8 @@
 // VolumeFileSystem+Links.swift: hard links.
 
 import FUSEKit
-import SharedMemoryStore
+import StoreBackend
+import VineyardObjects
 import Synchronization
 
 /// Hard links are more names bound to the same object: `link()` binds the new name to the
@@ -28,6 +29,9 @@ extension VolumeFileSystem {
         inode: InodeNumber, newParent: InodeNumber, newName: String, context: RequestContext
     ) throws(Errno) -> EntryReply {
         guard !readOnly else { throw .readOnlyFileSystem }
+        // link(2)'s "the file system does not support hard links": a backend that cannot
+        // list an object's names (vineyardd) could not count them.
+        guard backend.capabilities.contains(.sharedNames) else { throw .notPermitted }
         let newName = try Self.validatedName(newName)
         let node = try node(inode)
         guard node.kind != .directory else { throw .notPermitted }
@@ -46,7 +50,7 @@ extension VolumeFileSystem {
     /// lock held.
     private func linkLocked(_ node: Node, _ parentNode: Node, _ newName: FileName) throws(Errno) -> EntryReply {
         let path = try path(of: node)
-        guard let resolved = resolve(path), let object = resolved.object, resolved.kind == node.kind else {
+        guard let resolved = try resolve(path), let object = resolved.object, resolved.kind == node.kind else {
             throw .noEntry
         }
         let parentPath = try self.path(of: parentNode)
@@ -56,21 +60,19 @@ extension VolumeFileSystem {
         if try existingEntry(parentNode, newName, path: targetPath) { throw .exists }
         _ = try existingDirectory(parentPath)
         let identity = Self.linkIdentity(object.meta) ?? object.id.rawValue
-        do throws(StoreError) {
-            try store.updateMeta(object.id) { meta in
+        try call { () throws(BackendError) in
+            try backend.updateMeta(object.id, name: naming.objectName(path)) { meta in
                 var posix = PosixAttributes(meta: meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
                 posix.linkIdentity = identity
                 posix.changeTime = .now
                 posix.encode(into: &meta.fields)
             }
-            try store.putName(targetName, object.id)
-        } catch {
-            throw Self.errno(error)
+            try backend.bind(targetName, to: object.id)
         }
         touchParent(of: targetPath)
         linkedInodes.withLock { $0[identity] = node.inode }
         table.withLock { $0.pin(node) }  // the reply counts as a lookup of the linked inode
-        guard let updated = resolve(path) else { throw .noEntry }
+        guard let updated = try resolve(path) else { throw .noEntry }
         return entry(attributes(of: node, resolved: updated))
     }
 
@@ -88,7 +90,8 @@ extension VolumeFileSystem {
 
     /// The volume's names bound to `id` (not those of snapshots or clones).
     func volumeNames(of id: ObjectID) -> [String] {
-        store.names(of: id).filter { $0.utf8.starts(with: naming.rootPrefix.utf8) }
+        let names = (try? backend.names(of: id)) ?? nil
+        return (names ?? []).filter { $0.utf8.starts(with: naming.rootPrefix.utf8) }
     }
 
     /// Whether an object whose name was just removed lost its last name in the volume, so
@@ -114,7 +117,7 @@ extension VolumeFileSystem {
             })
         else { return nil }
         // Still a name of the same file (not replaced by another file since)?
-        if let path = table.withLock({ $0.path(of: node) }), let current = resolve(path)?.object,
+        if let path = table.withLock({ $0.path(of: node) }), let current = (try? resolve(path))??.object,
             Self.linkIdentity(current.meta) == identity
         {
             return node
@@ -158,10 +161,12 @@ extension VolumeFileSystem {
 }
 
 extension VolumeFileSystem {
-    /// Sets the change time of object `id` to now (a rename, or a link count that changed),
-    /// as local file systems do; best effort, the operation itself already succeeded.
-    func touchChangeTime(of id: ObjectID) {
-        try? store.updateMeta(id) { meta in
+    /// Sets the change time of object `id`, bound to `name`, to now (a rename, or a link count
+    /// that changed), as local file systems do; best effort, the operation itself already
+    /// succeeded.
+    func touchChangeTime(of id: ObjectID, named name: String) {
+        guard backend.capabilities.contains(.inPlaceMetadata) else { return }
+        try? backend.updateMeta(id, name: name) { meta in
             guard meta.fields[PosixAttributes.Keys.changeTime] != nil else { return }
             meta.fields[PosixAttributes.Keys.changeTime] = .array([.int(Timespec.now.seconds), .int(Timespec.now.nanoseconds)])
         }

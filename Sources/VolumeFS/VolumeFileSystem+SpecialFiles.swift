@@ -4,7 +4,8 @@
 // VolumeFileSystem+SpecialFiles.swift: mknod of FIFOs, sockets, device nodes and empty files.
 
 import FUSEKit
-import SharedMemoryStore
+import StoreBackend
+import VineyardObjects
 import Synchronization
 
 extension VolumeFileSystem {
@@ -24,20 +25,16 @@ extension VolumeFileSystem {
             let kind: NodeKind = type == .regular ? .file : .special(type)
             let (path, objectName, attributes) = try newEntryLocked(
                 parentNode, name, kind: kind, mode: mode & 0o7777, context: context)
-            let resolved: Resolved
-            do throws(StoreError) {
+            let resolved = try call { () throws(BackendError) -> Resolved in
                 if type == .regular {
-                    let blob = try store.createBlob(expectedSize: 0)
                     let meta = NodeMetadata.file(
                         size: 0, attributes: attributes, volumeID: volumeID, instanceID: instanceID)
-                    resolved = .file(try store.seal(blob, meta: meta, name: objectName), meta)
-                } else {
-                    let meta = NodeMetadata.special(
-                        type: type, device: device, attributes: attributes, volumeID: volumeID, instanceID: instanceID)
-                    resolved = .special(try store.createObject(meta, name: objectName), meta)
+                    let version = try backend.startVersion(from: nil, keeping: 0)
+                    return .file(try backend.publish(version, meta: meta, name: objectName).id, meta)
                 }
-            } catch {
-                throw Self.errno(error)
+                let meta = NodeMetadata.special(
+                    type: type, device: device, attributes: attributes, volumeID: volumeID, instanceID: instanceID)
+                return .special(try backend.createObject(meta, name: objectName), meta)
             }
             accounting.adjust(files: 1)
             touchParent(of: path)

@@ -84,15 +84,23 @@ struct ObjectBackendContractTests {
     func namesMoveTogether(_ kind: BackendUnderTest.Kind) throws {
         let subject = try BackendUnderTest.make(kind)
         let backend = subject.backend
-        let old = try backend.createObject(marker(), name: "v/a")
+        func publish(_ bytes: [UInt8], _ name: String, linked: Bool) throws -> PublishedVersion {
+            let version = try backend.startVersion(from: nil, keeping: 0)
+            try version.write(at: 0, bytes)
+            let meta = ObjectMeta.blob(size: bytes.count, instanceID: 0)
+            return linked
+                ? try backend.publish(version, meta: meta, name: name, withNamesSharingItsObjectUnder: "v/")
+                : try backend.publish(version, meta: meta, name: name)
+        }
+        let old = try publish([1], "v/a", linked: false).id
         try backend.bind("v/b", to: old)
         try backend.bind("w/a", to: old)
-        let new = try backend.createObject(marker(), name: nil)
-        #expect(try backend.bind("v/a", to: new, withNamesSharingItsObjectUnder: "v/") == old)
-        #expect(try backend.lookUp("v/a") == new)
+        let new = try publish([2, 2], "v/a", linked: true)
+        #expect(new.replaced == old)
+        #expect(try backend.lookUp("v/a") == new.id)
         #expect(try backend.lookUp("w/a") == old)
         // Hard links exist only where the backend can tell an object's names.
-        let expected = backend.capabilities.contains(.sharedNames) ? new : old
+        let expected = backend.capabilities.contains(.sharedNames) ? new.id : old
         #expect(try backend.lookUp("v/b") == expected)
         try backend.unbind(namesWithPrefix: "v/")
         try backend.unbind(namesWithPrefix: "w/")

@@ -645,6 +645,9 @@ CHECKS = [
 ]
 
 
+CHECKS_BY_NAME = {check.__name__: check for check in CHECKS}
+
+
 def run_checks(base, uid):
     """Runs every check in a fresh directory under `base` as `uid`; returns {check: rows}."""
     results = {}
@@ -851,28 +854,26 @@ def test_random_reads_and_writes_verify(embedded, engine):
 
 # MARK: - vineyardd backend
 
-# What a vineyardd volume cannot do, with the errno it answers (docs/posix.md): the checks
-# that differ from tmpfs, each for one of these reasons.
+# What a vineyardd volume does differently (docs/posix.md): hard links answer link(2)'s EPERM,
+# as a vineyardd cannot list an object's names; and a directory's times and a renamed file's
+# change time stay as they were, as every metadata edit there is a new object and an etcd
+# commit. Every other check behaves as on tmpfs.
 VINEYARDD_REFUSES = {
     ("check_hard_links", "link"): "EPERM",
-    ("check_fifo", "mkfifo"): "EPERM",
-    ("check_devices", "mknod char"): "EPERM",
-    ("check_devices", "mknod block"): "EPERM",
-    ("check_devices", "mknod regular"): "EPERM",
-    ("check_devices", "mknod fifo"): "EPERM",
-    ("check_socket", "bind"): "EPERM",
-    ("check_modes_and_owners", "symlink"): "EPERM",
-    ("check_fallocate", "allocate beyond the end"): "ENOTSUP",
-    ("check_fallocate", "punch hole"): "ENOTSUP",
+    ("check_ctime_updates", "link"): "EPERM",
+    ("check_more_times_and_links", "link a block device"): "EPERM",
+    ("check_more_times_and_links", "link a socket"): "EPERM",
 }
-# What it keeps fixed (chmod, chown and utimensat succeed without effect).
-VINEYARDD_FIXED = {
-    ("check_modes_and_owners", "after chmod"): {"mode": "0o666"},
-    ("check_setid_clearing", "after chown"): {"mode": "0o666", "uid": 0},
-    ("check_times", "explicit times"): [0, 0],
+VINEYARDD_KEEPS_TIMES = {
+    ("check_ctime_updates", "rename: ctime moved"): False,
+    ("check_ctime_updates", "create moves the directory's mtime"): False,
+    ("check_namespace_errors", "target directory mtime moved"): False,
+    ("check_more_times_and_links", "mkdir in d: times moved"): [False, False],
 }
-# Checks that do not depend on those: the same as tmpfs.
-VINEYARDD_SAME = ["check_long_names"]
+VINEYARDD_DIFFER = {
+    "check_hard_links", "check_truncate_through_link", "check_ctime_updates", "check_more_times_and_links",
+    "check_namespace_errors",
+}
 
 
 @pytest.fixture(scope="module")
@@ -893,7 +894,7 @@ def test_vineyardd_differences_are_the_documented_ones(vineyardd_volume, tmpfs):
     print(f"\nvineyardd backend: {total} observations, {len(found)} differ from tmpfs")
     print("\n".join(found))
     observed = {(check, row[0]): row[1] for check, rows in actual.items() for row in rows}
-    for key, answer in {**VINEYARDD_REFUSES, **VINEYARDD_FIXED}.items():
+    for key, answer in {**VINEYARDD_REFUSES, **VINEYARDD_KEEPS_TIMES}.items():
         assert observed.get(key) == answer, (key, observed.get(key))
-    for check in VINEYARDD_SAME:
-        assert actual[check] == expected[check]
+    for check in set(CHECKS_BY_NAME) - VINEYARDD_DIFFER:
+        assert actual[check] == expected[check], check
