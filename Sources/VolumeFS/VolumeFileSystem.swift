@@ -79,6 +79,8 @@ public final class VolumeFileSystem: FileSystem {
     let slots: InodeSlots?
     /// Serialises taking over handles of an earlier process.
     let adoption = Mutex<Void>(())
+    /// Files the kernel serves from the objects' own files (FUSE passthrough).
+    let passthrough: PassthroughFiles
 
     /// Seconds the kernel may cache attributes (sizes, modes): how stale a change made through
     /// another mount may look.
@@ -116,7 +118,10 @@ public final class VolumeFileSystem: FileSystem {
     }
 
     /// The designated initializer; with `slots`, the generation is the one recorded there.
-    init(store: ObjectStore, volumeID: String, quotaBytes: Int, readOnly: Bool, slots: InodeSlots?) throws(VolumeFSError) {
+    init(
+        store: ObjectStore, volumeID: String, quotaBytes: Int, readOnly: Bool, slots: InodeSlots?,
+        backingSlots: BackingSlots? = nil
+    ) throws(VolumeFSError) {
         try Self.validate(volumeID: volumeID)
         guard quotaBytes >= 0 else {
             throw VolumeFSError(code: .invalidQuota, message: "quota \(quotaBytes) is negative")
@@ -144,6 +149,7 @@ public final class VolumeFileSystem: FileSystem {
         self.table = Mutex(InodeTable(root: Node(inode: .root, kind: .directory, parent: nil, name: FileName(""))))
         let now = Timespec.now
         self.slots = slots
+        self.passthrough = PassthroughFiles(slots: backingSlots)
         if let slots, slots.generation != 0 {
             self.generation = slots.generation
         } else {
@@ -200,8 +206,12 @@ public final class VolumeFileSystem: FileSystem {
     ///   - directReads: serve read-only opens with `direct_io` (see ``directReads``), when
     ///     the kernel can still map such files `MAP_SHARED` (Linux 6.6+); otherwise reads stay
     ///     in the page cache.
+    ///   - passthrough: let the kernel serve sealed files from the objects' own files where
+    ///     it can (``fileServing``).
     /// - Returns: the options.
-    public static func recommendedMountOptions(volumeID: String, readOnly: Bool, directReads: Bool = false) -> MountOptions {
+    public static func recommendedMountOptions(
+        volumeID: String, readOnly: Bool, directReads: Bool = false, passthrough: Bool = false
+    ) -> MountOptions {
         var capabilities = FUSECapabilities.defaults
         capabilities.formUnion([.atomicOpenTruncate, .readDirectoryPlus, .readDirectoryPlusAuto])
         return MountOptions(
@@ -213,7 +223,8 @@ public final class VolumeFileSystem: FileSystem {
             maxWrite: 1 << 20,
             readAheadKilobytes: 1024,
             capabilities: capabilities,
-            directIOMappable: directReads
+            directIOMappable: directReads,
+            passthrough: passthrough
         )
     }
 
@@ -234,6 +245,7 @@ public final class VolumeFileSystem: FileSystem {
 
     public func initialize(connection: ConnectionInfo) {
         directReadsAgreed.store(connection.directIOMappable, ordering: .relaxed)
+        connectPassthrough(connection)
     }
 
     /// Publishes what is still being written: the kernel drops pending RELEASE requests at

@@ -1,0 +1,191 @@
+//
+// vineyard-csi: VolumeFS
+//
+// VolumeFileSystem+Passthrough.swift: sealed files served by the kernel from the object's
+// own file (FUSE passthrough), so reads and mappings never reach the driver.
+
+import FUSEKit
+import Glibc
+import SharedMemoryStore
+import Synchronization
+
+/// Who serves the bytes of a volume's files.
+public enum FileServing: Sendable, Equatable, CustomStringConvertible {
+    /// The kernel connection is not set up yet.
+    case starting
+    /// Read-only opens of sealed files whose bytes have a file of their own are served by the
+    /// kernel from that file; everything else by the driver.
+    case passthrough
+    /// Every read comes to the driver, for the reason given.
+    case driver(String)
+
+    public var description: String {
+        switch self {
+        case .starting: return "starting"
+        case .passthrough: return "passthrough"
+        case .driver(let reason): return "driver (\(reason))"
+        }
+    }
+}
+
+/// The passthrough state of one file system: the connection's backing files once INIT agreed
+/// to them and this process proved it may register them, and where ids are recorded.
+final class PassthroughFiles: Sendable {
+    private struct State {
+        /// The connection's backing files once INIT agreed to passthrough.
+        var connection: BackingFiles?
+        var serving: FileServing = .starting
+        /// When INIT agreed, while registering was not tried yet.
+        var agreedAt: ContinuousClock.Instant?
+    }
+
+    private let state = Mutex(State())
+    /// Backing ids by inode, for a process taking the mount over; `nil` when the mount does
+    /// not outlive this process.
+    let slots: BackingSlots?
+
+    /// How long after agreeing at INIT the kernel surely took the INIT reply in: until then it
+    /// refuses every registration (`EPERM`), so a probe would prove nothing.
+    static let initSettling: Duration = .milliseconds(100)
+
+    init(slots: BackingSlots?) {
+        self.slots = slots
+    }
+
+    /// Where new backing files are registered; `nil` while opens are served by the driver.
+    var files: BackingFiles? {
+        probeIfAgreed()
+        return state.withLock { $0.serving == .passthrough ? $0.connection : nil }
+    }
+
+    /// The connection's backing files, to release ids with (also after new opens stopped
+    /// using passthrough).
+    var connection: BackingFiles? { state.withLock { $0.connection } }
+
+    var serving: FileServing {
+        probeIfAgreed()
+        return state.withLock { $0.serving }
+    }
+
+    /// Takes the connection's backing files (called while INIT is answered).
+    func connect(_ connection: ConnectionInfo) {
+        state.withLock {
+            $0.connection = connection.backingFiles
+            if connection.backingFiles == nil {
+                $0.serving = .driver("the kernel connection has no FUSE passthrough: Linux < 6.9, or turned off")
+                $0.agreedAt = nil
+            } else {
+                $0.agreedAt = .now
+            }
+        }
+    }
+
+    /// Proves once that this process may register backing files on the connection.
+    private func probeIfAgreed() {
+        guard let (files, agreedAt) = state.withLock({ state in state.agreedAt.map { (state.connection!, $0) } }) else {
+            return
+        }
+        let settled = agreedAt + Self.initSettling
+        if settled > .now {
+            let wait = settled - .now
+            usleep(UInt32(clamping: wait.components.attoseconds / 1_000_000_000_000))
+        }
+        let serving: FileServing
+        switch files.probe() {
+        case .success: serving = .passthrough
+        case .failure(let error): serving = .driver("cannot register backing files: \(error) (needs CAP_SYS_ADMIN)")
+        }
+        state.withLock {
+            guard $0.agreedAt == agreedAt else { return }
+            $0.agreedAt = nil
+            $0.serving = serving
+        }
+    }
+
+    /// Stops using passthrough for new opens after registering failed.
+    func disable(_ error: Errno) {
+        state.withLock {
+            $0.serving = .driver("registering a backing file failed: \(error)")
+        }
+    }
+}
+
+extension VolumeFileSystem {
+    /// Who serves the bytes of this volume's files (see ``FileServing``).
+    public var fileServing: FileServing {
+        passthrough.serving
+    }
+
+    /// Takes the connection's backing files (at INIT, or when a session is resumed).
+    func connectPassthrough(_ connection: ConnectionInfo) {
+        passthrough.connect(connection)
+    }
+
+    /// Chooses how an open of `node` is answered and takes the inode's backing file for it when
+    /// it is a passthrough open. Call it with the node's lock held, after the open's object
+    /// is current and before the open is counted.
+    func passthroughOpenLocked(_ node: Node, writable: Bool) -> PassthroughOpen? {
+        let files = passthrough.files
+        guard files != nil || node.file.backing != nil else { return nil }
+        let current = node.file.current
+        let cachedOpens = node.file.openCount - (node.file.backing?.opens ?? 0)
+        let choice = PassthroughChoice.choose(
+            backing: node.file.backing, cachedOpens: cachedOpens, writable: writable,
+            writing: node.file.writer != nil, current: current?.id,
+            currentHasFile: current.map { $0.id.isBlob && $0.isOwnFile && $0.size > 0 } ?? false)
+        switch choice {
+        case .cached:
+            return nil
+        case .share(let id, let direct):
+            node.file.backing!.opens += 1
+            passthrough.slots?.set(node.inode, node.file.backing)
+            return PassthroughOpen(id: id, direct: direct)
+        case .register:
+            guard let current, let files else { return nil }
+            let id: BackingID
+            do {
+                let fd = try current.openFile()
+                defer { close(fd) }
+                id = try files.register(fd)
+            } catch let error as Errno {
+                passthrough.disable(error)
+                return nil
+            } catch {
+                return nil  // the object's file is gone: served by the driver
+            }
+            node.file.backing = BackingFile(id: id, object: current.id, handle: current, opens: 1)
+            passthrough.slots?.set(node.inode, node.file.backing)
+            return PassthroughOpen(id: id, direct: false)
+        }
+    }
+
+    /// Counts a passthrough handle of `node` closed; the inode's backing file is released
+    /// after the last. Call it with the node's lock held.
+    func passthroughReleaseLocked(_ node: Node, _ file: OpenFile) {
+        guard file.passthrough, var backing = node.file.backing else { return }
+        backing.opens -= 1
+        if backing.opens > 0 {
+            node.file.backing = backing
+        } else {
+            node.file.backing = nil
+            // The connection's backing files, even when new opens no longer use them.
+            passthrough.connection?.release(backing.id)
+        }
+        passthrough.slots?.set(node.inode, node.file.backing)
+    }
+
+    /// Takes back the backing files an earlier process recorded for inodes restored from
+    /// the mount's state (they belong to the kernel connection, which lived on).
+    func restoreBackingFiles() {
+        guard let slots = passthrough.slots else { return }
+        let nodes = table.withLock { table in table.allNodes }
+        let byInode = Dictionary(nodes.map { ($0.inode, $0) }, uniquingKeysWith: { first, _ in first })
+        for (inode, record) in slots.usedRecords(inodes: byInode.keys) {
+            guard let node = byInode[inode], node.kind == .file else { continue }
+            node.lock.withLock { _ in
+                node.file.backing = BackingFile(
+                    id: record.id, object: record.object, handle: store.object(record.object), opens: record.opens)
+            }
+        }
+    }
+}

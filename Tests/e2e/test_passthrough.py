@@ -1,0 +1,247 @@
+"""Files served by the kernel (FUSE passthrough) from the objects' own blob files.
+
+A file of at least --blob-file-threshold (1 MiB by default) is a blob with a shared-memory file of
+its own; read-only opens of it are answered with that file as the backing file, so reads and
+mappings never reach the driver. Proven by stopping the driver (SIGSTOP) after the open: the bytes
+still arrive. Without passthrough (--no-passthrough) the same read waits for the driver.
+"""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import Clients, Driver, cluster_parameters, csi_pb2, mount_capability, stage_and_publish, unpublish_and_unstage
+from harness.restart import MiB, Rig
+
+Mode = csi_pb2.VolumeCapability.AccessMode
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists("/dev/fuse") or os.geteuid() != 0
+    or tuple(int(n) for n in os.uname().release.split(".")[:2]) < (6, 9),
+    reason="needs /dev/fuse, root and Linux 6.9+")
+
+# A reader in its own process: opens and maps the file, says "ready", waits for a line on stdin,
+# then reads the file with read(2) (no fstat, which could ask the driver for attributes) and
+# through the mapping, and prints both digests; again for every "go", until another line.
+READER = r"""
+import hashlib, mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size = int(sys.argv[2])
+mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ)
+print("ready", flush=True)
+while sys.stdin.readline().strip() == "go":
+    os.lseek(fd, 0, os.SEEK_SET)
+    read = hashlib.sha256()
+    while chunk := os.read(fd, 1 << 20):
+        read.update(chunk)
+    print(read.hexdigest(), hashlib.sha256(mapping).hexdigest(), flush=True)
+"""
+
+def digest(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def meminfo(*keys):
+    values = {}
+    with open("/proc/meminfo") as lines:
+        for line in lines:
+            name, value = line.split(":", 1)
+            values[name] = int(value.split()[0]) * 1024
+    return sum(values[key] for key in keys)
+
+
+class Reader:
+    def __init__(self, path, size):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", READER, str(path), str(size)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def read(self, timeout=30):
+        """Asks for the digests; `None` when they do not come within `timeout` seconds."""
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+        import selectors
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            return None
+        return self.process.stdout.readline().split()
+
+    def close(self):
+        try:
+            self.process.stdin.write("done\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def volume(request, workdir):
+    """A published volume of 256 MiB; `request.param` adds driver flags."""
+    extra = getattr(request, "param", [])
+    driver = Driver(workdir, extra_args=["--mode", "all", *extra]).start()
+    channel = driver.channel()
+    clients = Clients(channel)
+    create = csi_pb2.CreateVolumeRequest(
+        name="pvc-passthrough", volume_capabilities=[mount_capability(Mode.SINGLE_NODE_MULTI_WRITER)],
+        parameters=cluster_parameters())
+    create.capacity_range.required_bytes = 256 * MiB
+    volume = clients.controller.CreateVolume(create).volume
+    staging, target = workdir / "staging", workdir / "pod" / "vineyard"
+    capability = mount_capability(Mode.SINGLE_NODE_MULTI_WRITER)
+    stage_and_publish(clients, volume, staging, target, capability)
+    try:
+        yield driver, clients, volume, staging, target
+    finally:
+        os.kill(driver.process.pid, signal.SIGCONT)
+        unpublish_and_unstage(clients, volume, staging, target)
+        channel.close()
+        driver.stop(signal.SIGTERM)
+
+
+def test_the_driver_says_how_files_are_served(volume):
+    driver, clients, vol, staging, target = volume
+    log = driver.read_log()
+    assert "file passthrough: the kernel serves reads" in log
+    assert '"files":"passthrough"' in log.replace(" ", "") or "files=passthrough" in log or "passthrough" in log
+    stats = clients.node.NodeGetVolumeStats(
+        csi_pb2.NodeGetVolumeStatsRequest(volume_id=vol.volume_id, volume_path=str(target)))
+    assert "files: passthrough" in stats.volume_condition.message
+
+
+def test_reads_and_mappings_do_not_reach_a_stopped_driver(volume):
+    driver, _, _, _, target = volume
+    data = np.random.default_rng(1).integers(0, 255, size=48 * MiB + 5, dtype=np.uint8).tobytes()
+    (target / "frame.bin").write_bytes(data)
+    reader = Reader(target / "frame.bin", len(data))
+    os.kill(driver.process.pid, signal.SIGSTOP)
+    try:
+        digests = reader.read(timeout=30)
+    finally:
+        os.kill(driver.process.pid, signal.SIGCONT)
+        reader.close()
+    assert digests == [digest(data), digest(data)]
+
+
+@pytest.mark.parametrize("volume", [["--no-passthrough"]], indirect=True)
+def test_without_passthrough_reads_wait_for_the_driver(volume):
+    driver, clients, vol, _, target = volume
+    stats = clients.node.NodeGetVolumeStats(
+        csi_pb2.NodeGetVolumeStatsRequest(volume_id=vol.volume_id, volume_path=str(target)))
+    assert "files: driver" in stats.volume_condition.message
+    data = os.urandom(8 * MiB)
+    (target / "frame.bin").write_bytes(data)
+    os.system(f"echo 1 > /proc/sys/vm/drop_caches")  # a reader must ask the driver for the bytes
+    reader = Reader(target / "frame.bin", len(data))
+    os.kill(driver.process.pid, signal.SIGSTOP)
+    try:
+        assert reader.read(timeout=3) is None, "a read came back while the driver was stopped"
+    finally:
+        os.kill(driver.process.pid, signal.SIGCONT)
+    try:
+        assert reader.process.stdout.readline().split() == [digest(data), digest(data)]
+    finally:
+        reader.close()
+
+
+def test_two_mappings_share_the_stores_pages(volume):
+    _, _, _, _, target = volume
+    size = 192 * MiB
+    data = np.random.default_rng(2).integers(0, 255, size=size, dtype=np.uint8).tobytes()
+    (target / "big.bin").write_bytes(data)
+    expected = [digest(data)] * 2
+    del data
+    growth = []
+    # Other processes on the machine move these figures by tens of MiB: the least of three tries.
+    for _ in range(3):
+        readers = [Reader(target / "big.bin", size) for _ in range(2)]
+        try:
+            before = meminfo("Shmem", "Cached")
+            for reader in readers:
+                assert reader.read() == expected
+            growth.append(meminfo("Shmem", "Cached") - before)
+        finally:
+            for reader in readers:
+                reader.close()
+    # Through the page cache the node would hold the file twice (store and page cache): +100 %.
+    assert min(growth) < size // 10, f"Shmem+Cached grew by {min(growth) / size:.0%} of the file"
+
+
+def test_quota_and_enospc_with_passthrough_readers(volume):
+    _, _, _, _, target = volume
+    first = os.urandom(100 * MiB)
+    (target / "first.bin").write_bytes(first)
+    reader = Reader(target / "first.bin", len(first))
+    try:
+        with pytest.raises(OSError) as failure:
+            with open(target / "second.bin", "wb") as stream:
+                for _ in range(20):
+                    stream.write(os.urandom(10 * MiB))
+        assert failure.value.errno == 28  # ENOSPC: 256 MiB quota
+        assert not (target / "second.bin").exists(), "a half-written file became visible"
+        # Replacing the open file: the reader keeps its version, new opens see the new one.
+        (target / "first.bin").write_bytes(b"replaced" * (MiB // 4))
+        assert reader.read() == [digest(first), digest(first)]
+        assert (target / "first.bin").read_bytes() == b"replaced" * (MiB // 4)
+    finally:
+        reader.close()
+    assert (target / "first.bin").read_bytes() == b"replaced" * (MiB // 4)
+
+
+def test_writers_and_readers_of_one_passthrough_file(volume):
+    """While a passthrough reader is open, writable opens share its backing file with direct I/O:
+    writes go to the driver into a new version, never into the sealed object."""
+    _, _, _, _, target = volume
+    old = os.urandom(4 * MiB)
+    (target / "f.bin").write_bytes(old)
+    reader = Reader(target / "f.bin", len(old))
+    try:
+        with open(target / "f.bin", "r+b") as stream:
+            stream.seek(MiB)
+            stream.write(b"x" * 100)
+        new = old[:MiB] + b"x" * 100 + old[MiB + 100:]
+        assert (target / "f.bin").read_bytes() == new
+        assert reader.read() == [digest(old), digest(old)]
+    finally:
+        reader.close()
+    assert (target / "f.bin").read_bytes() == new
+
+
+def test_kill_9_with_passthrough_files_open_then_restart(workdir):
+    r = Rig(workdir)
+    try:
+        target = r.publish_volume()
+        data = os.urandom(64 * MiB)
+        (target / "open.bin").write_bytes(data)
+        reader = Reader(target / "open.bin", len(data))
+        try:
+            r.driver.stop(signal.SIGKILL)
+            assert reader.read() == [digest(data), digest(data)]  # served by the kernel meanwhile
+            r.driver.start()
+            assert reader.read() == [digest(data), digest(data)]
+        finally:
+            reader.close()
+        # The taken-over backing file was released with the reader's close: a writer can start
+        # a new version and readers see it.
+        (target / "open.bin").write_bytes(b"after" * MiB)
+        assert (target / "open.bin").read_bytes() == b"after" * MiB
+        second = Reader(target / "open.bin", 5 * MiB)
+        try:
+            assert second.read() == [digest(b"after" * MiB)] * 2
+        finally:
+            second.close()
+        assert "resumed staged volume" in r.driver.read_log()
+    finally:
+        r.close()
