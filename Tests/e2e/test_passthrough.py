@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+import vineyard
 
 from conftest import Clients, Driver, cluster_parameters, csi_pb2, mount_capability, stage_and_publish, unpublish_and_unstage
 from harness.restart import MiB, Rig
@@ -245,3 +246,26 @@ def test_kill_9_with_passthrough_files_open_then_restart(workdir):
         assert "resumed staged volume" in r.driver.read_log()
     finally:
         r.close()
+
+
+def test_vineyard_clients_get_and_put_objects_of_passthrough_files(volume):
+    """A file's blob has a file of its own: the socket sends that file's descriptor (a key of its
+    own per connection), and the client maps it; buffers the client creates stay in the arena."""
+    _, _, _, _, target = volume
+    data = os.urandom(5 * MiB + 3)
+    (target / "v.bin").write_bytes(data)
+    reader = Reader(target / "v.bin", len(data))
+    client = vineyard.connect(str(target / "vineyard.sock"))
+    try:
+        assert bytes(client.get(name="v.bin")) == data
+        assert bytes(client.get(name="v.bin")) == data  # mapped once, by its key
+        (target / "v.bin").write_bytes(data[::-1])
+        assert bytes(client.get(name="v.bin")) == data[::-1]
+        assert reader.read() == [digest(data)] * 2
+        array = np.random.default_rng(3).random(4 * MiB // 8)
+        client.put(array, persist=True, name="array")
+        assert np.array_equal(np.load(target / "array"), array)
+        assert np.array_equal(client.get(name="array"), array)
+    finally:
+        client.close()
+        reader.close()
