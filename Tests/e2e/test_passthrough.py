@@ -19,6 +19,8 @@ import vineyard
 
 from conftest import Clients, Driver, cluster_parameters, csi_pb2, mount_capability, stage_and_publish, unpublish_and_unstage
 from harness.restart import MiB, Rig
+from test_node import node  # noqa: F401  (the fixture)
+from test_snapshots import create_from, snapshot
 
 Mode = csi_pb2.VolumeCapability.AccessMode
 
@@ -269,3 +271,38 @@ def test_vineyard_clients_get_and_put_objects_of_passthrough_files(volume):
     finally:
         client.close()
         reader.close()
+
+
+def test_snapshots_and_clones_of_passthrough_files(node, driver):  # noqa: F811
+    """A snapshot and a clone share the source's blob, file included: each mount registers that
+    same file as its backing file, and writing in one volume never reaches another."""
+    source = node.create("pvc-pt-source", 64 * MiB)
+    node.stage(source)
+    target = node.publish(source, "source")
+    data = os.urandom(8 * MiB + 1)
+    (target / "model.bin").write_bytes(data)
+    source_reader = Reader(target / "model.bin", len(data))
+    readers = [source_reader]
+    try:
+        snap = snapshot(node, source, "snap-pt")
+        clone = create_from(node, "pvc-pt-clone", 64 * MiB, volume_id=source.volume_id)
+        restored = create_from(node, "pvc-pt-restored", 64 * MiB, snapshot_id=snap.snapshot_id)
+        views = []
+        for volume, name in ((clone, "clone"), (restored, "restored")):
+            node.stage(volume)
+            views.append(node.publish(volume, name))
+        readers += [Reader(view / "model.bin", len(data)) for view in views]
+        os.kill(driver.process.pid, signal.SIGSTOP)
+        try:
+            served = [reader.read(timeout=30) for reader in readers]
+        finally:
+            os.kill(driver.process.pid, signal.SIGCONT)
+        assert served == [[digest(data)] * 2] * 3
+
+        (views[0] / "model.bin").write_bytes(b"clone")
+        assert (target / "model.bin").read_bytes() == data
+        assert (views[1] / "model.bin").read_bytes() == data
+        assert [reader.read() for reader in readers] == [[digest(data)] * 2] * 3
+    finally:
+        for reader in readers:
+            reader.close()
