@@ -47,6 +47,7 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
         } catch {
             throw VolumeHostError(.failed, "cannot open the file system of volume \(volume.volumeID): \(error)")
         }
+        fileSystem.allowPassthrough(passthrough)
         var opened = Self.backendFileSystem(
             fileSystem, volume: volume, directReads: directReads, passthrough: passthrough)
         if let resumption {
@@ -73,7 +74,7 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
                 }
             },
             removeStateFile: { fileSystem.removeStateFile() })
-        opened.fileServing = { passthrough ? fileSystem.fileServing.description : "driver (--no-passthrough)" }
+        opened.fileServing = { fileSystem.fileServing.description }
         return opened
     }
 

@@ -35,6 +35,8 @@ final class PassthroughFiles: Sendable {
         /// The connection's backing files once INIT agreed to passthrough.
         var connection: BackingFiles?
         var serving: FileServing = .starting
+        /// New opens may be passthrough opens (``VolumeFileSystem/allowPassthrough(_:)``).
+        var allowed = true
         /// When INIT agreed, while registering was not tried yet.
         var agreedAt: ContinuousClock.Instant?
     }
@@ -71,7 +73,10 @@ final class PassthroughFiles: Sendable {
     func connect(_ connection: ConnectionInfo) {
         state.withLock {
             $0.connection = connection.backingFiles
-            if connection.backingFiles == nil {
+            if !$0.allowed {
+                $0.serving = .driver("turned off")
+                $0.agreedAt = nil
+            } else if connection.backingFiles == nil {
                 $0.serving = .driver("the kernel connection has no FUSE passthrough: Linux < 6.9, or turned off")
                 $0.agreedAt = nil
             } else {
@@ -102,6 +107,18 @@ final class PassthroughFiles: Sendable {
         }
     }
 
+    /// Whether new opens may be passthrough opens (a mount resumed from an earlier process keeps
+    /// what its INIT agreed, so the mount options alone do not decide).
+    func allow(_ allowed: Bool) {
+        state.withLock {
+            $0.allowed = allowed
+            if !allowed {
+                $0.serving = .driver("turned off")
+                $0.agreedAt = nil
+            }
+        }
+    }
+
     /// Stops using passthrough for new opens after registering failed.
     func disable(_ error: Errno) {
         state.withLock {
@@ -114,6 +131,12 @@ extension VolumeFileSystem {
     /// Who serves the bytes of this volume's files (see ``FileServing``).
     public var fileServing: FileServing {
         passthrough.serving
+    }
+
+    /// Lets new opens be served by the kernel where it can (the default), or never. Backing
+    /// files an earlier process registered are still released after their last open.
+    public func allowPassthrough(_ allowed: Bool) {
+        passthrough.allow(allowed)
     }
 
     /// Takes the connection's backing files (at INIT, or when a session is resumed).
