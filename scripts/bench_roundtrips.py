@@ -1,7 +1,8 @@
 """FUSE requests per file operation: what a create+write+close and an open+read+close cost.
 
 Starts the driver in local mode with metrics on, runs each sequence --count times on the volume,
-and prints the requests per sequence from vineyard_csi_file_operations_total (RELEASE and FORGET
+(the cold one with the page cache dropped before each open, a tenth as often) and prints the
+requests per sequence from vineyard_csi_file_operations_total (RELEASE and FORGET
 are not counted there: one RELEASE per close of the last descriptor of an open file follows).
 
 Usage: python3 scripts/bench_roundtrips.py BIN_DIR [--count 200] [--driver-args "--no-passthrough"]
@@ -73,8 +74,11 @@ def main():
             os.write(fd, small)
             os.close(fd)
 
-        def reader(name, size):
+        def reader(name, size, cold=False):
             def read(index):
+                if cold:
+                    with open("/proc/sys/vm/drop_caches", "w") as caches:
+                        caches.write("1\n")
                 fd = os.open(os.path.join(volume, name), os.O_RDONLY)
                 while os.read(fd, 1 << 20):
                     pass
@@ -90,8 +94,9 @@ def main():
             ("create+write 4 KiB+close", create),
             ("open+read 4 KiB+close", reader("small", len(small))),
             ("open+read 2 MiB+close", reader("large", len(large))),
+            ("cold open+read 2 MiB+close", reader("large", len(large), cold=True)),
         ]:
-            costs = measure(url, args.count, sequence)
+            costs = measure(url, args.count // 10 if title.startswith("cold") else args.count, sequence)
             total = sum(costs.values())
             detail = ", ".join(f"{op} {value:.2f}" for op, value in sorted(costs.items()))
             print(f"{title:28} {total:5.2f} requests (+1 RELEASE): {detail}")
