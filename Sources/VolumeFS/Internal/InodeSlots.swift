@@ -29,7 +29,7 @@ import Synchronization
 /// | 16-23 | lookup count |
 /// | 24-27 | sequence of the writer fields |
 /// | 28-31 | a version is being written |
-/// | 32-63 | writer's extent offset, extent length, size, baseline |
+/// | 32-63 | writer's extent offset, extent length, size, baseline (length -1: the bytes are the blob's own file, the offset field its id) |
 /// | 64-75 | permissions, uid, gid |
 /// | 80-127 | access, modification and change time (seconds, nanoseconds) |
 /// | 128-383 | name (UTF-8) |
