@@ -222,20 +222,51 @@ def test_writers_and_readers_of_one_passthrough_file(volume):
     assert (target / "f.bin").read_bytes() == new
 
 
+WRITER = r"""
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"a" * (3 << 20))  # past the blob-file threshold: the version has a file of its own
+print("written", flush=True)
+sys.stdin.readline()
+os.write(fd, b"b" * (1 << 20))
+os.close(fd)
+print("closed", flush=True)
+"""
+
+
 def test_kill_9_with_passthrough_files_open_then_restart(workdir):
+    """Readers keep reading through the kernel while no driver runs; a writer whose version has a
+    file of its own goes on after the restart (the next driver adopts that file); blob files of
+    versions nobody adopts are removed once the mounts are taken over."""
     r = Rig(workdir)
     try:
         target = r.publish_volume()
         data = os.urandom(64 * MiB)
         (target / "open.bin").write_bytes(data)
         reader = Reader(target / "open.bin", len(data))
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(target / "written.bin")], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
         try:
+            assert writer.stdout.readline().strip() == "written"
             r.driver.stop(signal.SIGKILL)
             assert reader.read() == [digest(data), digest(data)]  # served by the kernel meanwhile
+            blobs = [path for path in (workdir / "shm").rglob("blobs") if path.is_dir()]
+            assert len(blobs) == 1
+            orphan = blobs[0] / "00000000deadbeef"  # a version no mount records
+            orphan.write_bytes(b"x" * 8192)
             r.driver.start()
             assert reader.read() == [digest(data), digest(data)]
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+            assert writer.stdout.readline().strip() == "closed"
+            assert writer.wait(timeout=30) == 0
         finally:
             reader.close()
+            if writer.poll() is None:
+                writer.kill()
+        assert (target / "written.bin").read_bytes() == b"a" * (3 << 20) + b"b" * (1 << 20)
+        assert not orphan.exists(), "a blob file nobody adopted was kept"
         # The taken-over backing file was released with the reader's close: a writer can start
         # a new version and readers see it.
         (target / "open.bin").write_bytes(b"after" * MiB)
@@ -245,7 +276,8 @@ def test_kill_9_with_passthrough_files_open_then_restart(workdir):
             assert second.read() == [digest(b"after" * MiB)] * 2
         finally:
             second.close()
-        assert "resumed staged volume" in r.driver.read_log()
+        log = r.driver.read_log()
+        assert "resumed staged volume" in log
     finally:
         r.close()
 
