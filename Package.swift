@@ -118,10 +118,11 @@ let package = Package(
             dependencies: ["VineyardObjects", "SharedMemoryStore", "VineyardIPC", "POSIXCore"],
             swiftSettings: swiftSettings
         ),
-        /// The file system of a volume: a directory tree whose files are objects in a backend.
+        /// The file system of a volume: a directory tree whose files are objects in a backend,
+        /// written once over StoreBackend's protocol for the embedded store and vineyardd alike.
         .target(
             name: "VolumeFS",
-            dependencies: ["FUSEKit", "SharedMemoryStore", "StoreBackend", "VineyardIPC"],
+            dependencies: ["FUSEKit", "SharedMemoryStore", "StoreBackend"],
             swiftSettings: swiftSettings
         ),
         /// vineyard's IPC protocol: the codec (frames, typed requests and replies), the

@@ -15,7 +15,7 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
     /// Mounts ask the kernel for FUSE passthrough (see ``VolumeFileSystem/fileServing``).
     let passthrough: Bool
 
-    var survivesRestarts: Bool { true }
+    var survivesRestarts: Bool { BackendCapabilities.embedded.contains(.restartAdoption) }
 
     func isReady(serving volumes: [VolumeDescriptor]) -> Bool { true }
 
@@ -66,7 +66,8 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
         var opened = BackendFileSystem(
             fileSystem: fileSystem,
             mountOptions: VolumeFileSystem.recommendedMountOptions(
-                volumeID: volumeID, readOnly: false, directReads: directReads, passthrough: passthrough),
+                volumeID: volumeID, readOnly: false, directReads: directReads,
+                backend: fileSystem.backendCapabilities, passthrough: passthrough),
             capacityBytes: { volume.capacityBytes },
             resize: { (capacityBytes: Int) throws(VolumeHostError) in
                 do { try fileSystem.resize(quotaBytes: capacityBytes) } catch {

@@ -6,44 +6,56 @@ import StoreBackend
 import VineyardSocket
 import VolumeFS
 
-/// The vineyardds of vineyard deployments (cluster mode): ``VineyarddFileSystem`` over one
-/// connection per deployment socket, and a `vineyard.sock` that relays to vineyardd within
-/// the volume's scope. Files of a volume are its names under `<volume id>/`.
+/// The vineyardds of vineyard deployments (cluster mode): ``VolumeFileSystem`` over one
+/// ``VineyarddBackend`` (one connection) per deployment socket, and a `vineyard.sock` that
+/// relays to vineyardd within the volume's scope. Files of a volume are its names under
+/// `<volume id>/`.
 final class VineyarddProvider: VolumeBackendProvider {
     private let selection: BackendSelection
-    /// One connection per deployment socket, shared by the file systems of its volumes.
-    private let connections = Mutex<[String: VineyarddConnection]>([:])
+    /// One backend per deployment socket, shared by the file systems of its volumes.
+    private let backends = Mutex<[String: VineyarddBackend]>([:])
 
     init(selection: BackendSelection) {
         self.selection = selection
     }
 
-    var survivesRestarts: Bool { false }
+    var survivesRestarts: Bool { BackendCapabilities.vineyardd.contains(.restartAdoption) }
 
     /// Every vineyardd that serves a mounted volume answers.
     func isReady(serving volumes: [VolumeDescriptor]) -> Bool {
-        Set(volumes.map { selection.socketPath(for: $0.cluster) }).allSatisfy { connection(socketPath: $0).isReachable }
+        Set(volumes.map { selection.socketPath(for: $0.cluster) }).allSatisfy { backend(socketPath: $0).connection.isReachable }
     }
 
     func open(_ volume: VolumeDescriptor, survival: SurvivalFile?, withSocket: Bool) throws(VolumeHostError)
         -> BackendFileSystem
     {
-        let connection = connection(for: volume)
-        guard connection.isReachable else {
-            throw VolumeHostError(.unavailable, "vineyardd of cluster \(volume.cluster) does not answer at \(connection.socketPath)")
+        let backend = backend(for: volume)
+        guard backend.connection.isReachable else {
+            throw VolumeHostError(
+                .unavailable, "vineyardd of cluster \(volume.cluster) does not answer at \(backend.connection.socketPath)")
         }
-        let fileSystem: VineyarddFileSystem
+        let fileSystem: VolumeFileSystem
         do {
-            fileSystem = try VineyarddFileSystem(
-                connection: connection, volumeID: volume.volumeID, readOnly: false, capacityBytes: volume.capacityBytes)
+            if withSocket {
+                try VolumeFileSystem.ensureSocketPlaceholder(backend: backend, volumeID: volume.volumeID)
+                try VolumeFileSystem.ensureVineyardConfig(backend: backend, volumeID: volume.volumeID)
+            }
+            fileSystem = try VolumeFileSystem(
+                backend: backend, volumeID: volume.volumeID, quotaBytes: volume.capacityBytes, readOnly: false)
         } catch {
             throw VolumeHostError(.failed, "cannot open the file system of volume \(volume.volumeID): \(error)")
         }
+        let volumeID = volume.volumeID
         return BackendFileSystem(
             fileSystem: fileSystem,
-            mountOptions: VineyarddFileSystem.recommendedMountOptions(volumeID: volume.volumeID, readOnly: false),
-            capacityBytes: { fileSystem.capacityBytes },
-            resize: { (capacityBytes: Int) throws(VolumeHostError) in fileSystem.resize(capacityBytes: capacityBytes) },
+            mountOptions: VolumeFileSystem.recommendedMountOptions(
+                volumeID: volumeID, readOnly: false, backend: backend.capabilities),
+            capacityBytes: { fileSystem.quotaBytes },
+            resize: { (capacityBytes: Int) throws(VolumeHostError) in
+                do { try fileSystem.resize(quotaBytes: capacityBytes) } catch {
+                    throw VolumeHostError(.failed, "cannot resize volume \(volumeID): \(error)")
+                }
+            },
             removeStateFile: {})
     }
 
@@ -62,10 +74,9 @@ final class VineyarddProvider: VolumeBackendProvider {
     /// Bytes are the volume's capacity and the bytes of its named objects (vineyardd's memory
     /// when it has no capacity, as ephemeral volumes may not); inodes are the volume's names.
     func statistics(of volume: VolumeDescriptor, mountedCapacity: Int?) -> VolumeStatistics? {
-        let connection = connection(for: volume)
-        guard let status = try? connection.status(),
-            let (names, named) = try? VolumeFileSystem.namedContents(
-                backend: VineyarddBackend(connection: connection), volumeID: volume.volumeID)
+        let backend = backend(for: volume)
+        guard let status = try? backend.connection.status(),
+            let (names, named) = try? VolumeFileSystem.namedContents(backend: backend, volumeID: volume.volumeID)
         else { return nil }
         let limit = Int(status["memory_limit"]?.int64Value ?? 0)
         let used = Int(status["memory_usage"]?.int64Value ?? 0)
@@ -78,28 +89,28 @@ final class VineyarddProvider: VolumeBackendProvider {
 
     func purge(_ volume: VolumeDescriptor) throws(VolumeHostError) {
         do {
-            try VolumeFileSystem.purge(backend: VineyarddBackend(connection: connection(for: volume)), volumeID: volume.volumeID)
+            try VolumeFileSystem.purge(backend: backend(for: volume), volumeID: volume.volumeID)
         } catch {
             throw VolumeHostError(.failed, "cannot delete the objects of volume \(volume.volumeID) from vineyardd: \(error)")
         }
     }
 
     func close() {
-        connections.withLock { connections in
-            for connection in connections.values { connection.close() }
-            connections = [:]
+        backends.withLock { backends in
+            for backend in backends.values { backend.connection.close() }
+            backends = [:]
         }
     }
 
-    private func connection(for volume: VolumeDescriptor) -> VineyarddConnection {
-        connection(socketPath: selection.socketPath(for: volume.cluster))
+    private func backend(for volume: VolumeDescriptor) -> VineyarddBackend {
+        backend(socketPath: selection.socketPath(for: volume.cluster))
     }
 
-    private func connection(socketPath: String) -> VineyarddConnection {
-        connections.withLock { connections in
-            if let existing = connections[socketPath] { return existing }
-            let created = VineyarddConnection(socketPath: socketPath)
-            connections[socketPath] = created
+    private func backend(socketPath: String) -> VineyarddBackend {
+        backends.withLock { backends in
+            if let existing = backends[socketPath] { return existing }
+            let created = VineyarddBackend(socketPath: socketPath)
+            backends[socketPath] = created
             return created
         }
     }

@@ -7,15 +7,22 @@ public import VineyardObjects
 /// vineyard deployment's vineyardd (``VineyarddBackend``).
 ///
 /// The operations are vineyard's: blobs (raw bytes, written once, then sealed), metadata
-/// objects, and names bound to objects. Names are flat strings; a volume's are those under
-/// `"<volumeID>/"`. What one backend can do and another cannot is in ``capabilities``, so the
-/// layers above (the volume's file system, its `vineyard.sock`, purge and statistics) are
-/// written once.
+/// objects, and names bound to objects; and, for a volume's file system, files: an object
+/// opened for reading (``SealedFile``) and a file's next version written in place
+/// (``FileVersion``) until it is published under the file's name. Names are flat strings; a
+/// volume's are those under `"<volumeID>/"`. What one backend can do and another cannot is in
+/// ``capabilities``, so the layers above (the volume's file system, its `vineyard.sock`, purge
+/// and statistics) are written once.
 ///
 /// Every operation may be called from any thread.
 public protocol ObjectBackend: AnyObject, Sendable {
     /// What this backend can do.
     var capabilities: BackendCapabilities { get }
+    /// The same for every backend over the same memory (one store, one vineyardd
+    /// connection), so that what is counted per volume is counted once.
+    var identity: ObjectIdentifier { get }
+    /// The instance id new objects carry (0: the backend fills it in).
+    var instanceID: UInt64 { get }
 
     // MARK: Blobs
 
@@ -51,6 +58,39 @@ public protocol ObjectBackend: AnyObject, Sendable {
     /// The objects whose metadata field `key` is the string `value` (a volume's stamp), or
     /// `nil` when the backend cannot enumerate its objects cheaply.
     func objects(stampedWith key: String, value: String) throws(BackendError) -> [ObjectID]?
+
+    /// Edits the metadata of object `id`, bound to `name` (chmod, chown, utimens of a file):
+    /// in place, or, where objects are immutable, as a new object bound to `name` in its stead
+    /// (sharing its members), the old one retired.
+    func updateMeta(_ id: ObjectID, name: String, _ body: (inout ObjectMeta) -> Void) throws(BackendError)
+    /// Deletes an object unless another name (a snapshot's or clone's) still refers to it;
+    /// while it is open for reading (``openFile(_:)``) its memory stays untouched.
+    func retire(_ id: ObjectID) throws(BackendError)
+
+    /// Moves `from` to `to` in one step and returns the object `to` referred to before.
+    ///
+    /// - Throws: `ENOENT` when `from` names nothing.
+    func renameName(from: String, to: String) throws(BackendError) -> ObjectID?
+    /// The entries directly under `prefix` in name order, after `after`, at most `limit`.
+    func listDirectory(_ prefix: String, after: ListedName?, limit: Int) throws(BackendError) -> [ListedName]
+
+    // MARK: Files
+
+    /// The length of the file an object reads as (a blob's bytes, a file object's chunks, a
+    /// tensor's rendering).
+    func fileSize(of id: ObjectID, meta: ObjectMeta) -> Int
+    /// Opens an object as a file; `nil` when it is gone.
+    ///
+    /// - Throws: `EIO` for an object that cannot be read as a file, `EREMOTE` when its bytes
+    ///   are in another instance's memory.
+    func openFile(_ id: ObjectID) throws(BackendError) -> (any SealedFile)?
+    /// Starts a file's next version holding the first `keeping` bytes of `base` (none without).
+    func startVersion(from base: (any SealedFile)?, keeping: Int) throws(BackendError) -> any FileVersion
+    /// Takes over a version an earlier process was writing (``BackendCapabilities/restartAdoption``).
+    func adoptVersion(at extent: VersionExtent, size: Int) throws(BackendError) -> any FileVersion
+    /// Seals `version` with `meta` and binds `name` to it, then retires what `name` referred to
+    /// (see ``retire(_:)``). On failure the name keeps its previous object.
+    func publish(_ version: any FileVersion, meta: ObjectMeta, name: String) throws(BackendError) -> PublishedVersion
 
     // MARK: Memory
 

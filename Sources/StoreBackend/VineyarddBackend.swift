@@ -12,6 +12,8 @@ public import VineyardIPC
 /// the next one after it returns reconnects.
 public final class VineyarddBackend: ObjectBackend {
     public let connection: VineyarddConnection
+    /// Objects and blobs open for reading, and the deletions waiting for them.
+    let readers = ReaderRegistry()
 
     public init(connection: VineyarddConnection) {
         self.connection = connection
@@ -43,13 +45,16 @@ public final class VineyarddBackend: ObjectBackend {
     public func metas(_ ids: [ObjectID]) throws(BackendError) -> [ObjectID: ObjectMeta] {
         guard !ids.isEmpty else { return [:] }
         let trees = try connection.with { (client) throws(VineyardClientError) in try client.metas(ids) }
-        return trees.mapValues { tree in
-            if let meta = try? ObjectMeta(json: tree) { return meta }
-            // A tree vineyardd or one of its clients wrote in another shape (an instance id out
-            // of range): its type and size still count.
-            return ObjectMeta(
-                typename: tree["typename"]?.stringValue ?? "", nbytes: Int(max(0, tree["nbytes"]?.int64Value ?? 0)))
-        }
+        return trees.mapValues(Self.objectMeta)
+    }
+
+    /// The metadata of a tree vineyardd returned.
+    static func objectMeta(_ tree: JSONValue) -> ObjectMeta {
+        if let meta = try? ObjectMeta(json: tree) { return meta }
+        // A tree vineyardd or one of its clients wrote in another shape (an instance id out
+        // of range): its type and size still count.
+        return ObjectMeta(
+            typename: tree["typename"]?.stringValue ?? "", nbytes: Int(max(0, tree["nbytes"]?.int64Value ?? 0)))
     }
 
     public func delete(_ ids: [ObjectID], deep: Bool) throws(BackendError) {

@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 extension VolumeFileSystem {
@@ -49,7 +50,7 @@ extension VolumeFileSystem {
             }
             if let pending { return entry(pending) }
         }
-        guard let parentPath, let resolved = resolve(VolumeNaming.join(parentPath, name)) else {
+        guard let parentPath, let resolved = try resolve(VolumeNaming.join(parentPath, name)) else {
             if let known {
                 table.withLock { table in
                     // Gone from the store (removed through another mount).
@@ -99,7 +100,7 @@ extension VolumeFileSystem {
             }
         case .directory, .symbolicLink:
             let path = try path(of: node)
-            guard let resolved = resolve(path), resolved.kind == node.kind else { throw staleLocked(node) }
+            guard let resolved = try resolve(path), resolved.kind == node.kind else { throw staleLocked(node) }
             return attributes(of: node, resolved: resolved)
         }
     }
@@ -123,7 +124,7 @@ extension VolumeFileSystem {
         if let writer = node.file.writer {
             return attributes(of: node, writer: writer, attached: path != nil)
         }
-        if let path, case .file(let id, let meta)? = resolve(path) {
+        if let path, case .file(let id, let meta)? = try resolve(path) {
             refreshCurrentLocked(node, to: id)
             return attributes(of: node, resolved: .file(id, meta))
         }
@@ -137,7 +138,7 @@ extension VolumeFileSystem {
     /// Serves an open file from object `id` from now on, when it was replaced elsewhere.
     /// Call it with the node's lock held.
     func refreshCurrentLocked(_ node: Node, to id: ObjectID) {
-        guard node.file.openCount > 0, node.file.current?.id != id, let object = store.object(id) else { return }
+        guard node.file.openCount > 0, node.file.current?.id != id, let object = try? backend.openFile(id) else { return }
         node.file.current = object
     }
 
@@ -195,7 +196,7 @@ extension VolumeFileSystem {
             // truncate(2) by path with nothing open for writing: the new version is complete.
             try publishLocked(node)
         }
-        guard let path = table.withLock({ $0.path(of: node) }), case .file(let id, _)? = resolve(path) else {
+        guard let path = table.withLock({ $0.path(of: node) }), case .file(let id, _)? = try resolve(path) else {
             // Removed while open: nothing to persist; report what the open file serves.
             guard let current = node.file.current else { throw .noEntry }
             var posix = PosixAttributes(meta: current.meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
@@ -203,9 +204,10 @@ extension VolumeFileSystem {
             return attributes(of: node, posix: posix, size: current.size, linkCount: 0)
         }
         if !metadataApplied {
-            try updateAttributes(of: id, changes, now: now, defaultPermissions: NodeMetadata.defaultFilePermissions)
+            try updateAttributes(
+                of: id, named: naming.objectName(path), changes, now: now, defaultPermissions: NodeMetadata.defaultFilePermissions)
         }
-        guard case .file(let updatedID, let meta)? = resolve(path) else { throw .noEntry }
+        guard case .file(let updatedID, let meta)? = try resolve(path) else { throw .noEntry }
         refreshCurrentLocked(node, to: updatedID)
         return attributes(of: node, resolved: .file(updatedID, meta))
     }
@@ -214,63 +216,61 @@ extension VolumeFileSystem {
     /// marker object gets one.
     private func setMetadataAttributes(_ node: Node, _ changes: SetAttributes) throws(Errno) -> FileAttributes {
         let path = try path(of: node)
-        guard let resolved = resolve(path), resolved.kind == node.kind else { throw .noEntry }
+        guard let resolved = try resolve(path), resolved.kind == node.kind else { throw .noEntry }
         let now = Timespec.now
         switch resolved {
         case .symbolicLink(let id, _):
-            try updateAttributes(of: id, changes, now: now, defaultPermissions: 0o777)
+            try updateAttributes(of: id, named: naming.objectName(path), changes, now: now, defaultPermissions: 0o777)
         case .directory(let id?, _):
             try updateAttributes(
-                of: id, changes, now: now, defaultPermissions: NodeMetadata.defaultDirectoryPermissions)
+                of: id, named: naming.directoryName(path), changes, now: now,
+                defaultPermissions: NodeMetadata.defaultDirectoryPermissions)
         case .directory(nil, _):
             var posix = PosixAttributes(
                 permissions: NodeMetadata.defaultDirectoryPermissions, uid: 0, gid: 0, time: .zero)
             posix.apply(changes, now: now)
             let meta = NodeMetadata.directory(attributes: posix, volumeID: volumeID, instanceID: instanceID)
-            do throws(StoreError) {
-                try store.createObject(meta, name: naming.directoryName(path))
-            } catch {
-                throw Self.errno(error)
-            }
+            _ = try call { () throws(BackendError) in try backend.createObject(meta, name: naming.directoryName(path)) }
             accounting.adjust(directories: 1)
         case .file:
             throw .noEntry
         }
-        guard let updated = resolve(path) else { throw .noEntry }
+        guard let updated = try resolve(path) else { throw .noEntry }
         return attributes(of: node, resolved: updated)
     }
 
-    /// Edits the POSIX fields of a sealed object's metadata (one log record; no data copy).
+    /// Edits the POSIX fields of the metadata of object `id`, bound to `name` (no data copy).
     func updateAttributes(
-        of id: ObjectID, _ changes: SetAttributes, now: Timespec, defaultPermissions: UInt32
+        of id: ObjectID, named name: String, _ changes: SetAttributes, now: Timespec, defaultPermissions: UInt32
     ) throws(Errno) {
-        do throws(StoreError) {
-            try store.updateMeta(id) { meta in
+        try call { () throws(BackendError) in
+            try backend.updateMeta(id, name: name) { meta in
                 var posix = PosixAttributes(meta: meta, defaultPermissions: defaultPermissions)
                 posix.apply(changes, now: now)
                 posix.encode(into: &meta.fields)
             }
-        } catch {
-            throw Self.errno(error)
         }
     }
 
     // MARK: - Statistics
 
-    /// Capacity and free space of the store, or of the quota when the volume has one (free
-    /// space is then also bounded by the store's). File counts are the volume's; free inodes
-    /// are a fixed headroom, since the store has no inode table to run out of.
+    /// Capacity and free space of the backend, or of the quota when the volume has one (free
+    /// space is then also bounded by the backend's). File counts are the volume's; free inodes
+    /// are a fixed headroom, since the backend has no inode table to run out of. A backend
+    /// whose names other nodes change too (no ``BackendCapabilities/localMemory``) has the
+    /// volume counted again first.
     public func statistics(inode: InodeNumber, context: RequestContext) throws(Errno) -> FileSystemStatistics {
-        let storeUsage = store.usage
+        if !backend.capabilities.contains(.localMemory) { accounting.recount() }
+        let backendUsage = try call { () throws(BackendError) in try backend.usage() }
         let volume = accounting.usage
         let total: Int
         let free: Int
         if quotaBytes > 0 {
-            total = min(quotaBytes, storeUsage.capacity)
-            free = max(0, min(total - volume.bytes, storeUsage.bytesAvailable))
+            total = backend.capabilities.contains(.localMemory) ? min(quotaBytes, backendUsage.capacity) : quotaBytes
+            free = max(0, min(total - volume.bytes, backendUsage.bytesFree))
         } else {
-            total = storeUsage.capacity
-            free = max(0, storeUsage.bytesAvailable)
+            total = backendUsage.capacity
+            free = backendUsage.bytesFree
         }
         let blockSize: UInt64 = 4096
         let freeInodes: UInt64 = 1 << 20

@@ -46,9 +46,7 @@ extension VolumeFileSystem {
         // Members go with their objects only where the backend cannot find the volume's own by
         // its stamp: elsewhere a member may be shared with a snapshot's object.
         attempt { () throws(BackendError) in try backend.delete(unnamed, deep: stamped == nil) }
-        if let store = (backend as? EmbeddedBackend)?.store {
-            VolumeAccounting.live(store: store, volumeID: volumeID)?.reset(to: VolumeAccounting.scan(store: store, naming: naming))
-        }
+        VolumeAccounting.live(backend: backend, volumeID: volumeID)?.recount()
         if let failure {
             throw VolumeFSError(code: .store, message: "cannot delete all objects of volume \(volumeID)", backendError: failure)
         }

@@ -6,6 +6,7 @@
 import FUSEKit
 import Glibc
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 extension VolumeFileSystem {
@@ -94,8 +95,8 @@ extension VolumeFileSystem {
     private func listing(_ directory: DirectoryHandle, from offset: Int, count: Int) throws(Errno)
         -> [DirectoryListing.Entry]
     {
-        namespace.withReadLock {
-            directory.listing.withLock { listing in
+        try namespace.withReadLock { () throws(Errno) -> [DirectoryListing.Entry] in
+            try directory.listing.withLock { (listing) throws(Errno) -> [DirectoryListing.Entry] in
                 if offset == 0 {
                     listing = DirectoryListing()
                     listing.pendingNames = table.withLock { $0.pendingNames(in: directory.node) }
@@ -104,7 +105,7 @@ extension VolumeFileSystem {
                 let first = max(0, offset - 2)
                 let end = first + max(0, count - max(0, 2 - offset))
                 while listing.entries.count < end && !listing.exhausted {
-                    fetchPage(directory.node, &listing)
+                    try fetchPage(directory.node, &listing)
                 }
                 var items: [DirectoryListing.Entry] = []
                 items.reserveCapacity(count)
@@ -120,13 +121,14 @@ extension VolumeFileSystem {
 
     /// Appends the next page of the store's listing of the directory. Call it with the
     /// namespace lock held.
-    private func fetchPage(_ directory: Node, _ listing: inout DirectoryListing) {
+    private func fetchPage(_ directory: Node, _ listing: inout DirectoryListing) throws(Errno) {
         guard let path = table.withLock({ $0.path(of: directory) }) else {
             listing.exhausted = true  // removed while being listed
             return
         }
-        let page = store.listDirectory(
-            naming.directoryName(path), after: listing.cursor, limit: Self.listingPageSize)
+        let page = try call { () throws(BackendError) in
+            try backend.listDirectory(naming.directoryName(path), after: listing.cursor, limit: Self.listingPageSize)
+        }
         if page.count < Self.listingPageSize { listing.exhausted = true }
         if let last = page.last { listing.cursor = last }
         for entry in page {
@@ -137,7 +139,7 @@ extension VolumeFileSystem {
                 if id.isBlob {
                     kind = .file
                 } else {
-                    guard let meta = store.meta(id), let found = NodeMetadata.kind(of: id, typename: meta.typename)
+                    guard let meta = try? backend.meta(id), let found = NodeMetadata.kind(of: id, typename: meta.typename)
                     else { continue }
                     kind = found
                 }

@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 extension VolumeFileSystem {
@@ -38,12 +39,7 @@ extension VolumeFileSystem {
             let attributes = newAttributes(
                 parent: parentAttributes, mode: mode, kind: .file, context: context, now: .now)
 
-            let blob: BlobWriter
-            do throws(StoreError) {
-                blob = try store.createBlob(expectedSize: 0)
-            } catch {
-                throw Self.errno(error)
-            }
+            let blob = try call { () throws(BackendError) in try backend.startVersion(from: nil, keeping: 0) }
             let handle = files.makeHandle()
             let node = table.withLock { table in
                 let node = table.pinChild(of: parentNode, named: name, kind: .file, pending: true)
@@ -89,10 +85,13 @@ extension VolumeFileSystem {
         table.withLock { $0.opened(node) }
         do throws(Errno) {
             let (keepCache, passthroughOpen) = try node.lock.withLock { _ throws(Errno) -> (Bool, PassthroughOpen?) in
+                if writable && !backend.capabilities.contains(.concurrentWriters) && node.file.writableCount > 0 {
+                    throw .busy  // one writer per file where a version is the writer's alone
+                }
                 if node.file.writer == nil {
                     let path = table.withLock { $0.path(of: node) }
-                    if let path, let object = store.object(named: naming.objectName(path)) {
-                        if object.id != node.file.current?.id { node.file.current = object }
+                    if let path, let object = try namedFileLocked(node, path: path) {
+                        node.file.current = object
                     } else if path != nil {
                         throw staleLocked(node)  // removed through another mount
                     } else if node.file.current == nil {
@@ -150,26 +149,33 @@ extension VolumeFileSystem {
         guard offset >= 0, size >= 0 else { throw .invalid }
         let node = file.node
         // Under the node's lock only pick the source; the reply is sent after returning.
-        let (object, copied) = node.lock.withLock { _ -> (ObjectHandle?, [UInt8]?) in
+        let (object, copied) = node.lock.withLock { _ -> ((any SealedFile)?, [UInt8]?) in
             guard let writer = node.file.writer else { return (node.file.current, nil) }
-            // Being written: the blob may move as it grows, so copy (rare: reading back a file
-            // before closing it).
+            // Being written: the version may move as it grows, so copy (rare: reading back a
+            // file before closing it).
             let start = Int(clamping: offset)
             guard start < writer.size else { return (nil, []) }
-            let end = start + min(size, writer.size - start)
-            let bytes = try? writer.blob.withUnsafeBytes { Array($0[start..<end]) }
-            return (nil, bytes ?? [])
+            return (nil, (try? writer.blob.read(at: start, count: min(size, writer.size - start))) ?? [])
         }
         if let copied { return .bytes(copied) }
         guard let object else { return .empty }
-        if !object.id.isBlob, let view = ObjectFileView(meta: object.meta) {
-            return view.read(store: store, offset: Int(clamping: offset), size: size)
+        let bytes = try call { () throws(BackendError) in try object.read(at: Int(clamping: offset), count: size) }
+        switch bytes {
+        case .copied(let copied): return .bytes(copied)
+        case .mapped(let pieces, let keepAlive):
+            guard pieces.count > 1 else { return .buffer(pieces.first ?? UnsafeRawBufferPointer(start: nil, count: 0), keepAlive: keepAlive) }
+            return .buffers(pieces, keepAlive: keepAlive)
         }
-        let bytes = object.bytes
-        let start = Int(clamping: offset)
-        guard start < bytes.count else { return .empty }
-        let end = start + min(size, bytes.count - start)
-        return .buffer(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), keepAlive: object)
+    }
+
+    /// The object named at `path` opened for reading: the one the node serves already when it
+    /// is still that, `nil` when the name is gone. Call it with the node's lock held.
+    func namedFileLocked(_ node: Node, path: String) throws(Errno) -> (any SealedFile)? {
+        try call { () throws(BackendError) -> (any SealedFile)? in
+            guard let id = try backend.lookUp(naming.objectName(path)) else { return nil }
+            if let current = node.file.current, current.id == id { return current }
+            return try backend.openFile(id)
+        }
     }
 
     public func write(
@@ -192,11 +198,11 @@ extension VolumeFileSystem {
                     node.file.writer = writer
                     throw .noSpace
                 }
-                do throws(StoreError) {
+                do throws(BackendError) {
                     try writer.blob.write(at: Int(offset), data)
                 } catch {
-                    if growth > 0 { accounting.adjust(bytes: -growth) }
-                    let failure = Self.errno(error)
+                    if growth > 0 { accounting.adjustPending(-growth) }
+                    let failure = error.errno
                     if failure == .noSpace {
                         writer.failure = failure
                         node.file.writer = writer
@@ -276,23 +282,15 @@ extension VolumeFileSystem {
     /// all when `nil`): one copy into a new unsealed blob. Call it with the node's lock held.
     func startWriterLocked(_ node: Node, keeping: Int?) throws(Errno) {
         let path = table.withLock { $0.path(of: node) }
-        let base = path.map { store.object(named: naming.objectName($0)) } ?? node.file.current
+        let base = try path.map { (path) throws(Errno) in try namedFileLocked(node, path: path) } ?? node.file.current
         let baseSize = base?.size ?? 0
         let kept = min(keeping ?? baseSize, baseSize)
-        let blob: BlobWriter
-        do throws(StoreError) {
-            blob = try store.createBlob(expectedSize: kept)
-            if kept > 0, let base {
-                try blob.write(at: 0, UnsafeRawBufferPointer(rebasing: base.bytes[0..<kept]))
-            }
-        } catch {
-            throw Self.errno(error)
-        }
+        let blob = try call { () throws(BackendError) in try backend.startVersion(from: base, keeping: kept) }
         let attributes =
             base.map {
                 PosixAttributes(meta: $0.meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
             } ?? PosixAttributes(permissions: NodeMetadata.defaultFilePermissions, uid: 0, gid: 0, time: .now)
-        accounting.adjust(bytes: kept - baseSize)
+        accounting.adjustPending(kept - baseSize)
         node.file.writer = PendingVersion(
             blob: blob, baseline: baseSize, size: kept, attributes: attributes,
             cacheCoherent: base.map { node.file.cachedObjectID == $0.id } ?? true, failure: nil)
@@ -307,13 +305,13 @@ extension VolumeFileSystem {
         if let failure = writer.failure { throw failure }
         let delta = size - writer.size
         if delta > 0 && !accounting.reserve(delta, quota: quotaBytes) { throw .noSpace }
-        do throws(StoreError) {
+        do throws(BackendError) {
             try writer.blob.truncate(to: size)
         } catch {
-            if delta > 0 { accounting.adjust(bytes: -delta) }
-            throw Self.errno(error)
+            if delta > 0 { accounting.adjustPending(-delta) }
+            throw error.errno
         }
-        if delta < 0 { accounting.adjust(bytes: delta) }
+        if delta < 0 { accounting.adjustPending(delta) }
         writer.size = size
         writer.attributes.modificationTime = now
         writer.attributes.changeTime = now
@@ -339,48 +337,26 @@ extension VolumeFileSystem {
         let name = naming.objectName(path)
         let meta = NodeMetadata.file(
             size: writer.size, attributes: writer.attributes, volumeID: volumeID, instanceID: instanceID)
-        let id: ObjectID
-        var replaced: ObjectID?
-        if store.name(name) == nil {
-            // New name: seal and bind in one log record.
-            do throws(StoreError) {
-                id = try store.seal(writer.blob, meta: meta, name: name)
-            } catch {
-                throw Self.errno(error)
-            }
-        } else {
-            // Replacing: seal, then swap the name, which tells exactly what was replaced.
-            do throws(StoreError) {
-                id = try store.seal(writer.blob, meta: meta)
-            } catch {
-                throw Self.errno(error)
-            }
-            do throws(StoreError) {
-                replaced = try store.putName(name, id)
-            } catch {
-                // The old version stays; the sealed new one is dropped.
-                try? store.delete(id)
-                node.file.writer = nil
-                mirrorWriterLocked(node)
-                node.file.cachedObjectID = nil
-                accounting.adjust(bytes: writer.baseline - writer.size)
-                if wasPending { table.withLock { $0.detach(node) } }
-                throw Self.errno(error)
-            }
+        let published: PublishedVersion
+        do throws(BackendError) {
+            published = try backend.publish(writer.blob, meta: meta, name: name)
+        } catch {
+            // The previous version stays; this one is gone.
+            discardLocked(node)
+            throw error.errno
         }
         var replacedSize = 0
-        if let replaced, replaced != id {
-            if let old = store.meta(replaced), NodeMetadata.kind(of: replaced, typename: old.typename) == .file {
-                replacedSize = NodeMetadata.size(of: replaced, meta: old)
-            }
-            // A snapshot or clone may still name the previous version.
-            _ = try? store.deleteIfUnnamed(replaced)
+        if let replaced = published.replaced, let old = published.replacedMeta,
+            NodeMetadata.kind(of: replaced, typename: old.typename) == .file
+        {
+            replacedSize = backend.fileSize(of: replaced, meta: old)
         }
-        accounting.adjust(bytes: writer.baseline - replacedSize, files: replaced == nil ? 1 : 0)
+        accounting.adjust(bytes: writer.baseline - replacedSize, files: published.replaced == nil ? 1 : 0)
+        accounting.settle(writer.size - writer.baseline)
         node.file.writer = nil
         mirrorWriterLocked(node)
-        node.file.cachedObjectID = writer.cacheCoherent ? id : nil
-        if node.file.openCount > 0 { node.file.current = store.object(id) }
+        node.file.cachedObjectID = writer.cacheCoherent ? published.id : nil
+        if node.file.openCount > 0 { node.file.current = try? backend.openFile(published.id) }
         if wasPending { table.withLock { $0.setPending(node, false) } }
     }
 
@@ -391,7 +367,7 @@ extension VolumeFileSystem {
         node.file.writer = nil
         mirrorWriterLocked(node)
         node.file.cachedObjectID = nil  // the page cache holds the discarded bytes
-        accounting.adjust(bytes: writer.baseline - writer.size)
+        accounting.adjustPending(writer.baseline - writer.size)
         writer.blob.discard()
         table.withLock { table in
             if node.isPending { table.detach(node) }

@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 extension VolumeFileSystem {
@@ -26,12 +27,7 @@ extension VolumeFileSystem {
             let attributes = newAttributes(
                 parent: parentAttributes, mode: mode, kind: .directory, context: context, now: .now)
             let meta = NodeMetadata.directory(attributes: attributes, volumeID: volumeID, instanceID: instanceID)
-            let id: ObjectID
-            do throws(StoreError) {
-                id = try store.createObject(meta, name: markerName)
-            } catch {
-                throw Self.errno(error)
-            }
+            let id = try call { () throws(BackendError) in try backend.createObject(meta, name: markerName) }
             accounting.adjust(directories: 1)
             let node = table.withLock { $0.pinChild(of: parentNode, named: name, kind: .directory) }
             return entry(self.attributes(of: node, resolved: .directory(id, meta)))
@@ -46,7 +42,7 @@ extension VolumeFileSystem {
             let path = VolumeNaming.join(try self.path(of: parentNode), name)
             let node = table.withLock { $0.child(of: parentNode, named: name) }
             if let node, node.kind == .file, node.lock.withLock({ _ in node.file.writer != nil }) { throw .notDirectory }
-            guard let resolved = resolve(path) else { throw .noEntry }
+            guard let resolved = try resolve(path) else { throw .noEntry }
             guard case .directory(let markerID, _) = resolved else { throw .notDirectory }
             try checkEmpty(path: path, node: node)
             if let markerID {
@@ -61,7 +57,7 @@ extension VolumeFileSystem {
     /// the store, and no file of this mount still being written in it.
     private func checkEmpty(path: String, node: Node?) throws(Errno) {
         let prefix = naming.directoryName(path)
-        for (name, _) in store.names(withPrefix: prefix, limit: 2) where name != prefix {
+        for (name, _) in try call({ () throws(BackendError) in try backend.names(withPrefix: prefix, limit: 2) }) where name != prefix {
             throw .notEmpty
         }
         if let node, !table.withLock({ $0.pendingNames(in: node).isEmpty }) { throw .notEmpty }
@@ -74,7 +70,7 @@ extension VolumeFileSystem {
         {
             return true
         }
-        return resolve(path) != nil
+        return try resolve(path) != nil
     }
 
     // MARK: - Files
@@ -102,12 +98,12 @@ extension VolumeFileSystem {
     private func unlinkLocked(path: String, node: Node?) throws(Errno) {
         let pending = table.withLock { _ in node?.isPending ?? false }
         if !pending {
-            guard let resolved = resolve(path) else { throw .noEntry }
+            guard let resolved = try resolve(path) else { throw .noEntry }
             switch resolved {
             case .directory: throw .isDirectory
             case .file(let id, let meta), .symbolicLink(let id, let meta):
                 try unbind(naming.objectName(path), from: id)
-                let size = resolved.kind == .file ? NodeMetadata.size(of: id, meta: meta) : 0
+                let size = resolved.kind == .file ? backend.fileSize(of: id, meta: meta) : 0
                 accounting.adjust(bytes: -size, files: -1)
             }
         }
@@ -134,7 +130,7 @@ extension VolumeFileSystem {
         let sourceIsDirectory = try namespace.withReadLock { () throws(Errno) -> Bool in
             let source = table.withLock { $0.child(of: sourceParent, named: name) }
             if let source { return source.kind == .directory }
-            guard let resolved = resolve(VolumeNaming.join(try path(of: sourceParent), name)) else {
+            guard let resolved = try resolve(VolumeNaming.join(try path(of: sourceParent), name)) else {
                 throw .noEntry
             }
             return resolved.kind == .directory
@@ -190,7 +186,7 @@ extension VolumeFileSystem {
         let sourcePending = table.withLock { _ in source?.isPending ?? false }
         var sourceID: ObjectID?
         if !sourcePending {
-            switch resolve(sourcePath) {
+            switch try resolve(sourcePath) {
             case .file(let id, _)?, .symbolicLink(let id, _)?: sourceID = id
             case .directory?: throw .isDirectory  // became a directory meanwhile
             case nil: throw .noEntry
@@ -198,7 +194,7 @@ extension VolumeFileSystem {
         }
         let targetPending = table.withLock { _ in target?.isPending ?? false }
         var targetObject: (ObjectID, ObjectMeta)?
-        switch resolve(targetPath) {
+        switch try resolve(targetPath) {
         case .file(let id, let meta)?: targetObject = (id, meta)
         case .symbolicLink(let id, let meta)?: targetObject = (id, meta)
         case .directory?: throw .isDirectory
@@ -209,20 +205,16 @@ extension VolumeFileSystem {
 
         var replaced: ObjectID?
         if sourceID != nil {
-            do throws(StoreError) {
-                replaced = try store.renameName(from: sourceName, to: targetName)
-            } catch {
-                throw Self.errno(error)
-            }
+            replaced = try call { () throws(BackendError) in try backend.renameName(from: sourceName, to: targetName) }
         } else if let (id, _) = targetObject {
             replaced = id  // the pending source takes the name when it is published
         }
         if let replaced, replaced != sourceID {
             var size = 0
-            if let meta = store.meta(replaced), NodeMetadata.kind(of: replaced, typename: meta.typename) == .file {
-                size = NodeMetadata.size(of: replaced, meta: meta)
+            if let meta = try? backend.meta(replaced), NodeMetadata.kind(of: replaced, typename: meta.typename) == .file {
+                size = backend.fileSize(of: replaced, meta: meta)
             }
-            _ = try? store.deleteIfUnnamed(replaced)  // a snapshot or clone may still name it
+            try? backend.retire(replaced)  // a snapshot or clone may still name it
             accounting.adjust(bytes: -size, files: -1)
         }
         table.withLock { table in
@@ -238,7 +230,7 @@ extension VolumeFileSystem {
     ) throws(Errno) {
         let sourcePath = VolumeNaming.join(try path(of: sourceParent), name)
         let targetPath = VolumeNaming.join(try path(of: targetParent), newName)
-        guard let resolved = resolve(sourcePath) else { throw .noEntry }
+        guard let resolved = try resolve(sourcePath) else { throw .noEntry }
         guard resolved.kind == .directory else {
             // Became a file meanwhile; the exclusive lock covers a file rename as well.
             return try renameFile(sourceParent, name, targetParent, newName, noReplace: noReplace)
@@ -251,7 +243,7 @@ extension VolumeFileSystem {
         if let target, target.kind == .file, target.lock.withLock({ _ in target.file.writer != nil }) {
             throw .notDirectory
         }
-        switch resolve(targetPath) {
+        switch try resolve(targetPath) {
         case .file?, .symbolicLink?:
             throw .notDirectory
         case .directory(let markerID, _)?:
@@ -267,7 +259,7 @@ extension VolumeFileSystem {
 
         let sourcePrefix = naming.directoryName(sourcePath)
         let targetPrefix = naming.directoryName(targetPath)
-        let names = store.names(withPrefix: sourcePrefix)
+        let names = try call { () throws(BackendError) in try backend.names(withPrefix: sourcePrefix, limit: nil) }
         let sourceLength = sourcePrefix.utf8.count
         let targetLength = targetPrefix.utf8.count
         for (storeName, _) in names
@@ -278,11 +270,11 @@ extension VolumeFileSystem {
         // the source directory with its marker.
         for (storeName, _) in names.reversed() {
             let suffix = String(decoding: storeName.utf8.dropFirst(sourceLength), as: UTF8.self)
-            do throws(StoreError) {
-                try store.renameName(from: storeName, to: targetPrefix + suffix)
+            do throws(BackendError) {
+                _ = try backend.renameName(from: storeName, to: targetPrefix + suffix)
             } catch {
-                if case .nameNotFound = error { continue }  // removed meanwhile by another mount
-                throw Self.errno(error)
+                if error.errno == .noEntry { continue }  // removed meanwhile by another mount
+                throw error.errno
             }
         }
         table.withLock { table in
@@ -314,12 +306,7 @@ extension VolumeFileSystem {
                 parent: parentAttributes, mode: 0o777, kind: .symbolicLink, context: context, now: .now)
             let meta = NodeMetadata.symbolicLink(
                 target: target, attributes: attributes, volumeID: volumeID, instanceID: instanceID)
-            let id: ObjectID
-            do throws(StoreError) {
-                id = try store.createObject(meta, name: objectName)
-            } catch {
-                throw Self.errno(error)
-            }
+            let id = try call { () throws(BackendError) in try backend.createObject(meta, name: objectName) }
             accounting.adjust(files: 1)
             let node = table.withLock { $0.pinChild(of: parentNode, named: name, kind: .symbolicLink) }
             return entry(self.attributes(of: node, resolved: .symbolicLink(id, meta)))
@@ -330,7 +317,7 @@ extension VolumeFileSystem {
         let node = try node(inode)
         guard node.kind == .symbolicLink else { throw .invalid }
         return try namespace.withReadLock { () throws(Errno) -> String in
-            guard case .symbolicLink(_, let meta)? = resolve(try path(of: node)),
+            guard case .symbolicLink(_, let meta)? = try resolve(try path(of: node)),
                 let target = meta.fields[NodeMetadata.targetKey]?.stringValue
             else { throw .noEntry }
             return target
@@ -354,18 +341,12 @@ extension VolumeFileSystem {
 
 extension VolumeFileSystem {
     /// Removes `name` and then the object it named, unless another name (a snapshot's or a
-    /// clone's, see ``SharedMemoryStore/ObjectStore/copyNames(withPrefix:to:)``) still refers
+    /// clone's) still refers
     /// to it. A name already gone is not an error: the object may still need dropping.
     func unbind(_ name: String, from id: ObjectID) throws(Errno) {
-        do throws(StoreError) {
-            do {
-                try store.deleteName(name)
-            } catch {
-                guard case .nameNotFound = error else { throw error }
-            }
-            try store.deleteIfUnnamed(id)
-        } catch {
-            throw Self.errno(error)
+        try call { () throws(BackendError) in
+            try backend.unbind(name)
+            try backend.retire(id)
         }
     }
 }

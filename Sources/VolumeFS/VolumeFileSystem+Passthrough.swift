@@ -7,6 +7,7 @@
 import FUSEKit
 import Glibc
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 /// Who serves the bytes of a volume's files.
@@ -128,6 +129,11 @@ final class PassthroughFiles: Sendable {
 }
 
 extension VolumeFileSystem {
+    /// What the volume's backend can do (whether its objects can back passthrough files).
+    public var backendCapabilities: BackendCapabilities {
+        backend.capabilities
+    }
+
     /// Who serves the bytes of this volume's files (see ``FileServing``).
     public var fileServing: FileServing {
         passthrough.serving
@@ -155,7 +161,7 @@ extension VolumeFileSystem {
         let choice = PassthroughChoice.choose(
             backing: node.file.backing, cachedOpens: cachedOpens, writable: writable,
             writing: node.file.writer != nil, current: current?.id,
-            currentHasFile: current.map { $0.id.isBlob && $0.isOwnFile && $0.size > 0 } ?? false)
+            currentHasFile: backend.capabilities.contains(.ownFiles) && (current?.size ?? 0) > 0)
         switch choice {
         case .cached:
             return nil
@@ -165,16 +171,16 @@ extension VolumeFileSystem {
             return PassthroughOpen(id: id, direct: direct)
         case .register:
             guard let current, let files else { return nil }
+            // No file of its own (an arena blob, an object rendered as a file), or it is gone:
+            // served by the driver.
+            guard let fd = try? current.openOwnFile() else { return nil }
+            defer { close(fd) }
             let id: BackingID
             do {
-                let fd = try current.openFile()
-                defer { close(fd) }
                 id = try files.register(fd)
-            } catch let error as Errno {
+            } catch {
                 passthrough.disable(error)
                 return nil
-            } catch {
-                return nil  // the object's file is gone: served by the driver
             }
             node.file.backing = BackingFile(id: id, object: current.id, handle: current, opens: 1)
             passthrough.slots?.set(node.inode, node.file.backing)
@@ -207,7 +213,8 @@ extension VolumeFileSystem {
             guard let node = byInode[inode], node.kind == .file else { continue }
             node.lock.withLock { _ in
                 node.file.backing = BackingFile(
-                    id: record.id, object: record.object, handle: store.object(record.object), opens: record.opens)
+                    id: record.id, object: record.object, handle: (try? backend.openFile(record.object)) ?? nil,
+                    opens: record.opens)
             }
         }
     }

@@ -6,6 +6,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 extension VolumeFileSystem {
@@ -33,7 +34,7 @@ extension VolumeFileSystem {
     /// Handles opened by an earlier process are taken over when the kernel first uses them:
     /// reads serve the object current at that moment, writes continue the version the earlier
     /// process was writing (its bytes are taken back from the store, see
-    /// ``ObjectStore/adoptUnsealedBlob(offset:capacity:size:)``), and closing publishes it. A
+    /// ``ObjectBackend/adoptVersion(at:size:)``), and closing publishes it. A
     /// version whose bytes are lost (another allocation took the memory first) fails its
     /// writer's next write and its close with `EIO`; it is never published truncated.
     ///
@@ -49,8 +50,9 @@ extension VolumeFileSystem {
     ) throws(VolumeFSError) -> (VolumeFileSystem, Resumption?) {
         let (slots, existed) = try InodeSlots.open(path: stateFile, capacity: inodeCapacity, resume: resume)
         let backingSlots = try BackingSlots.open(besides: stateFile, capacity: slots.capacity, resume: existed)
+        let backend = EmbeddedBackend(store: store)
         let fileSystem = try VolumeFileSystem(
-            store: store, volumeID: volumeID, quotaBytes: quotaBytes, readOnly: readOnly, slots: slots,
+            backend: backend, volumeID: volumeID, quotaBytes: quotaBytes, readOnly: readOnly, slots: slots,
             backingSlots: backingSlots)
         let epoch = (existed ? slots.handleEpoch : 0) + 1
         slots.handleEpoch = epoch
@@ -68,17 +70,12 @@ extension VolumeFileSystem {
             node.lock.withLock { _ in
                 var failure: Errno?
                 var size = record.size
-                let blob: BlobWriter
-                do throws(StoreError) {
-                    if let id = record.ownFileID {
-                        blob = try store.adoptUnsealedBlob(id: id, size: record.size)
-                    } else {
-                        blob = try store.adoptUnsealedBlob(
-                            offset: record.extentOffset, capacity: record.extentLength, size: record.size)
-                    }
+                let blob: any FileVersion
+                do throws(BackendError) {
+                    blob = try backend.adoptVersion(at: record.extent, size: record.size)
                     resumption.writers += 1
                 } catch {
-                    guard let empty = try? store.createBlob(expectedSize: 0) else { return }
+                    guard let empty = try? backend.startVersion(from: nil, keeping: 0) else { return }
                     blob = empty
                     failure = .io
                     size = 0
@@ -87,7 +84,7 @@ extension VolumeFileSystem {
                 node.file.writer = PendingVersion(
                     blob: blob, baseline: record.baseline, size: size, attributes: record.attributes,
                     cacheCoherent: false, failure: failure)
-                fileSystem.accounting.adjust(bytes: size - record.baseline)
+                fileSystem.accounting.adjustPending(size - record.baseline)
                 fileSystem.mirrorWriterLocked(node)
             }
         }
@@ -106,19 +103,14 @@ extension VolumeFileSystem {
     /// Call it with the node's lock held after every change of `node.file.writer`.
     func mirrorWriterLocked(_ node: Node) {
         guard let slots else { return }
-        guard let writer = node.file.writer else {
+        guard let writer = node.file.writer, let extent = writer.blob.extent else {
             slots.setWriter(node.inode.rawValue, nil)
             return
         }
-        let location = writer.blob.location
-        let extent =
-            location.isOwnFile
-            ? InodeSlots.Writer.ownFile(writer.blob.id)
-            : (offset: location.offset, length: writer.blob.capacity)
         slots.setWriter(
             node.inode.rawValue,
             InodeSlots.Writer(
-                extentOffset: extent.offset, extentLength: extent.length, size: writer.size,
+                extent: extent, size: writer.size,
                 baseline: writer.baseline, attributes: writer.attributes))
     }
 
@@ -150,7 +142,7 @@ extension VolumeFileSystem {
                 node.lock.withLock { _ -> Bool in
                     if node.file.writer == nil && node.file.current == nil {
                         let path = table.withLock { $0.path(of: node) }
-                        if let path { node.file.current = store.object(named: naming.objectName(path)) }
+                        if let path { node.file.current = (try? namedFileLocked(node, path: path)) ?? nil }
                     }
                     node.file.openCount += 1
                     if writable { node.file.writableCount += 1 }

@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 
 extension VolumeFileSystem {
     /// The name of the vineyard socket at the root of every volume.
@@ -32,33 +33,41 @@ extension VolumeFileSystem {
     /// file until the socket covers it. While the socket is mounted over it the kernel itself
     /// refuses to remove, rename or replace it (`EBUSY`). Call it before serving the volume.
     ///
-    /// - Throws: ``VolumeFSError`` when the store refuses the object.
-    public static func ensureSocketPlaceholder(store: ObjectStore, volumeID: String) throws(VolumeFSError) {
+    /// - Throws: ``VolumeFSError`` when the backend refuses the object.
+    public static func ensureSocketPlaceholder(backend: any ObjectBackend, volumeID: String) throws(VolumeFSError) {
         try validate(volumeID: volumeID)
         let naming = VolumeNaming(volumeID: volumeID)
         let name = naming.objectName(socketFileName)
-        if let id = store.name(name), store.meta(id)?.typename == socketPlaceholderTypename { return }
         let attributes = PosixAttributes(permissions: 0o666, uid: 0, gid: 0, time: .now)
-        var meta = ObjectMeta(
-            typename: socketPlaceholderTypename, instanceID: store.configuration.instanceID, isTransient: false)
+        var meta = ObjectMeta(typename: socketPlaceholderTypename, instanceID: backend.instanceID, isTransient: false)
         attributes.encode(into: &meta.fields)
         meta.fields[NodeMetadata.volumeKey] = .string(volumeID)
-        do {
+        do throws(BackendError) {
+            let previous = try backend.lookUp(name)
+            if let previous, try backend.meta(previous)?.typename == socketPlaceholderTypename { return }
             // Replaces whatever a user stored under that name before sockets existed.
-            let previous = store.name(name)
-            try store.createObject(meta, name: name)
-            if let previous { try? store.delete(previous) }
+            _ = try backend.createObject(meta, name: name)
+            if let previous { try? backend.delete([previous], deep: true) }
         } catch {
-            throw VolumeFSError(code: .store, message: "cannot create \(socketFileName) in volume \(volumeID)", storeError: error)
+            throw VolumeFSError(code: .store, message: "cannot create \(socketFileName) in volume \(volumeID)", backendError: error)
         }
-        VolumeAccounting.live(store: store, volumeID: volumeID)?.reset(to: VolumeAccounting.scan(store: store, naming: naming))
+        VolumeAccounting.live(backend: backend, volumeID: volumeID)?.recount()
+    }
+
+    /// ``ensureSocketPlaceholder(backend:volumeID:)`` in the embedded store.
+    public static func ensureSocketPlaceholder(store: ObjectStore, volumeID: String) throws(VolumeFSError) {
+        try ensureSocketPlaceholder(backend: EmbeddedBackend(store: store), volumeID: volumeID)
     }
 
     /// Recounts a volume's usage after its names changed behind the file system's back (through
     /// the volume's vineyard socket). O(names in the volume); does nothing unless a file
     /// system of the volume is live in this process.
+    public static func refreshUsage(backend: any ObjectBackend, volumeID: String) {
+        VolumeAccounting.live(backend: backend, volumeID: volumeID)?.recount()
+    }
+
+    /// ``refreshUsage(backend:volumeID:)`` in the embedded store.
     public static func refreshUsage(store: ObjectStore, volumeID: String) {
-        let naming = VolumeNaming(volumeID: volumeID)
-        VolumeAccounting.live(store: store, volumeID: volumeID)?.reset(to: VolumeAccounting.scan(store: store, naming: naming))
+        refreshUsage(backend: EmbeddedBackend(store: store), volumeID: volumeID)
     }
 }

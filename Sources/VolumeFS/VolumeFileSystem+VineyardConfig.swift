@@ -3,6 +3,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 
 extension VolumeFileSystem {
     /// The name of vineyard's configuration file at the root of every volume. vineyard's clients
@@ -24,32 +25,39 @@ extension VolumeFileSystem {
     /// before serving the volume.
     ///
     /// - Throws: ``VolumeFSError`` when the store refuses the file.
-    public static func ensureVineyardConfig(store: ObjectStore, volumeID: String) throws(VolumeFSError) {
+    public static func ensureVineyardConfig(backend: any ObjectBackend, volumeID: String) throws(VolumeFSError) {
         try validate(volumeID: volumeID)
         let naming = VolumeNaming(volumeID: volumeID)
         let name = naming.objectName(vineyardConfigFileName)
         let bytes = Array(vineyardConfigText.utf8)
-        if let id = store.name(name), let meta = store.meta(id), meta.nbytes == bytes.count,
-            meta.fields[NodeMetadata.volumeKey] == .string(volumeID), PosixAttributes(meta: meta, defaultPermissions: 0).permissions == 0o444
-        {
-            return
-        }
-        var meta = ObjectMeta(
-            typename: NodeMetadata.fileTypename, nbytes: bytes.count, instanceID: store.configuration.instanceID,
-            isTransient: false)
-        PosixAttributes(permissions: 0o444, uid: 0, gid: 0, time: .now).encode(into: &meta.fields)
-        meta.fields[NodeMetadata.volumeKey] = .string(volumeID)
-        do {
+        let attributes = PosixAttributes(permissions: 0o444, uid: 0, gid: 0, time: .now)
+        let meta = NodeMetadata.file(size: bytes.count, attributes: attributes, volumeID: volumeID, instanceID: backend.instanceID)
+        do throws(BackendError) {
+            if let id = try backend.lookUp(name), let current = try backend.meta(id),
+                backend.fileSize(of: id, meta: current) == bytes.count,
+                current.fields[NodeMetadata.volumeKey] == .string(volumeID),
+                PosixAttributes(meta: current, defaultPermissions: 0).permissions == 0o444
+            {
+                return
+            }
             // Replaces whatever a user stored under that name before.
-            let previous = store.name(name)
-            let writer = try store.createBlob(expectedSize: bytes.count)
-            try writer.append(bytes)
-            _ = try store.seal(writer, meta: meta, name: name)
-            if let previous { try? store.delete(previous) }
+            let version = try backend.startVersion(from: nil, keeping: 0)
+            do throws(BackendError) {
+                try version.write(at: 0, bytes)
+                _ = try backend.publish(version, meta: meta, name: name)
+            } catch {
+                version.discard()
+                throw error
+            }
         } catch {
             throw VolumeFSError(
-                code: .store, message: "cannot create \(vineyardConfigFileName) in volume \(volumeID)", storeError: error)
+                code: .store, message: "cannot create \(vineyardConfigFileName) in volume \(volumeID)", backendError: error)
         }
-        VolumeAccounting.live(store: store, volumeID: volumeID)?.reset(to: VolumeAccounting.scan(store: store, naming: naming))
+        VolumeAccounting.live(backend: backend, volumeID: volumeID)?.recount()
+    }
+
+    /// ``ensureVineyardConfig(backend:volumeID:)`` in the embedded store.
+    public static func ensureVineyardConfig(store: ObjectStore, volumeID: String) throws(VolumeFSError) {
+        try ensureVineyardConfig(backend: EmbeddedBackend(store: store), volumeID: volumeID)
     }
 }

@@ -6,10 +6,20 @@
 import FUSEKit
 import Glibc
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 /// The file system of one volume: a directory tree whose regular files are vineyard objects
-/// (sealed blobs) in an ``ObjectStore``.
+/// in an ``ObjectBackend``: the node's embedded store or a vineyard deployment's vineyardd.
+///
+/// ## Backends
+/// Everything here is written once over the backend's operations. What differs is read from
+/// its ``BackendCapabilities``: without ``BackendCapabilities/concurrentWriters`` (vineyardd) a
+/// file has one writer at a time (`EBUSY` for the next); only with ``BackendCapabilities/restartAdoption`` can a mount outlive its process
+/// (``surviving(store:volumeID:quotaBytes:readOnly:stateFile:resume:inodeCapacity:)``);
+/// without ``BackendCapabilities/localMemory`` names may change on other nodes, so the usage
+/// is counted again at every `statfs`. While a vineyardd is unreachable every request fails
+/// with `ENOTCONN`; files opened before it restarted fail with `EIO`.
 ///
 /// ## Naming
 /// Every name of the volume lives under `"<volumeID>/"`, so volumes sharing a store never see
@@ -34,9 +44,9 @@ import Synchronization
 /// previous ones stay. `fsync` does not publish.
 ///
 /// ## Reads
-/// Reads reply straight from the shared mapping (``ReadReply/buffer(_:keepAlive:)`` with the
-/// object's ``ObjectHandle`` as the keep-alive), so a file deleted or replaced while open
-/// keeps its bytes. Opens keep the page cache when it still holds the current object.
+/// Reads reply straight from the backend's shared memory (``ReadReply/buffer(_:keepAlive:)``
+/// with the mapping's owner as the keep-alive); the open inode holds the object's `SealedFile`,
+/// so a file deleted or replaced while open keeps its bytes. Opens keep the page cache when it still holds the current object.
 ///
 /// ## Consistency with other mounts
 /// Lookups and attributes consult the store, and opens serve the object current at open, so
@@ -62,7 +72,7 @@ public final class VolumeFileSystem: FileSystem {
     public var directReads: Bool { directReadsAgreed.load(ordering: .relaxed) }
     private let directReadsAgreed = Atomic<Bool>(false)
 
-    let store: ObjectStore
+    let backend: any ObjectBackend
     let naming: VolumeNaming
     let accounting: VolumeAccounting
     let table: Mutex<InodeTable<FileState>>
@@ -101,25 +111,31 @@ public final class VolumeFileSystem: FileSystem {
 
     // MARK: - Creating
 
+    /// Opens the file system of a volume in the embedded store (see
+    /// ``init(backend:volumeID:quotaBytes:readOnly:)``).
+    public convenience init(store: ObjectStore, volumeID: String, quotaBytes: Int, readOnly: Bool) throws(VolumeFSError) {
+        try self.init(backend: EmbeddedBackend(store: store), volumeID: volumeID, quotaBytes: quotaBytes, readOnly: readOnly, slots: nil)
+    }
+
     /// Opens the file system of a volume, creating the volume's root directory if missing.
     ///
     /// - Parameters:
-    ///   - store: the store holding the volume.
+    ///   - backend: the backend holding the volume.
     ///   - volumeID: the volume; its names are `"<volumeID>/…"`.
-    ///   - quotaBytes: most bytes the volume's files may hold (0: only the store's capacity
+    ///   - quotaBytes: most bytes the volume's files may hold (0: only the backend's capacity
     ///     limits it). Writes beyond it fail with `ENOSPC`.
     ///   - readOnly: refuse every change with `EROFS` (mount with
-    ///     ``recommendedMountOptions(volumeID:readOnly:)`` too, so the kernel refuses first).
+    ///     ``recommendedMountOptions(volumeID:readOnly:directReads:capabilities:)`` too, so the kernel refuses first).
     /// - Throws: ``VolumeFSError`` with ``VolumeFSError/Code/invalidVolumeID``,
     ///   ``VolumeFSError/Code/invalidQuota``, or ``VolumeFSError/Code/store`` when the root
     ///   cannot be created.
-    public convenience init(store: ObjectStore, volumeID: String, quotaBytes: Int, readOnly: Bool) throws(VolumeFSError) {
-        try self.init(store: store, volumeID: volumeID, quotaBytes: quotaBytes, readOnly: readOnly, slots: nil)
+    public convenience init(backend: any ObjectBackend, volumeID: String, quotaBytes: Int, readOnly: Bool) throws(VolumeFSError) {
+        try self.init(backend: backend, volumeID: volumeID, quotaBytes: quotaBytes, readOnly: readOnly, slots: nil)
     }
 
     /// The designated initializer; with `slots`, the generation is the one recorded there.
     init(
-        store: ObjectStore, volumeID: String, quotaBytes: Int, readOnly: Bool, slots: InodeSlots?,
+        backend: any ObjectBackend, volumeID: String, quotaBytes: Int, readOnly: Bool, slots: InodeSlots?,
         backingSlots: BackingSlots? = nil
     ) throws(VolumeFSError) {
         try Self.validate(volumeID: volumeID)
@@ -127,25 +143,26 @@ public final class VolumeFileSystem: FileSystem {
             throw VolumeFSError(code: .invalidQuota, message: "quota \(quotaBytes) is negative")
         }
         let naming = VolumeNaming(volumeID: volumeID)
-        let instanceID = store.configuration.instanceID
-        if !readOnly && store.name(naming.rootPrefix) == nil {
-            let attributes = PosixAttributes(
-                permissions: NodeMetadata.defaultDirectoryPermissions, uid: 0, gid: 0, time: .now)
-            let meta = NodeMetadata.directory(attributes: attributes, volumeID: volumeID, instanceID: instanceID)
-            do {
-                try store.createObject(meta, name: naming.rootPrefix)
+        let instanceID = backend.instanceID
+        if !readOnly {
+            do throws(BackendError) {
+                if try backend.lookUp(naming.rootPrefix) == nil {
+                    let attributes = PosixAttributes(
+                        permissions: NodeMetadata.defaultDirectoryPermissions, uid: 0, gid: 0, time: .now)
+                    let meta = NodeMetadata.directory(attributes: attributes, volumeID: volumeID, instanceID: instanceID)
+                    _ = try backend.createObject(meta, name: naming.rootPrefix)
+                }
             } catch {
-                throw VolumeFSError(
-                    code: .store, message: "cannot create the root of volume \(volumeID)", storeError: error)
+                throw VolumeFSError(code: .store, message: "cannot create the root of volume \(volumeID)", backendError: error)
             }
         }
         self.volumeID = volumeID
         self.quota = Atomic(quotaBytes)
         self.readOnly = readOnly
-        self.store = store
+        self.backend = backend
         self.naming = naming
         self.instanceID = instanceID
-        self.accounting = VolumeAccounting.shared(store: store, naming: naming)
+        self.accounting = VolumeAccounting.shared(backend: backend, naming: naming)
         self.table = Mutex(InodeTable(root: Node(inode: .root, kind: .directory, parent: nil, name: FileName(""))))
         let now = Timespec.now
         self.slots = slots
@@ -190,8 +207,10 @@ public final class VolumeFileSystem: FileSystem {
     ///   - volumeID: the volume.
     /// - Returns: bytes in files, files, and directories (not counting the root).
     public static func usage(store: ObjectStore, volumeID: String) -> VolumeUsage {
-        if let live = VolumeAccounting.live(store: store, volumeID: volumeID) { return live.usage }
-        return VolumeAccounting.scan(store: store, naming: VolumeNaming(volumeID: volumeID))
+        let backend = EmbeddedBackend(store: store)
+        if let live = VolumeAccounting.live(backend: backend, volumeID: volumeID) { return live.usage }
+        return (try? VolumeAccounting.scan(backend: backend, naming: VolumeNaming(volumeID: volumeID)))
+            ?? VolumeUsage(bytes: 0, files: 0, directories: 0)
     }
 
     /// Mount options for serving a volume: fsname `vineyard:<volumeID>`, type
@@ -206,14 +225,18 @@ public final class VolumeFileSystem: FileSystem {
     ///   - directReads: serve read-only opens with `direct_io` (see ``directReads``), when
     ///     the kernel can still map such files `MAP_SHARED` (Linux 6.6+); otherwise reads stay
     ///     in the page cache.
+    ///   - backend: the backend's capabilities: without ``BackendCapabilities/localMemory``
+    ///     (vineyardd) no readdirplus, as attributes come from the backend one name at a time.
     ///   - passthrough: let the kernel serve sealed files from the objects' own files where
-    ///     it can (``fileServing``).
+    ///     it can (``fileServing``; backends with ``BackendCapabilities/ownFiles`` only).
     /// - Returns: the options.
     public static func recommendedMountOptions(
-        volumeID: String, readOnly: Bool, directReads: Bool = false, passthrough: Bool = false
+        volumeID: String, readOnly: Bool, directReads: Bool = false, backend: BackendCapabilities = .embedded,
+        passthrough: Bool = false
     ) -> MountOptions {
         var capabilities = FUSECapabilities.defaults
-        capabilities.formUnion([.atomicOpenTruncate, .readDirectoryPlus, .readDirectoryPlusAuto])
+        capabilities.formUnion([.atomicOpenTruncate])
+        if backend.contains(.localMemory) { capabilities.formUnion([.readDirectoryPlus, .readDirectoryPlusAuto]) }
         return MountOptions(
             fsName: "vineyard:" + volumeID,
             subtype: "vineyard",
@@ -224,7 +247,7 @@ public final class VolumeFileSystem: FileSystem {
             readAheadKilobytes: 1024,
             capabilities: capabilities,
             directIOMappable: directReads,
-            passthrough: passthrough
+            passthrough: passthrough && backend.contains(.ownFiles)
         )
     }
 
@@ -278,24 +301,29 @@ public final class VolumeFileSystem: FileSystem {
         }
     }
 
-    /// Looks a path up in the store: a file or link name first, then a directory marker,
-    /// then names below it. O(log n).
-    func resolve(_ path: String) -> Resolved? {
-        if !path.isEmpty, let id = store.name(naming.objectName(path)), let meta = store.meta(id) {
-            switch NodeMetadata.kind(of: id, typename: meta.typename) {
-            case .file: return .file(id, meta)
-            case .symbolicLink: return .symbolicLink(id, meta)
-            case .directory, nil: break
+    /// Looks a path up in the backend: a file or link name first, then a directory marker,
+    /// then names below it.
+    func resolve(_ path: String) throws(Errno) -> Resolved? {
+        do throws(BackendError) {
+            if !path.isEmpty, let id = try backend.lookUp(naming.objectName(path)), let meta = try backend.meta(id) {
+                switch NodeMetadata.kind(of: id, typename: meta.typename) {
+                case .file: return .file(id, meta)
+                case .symbolicLink: return .symbolicLink(id, meta)
+                case .directory, nil: break
+                }
             }
+            let directory = naming.directoryName(path)
+            if let id = try backend.lookUp(directory) {
+                return .directory(id, try backend.meta(id))
+            }
+            if path.isEmpty { return .directory(nil, nil) }
+            if try !backend.names(withPrefix: directory, limit: 1).isEmpty {
+                return .directory(nil, nil)
+            }
+            return nil
+        } catch {
+            throw error.errno
         }
-        let directory = naming.directoryName(path)
-        if let id = store.name(directory) {
-            return .directory(id, store.meta(id))
-        }
-        if path.isEmpty || !store.names(withPrefix: directory, limit: 1).isEmpty {
-            return .directory(nil, nil)
-        }
-        return nil
     }
 
     /// The node of an inode number.
@@ -332,11 +360,13 @@ public final class VolumeFileSystem: FileSystem {
         guard VolumeNaming.fits(storeName) else { throw .nameTooLong }
     }
 
-    /// The errno for a store failure (`ENOSPC` when out of memory, …).
-    static func errno(_ error: StoreError) -> Errno {
-        switch error {
-        case .storeClosed: return .io
-        default: return error.errno
+    /// Runs a backend call; its failure becomes the errno of the request (`ENOSPC` when out
+    /// of memory, `ENOTCONN` while a vineyardd is unreachable, …).
+    func call<R>(_ body: () throws(BackendError) -> R) throws(Errno) -> R {
+        do {
+            return try body()
+        } catch {
+            throw error.errno
         }
     }
 
@@ -363,7 +393,7 @@ public final class VolumeFileSystem: FileSystem {
         switch resolved {
         case .file(let id, let meta):
             let posix = PosixAttributes(meta: meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
-            return attributes(of: node, posix: posix, size: NodeMetadata.size(of: id, meta: meta), linkCount: 1)
+            return attributes(of: node, posix: posix, size: backend.fileSize(of: id, meta: meta), linkCount: 1)
         case .symbolicLink(_, let meta):
             let posix = PosixAttributes(meta: meta, defaultPermissions: 0o777)
             let target = meta.fields[NodeMetadata.targetKey]?.stringValue ?? ""
@@ -393,7 +423,7 @@ public final class VolumeFileSystem: FileSystem {
     ///
     /// - Throws: `ENOENT` when there is no directory at `path`.
     func existingDirectory(_ path: String) throws(Errno) -> PosixAttributes? {
-        guard case .directory(_, let meta) = resolve(path) else { throw .noEntry }
+        guard case .directory(_, let meta) = try resolve(path) else { throw .noEntry }
         return meta.map { PosixAttributes(meta: $0, defaultPermissions: NodeMetadata.defaultDirectoryPermissions) }
     }
 

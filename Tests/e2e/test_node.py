@@ -16,15 +16,15 @@ import grpc
 import pytest
 
 from conftest import (
-    EXTRA_DRIVER_ARGS, Clients, Driver, cluster_parameters, csi_pb2, expect_code, mount_capability,
+    Clients, Driver, cluster_parameters, csi_pb2, expect_code, mount_capability,
     stage_and_publish, unpublish_and_unstage)
 from harness.mounts import mounts_under  # noqa: F401  (test_restart and test_snapshots import it from here)
 
 MiB = 1 << 20
 Mode = csi_pb2.VolumeCapability.AccessMode
-# What the driver puts at the root of every volume (test_cluster.py reruns this suite on the
-# vineyardd backend, whose file system shows the socket only).
-ROOT_ENTRIES = ["vineyard.sock"] if "vineyardd" in EXTRA_DRIVER_ARGS else ["vineyard-config.yaml", "vineyard.sock"]
+# What the driver puts at the root of every volume, on either backend (test_cluster.py reruns
+# this suite on the vineyardd backend).
+ROOT_ENTRIES = ["vineyard-config.yaml", "vineyard.sock"]
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/dev/fuse") or os.geteuid() != 0, reason="needs /dev/fuse and root to mount")

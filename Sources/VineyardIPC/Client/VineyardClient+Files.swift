@@ -102,14 +102,30 @@ extension VineyardClient {
 
     /// Finds a file by name; `nil` when the name is unknown.
     public func file(named name: String) throws(VineyardFileError) -> VineyardFile? {
+        let object: ObjectID
+        do throws(VineyardClientError) {
+            guard let found = try self.object(named: name) else { return nil }
+            object = found
+        } catch {
+            throw .client(error)
+        }
+        return try file(object, name: name)
+    }
+
+    /// Reads object `id` as a file; `nil` when it is gone. `name` is for errors.
+    public func file(_ id: ObjectID, name: String) throws(VineyardFileError) -> VineyardFile? {
         let meta: JSONValue
         do throws(VineyardClientError) {
-            guard let object = try object(named: name) else { return nil }
-            guard let found = try self.meta(object) else { return nil }
+            guard let found = try self.meta(id) else { return nil }
             meta = found
         } catch {
             throw .client(error)
         }
+        return try file(meta: meta, name: name)
+    }
+
+    /// Reads a file's metadata tree as a file. `name` is for errors.
+    public func file(meta: JSONValue, name: String) throws(VineyardFileError) -> VineyardFile {
         let typename = meta["typename"]?.stringValue ?? "?"
         guard let object = meta["id"]?.stringValue.flatMap(ObjectID.init) else { throw .notAFile(name: name, typename: typename) }
         let fallbackInstance = meta["instance_id"]?.uint64Value ?? server.instanceID

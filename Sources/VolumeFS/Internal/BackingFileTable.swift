@@ -6,6 +6,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 
 /// The backing file the kernel serves an inode's passthrough opens from: one per inode,
 /// counted over those opens, released after the last of them (guarded by the node's lock).
@@ -16,7 +17,7 @@ struct BackingFile {
     /// Holds the object while the kernel may read it, so its bytes stay counted in the
     /// store (the kernel keeps the file itself alive anyway). `nil` after a restart when the
     /// object was deleted meanwhile.
-    let handle: ObjectHandle?
+    let handle: (any SealedFile)?
     /// Open handles of the inode answered with `FOPEN_PASSTHROUGH` and this id.
     var opens: Int
 }

@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 /// Open handles by number, in shards so that concurrent opens, reads and releases of
@@ -103,6 +104,6 @@ struct DirectoryListing {
     /// Files of this mount still being written (not in the store yet), listed first.
     var pendingNames: Set<FileName> = []
     /// The last store entry fetched.
-    var cursor: DirectoryEntry?
+    var cursor: ListedName?
     var exhausted = false
 }

@@ -7,6 +7,7 @@
 import FUSEKit
 import Glibc
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 /// A file-backed (`MAP_SHARED`) array of fixed-size slots, one per inode the kernel may still
@@ -60,14 +61,33 @@ final class InodeSlots: @unchecked Sendable {
         /// offset field holds the blob's identifier (which names the file).
         static let ownFileLength = -1
 
-        /// The extent fields of a writer whose bytes are in the file of blob `id`.
-        static func ownFile(_ id: ObjectID) -> (offset: Int, length: Int) {
-            (Int(bitPattern: UInt(id.rawValue)), ownFileLength)
+        init(extent: VersionExtent, size: Int, baseline: Int, attributes: PosixAttributes) {
+            if let id = extent.ownFile {
+                extentOffset = Int(bitPattern: UInt(id.rawValue))
+                extentLength = Self.ownFileLength
+            } else {
+                extentOffset = extent.offset
+                extentLength = extent.capacity
+            }
+            self.size = size
+            self.baseline = baseline
+            self.attributes = attributes
         }
 
-        /// The blob whose file holds the bytes; `nil` for an arena extent.
-        var ownFileID: ObjectID? {
-            extentLength == Self.ownFileLength ? ObjectID(rawValue: UInt64(UInt(bitPattern: extentOffset))) : nil
+        init(extentOffset: Int, extentLength: Int, size: Int, baseline: Int, attributes: PosixAttributes) {
+            self.extentOffset = extentOffset
+            self.extentLength = extentLength
+            self.size = size
+            self.baseline = baseline
+            self.attributes = attributes
+        }
+
+        /// Where the version lies, for the backend to adopt it.
+        var extent: VersionExtent {
+            guard extentLength == Self.ownFileLength else {
+                return VersionExtent(offset: extentOffset, capacity: extentLength)
+            }
+            return VersionExtent(ownFile: ObjectID(rawValue: UInt64(UInt(bitPattern: extentOffset))))
         }
     }
 

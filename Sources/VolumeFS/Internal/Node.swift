@@ -5,6 +5,7 @@
 
 import FUSEKit
 import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 /// What a file system keeps per inode beside the table's bookkeeping.
@@ -13,7 +14,7 @@ protocol NodeContent {
     init()
 }
 
-/// The node of the embedded store's file system: a file's open handles and version.
+/// The node of the volume file system: a file's open handles and version.
 typealias Node = InodeNode<FileState>
 
 /// An inode: a path of the volume as the kernel knows it.
@@ -30,8 +31,7 @@ final class InodeNode<Content: NodeContent>: @unchecked Sendable {
 
     /// Guards ``file`` (held around calls that read or change it, so the value lives outside).
     let lock = Mutex<Void>(())
-    /// What the file system keeps for this inode (for the embedded store: open handles and
-    /// the version being written).
+    /// What the file system keeps for this inode (open handles and the version being written).
     var file = Content()
 
     // MARK: Guarded by the inode table's lock
@@ -65,7 +65,7 @@ struct FileState: NodeContent {
     /// The sealed object reads are served from. Held only while the file is open, so a
     /// file deleted or replaced elsewhere stays readable through open descriptors, and a
     /// merely cached inode does not pin the memory of a deleted object.
-    var current: ObjectHandle?
+    var current: (any SealedFile)?
     /// The version being written, shared by every handle of the inode.
     var writer: PendingVersion?
     /// Open handles of this inode.
@@ -90,9 +90,10 @@ struct FileState: NodeContent {
     var backing: BackingFile?
 }
 
-/// A new version of a file: an unsealed blob that becomes the file when it is published.
+/// A new version of a file, written in place in the backend, that becomes the file when it
+/// is published.
 struct PendingVersion {
-    let blob: BlobWriter
+    let blob: any FileVersion
     /// The size of the version this one replaces, as counted in the volume's usage when the
     /// writer started. The volume's usage counts `size` instead while the writer is open.
     let baseline: Int

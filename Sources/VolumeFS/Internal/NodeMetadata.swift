@@ -166,10 +166,4 @@ enum NodeMetadata {
         default: return .file
         }
     }
-
-    /// The byte size a file object reports: a blob's length, or the size of the file other
-    /// vineyard objects read as (``ObjectFileView``).
-    static func size(of id: ObjectID, meta: ObjectMeta) -> Int {
-        id.isBlob ? meta.nbytes : ObjectFileView(meta: meta)?.size ?? 0
-    }
 }

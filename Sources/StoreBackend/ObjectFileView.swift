@@ -1,9 +1,6 @@
-//
-// vineyard-csi: VolumeFS
-//
-// ObjectFileView.swift: how vineyard tensors and data frames read as .npy files.
+// vineyard-csi: StoreBackend
+// ObjectFileView.swift: how the embedded store's tensors and data frames read as .npy files.
 
-import FUSEKit
 import SharedMemoryStore
 
 /// The file a vineyard object (other than a blob) reads as, so that objects put through the
@@ -89,7 +86,7 @@ struct ObjectFileView {
     /// Bytes `offset..<offset+size` of the file (fewer only at the end). Tensor data is
     /// served in place from the blob (the blob's handle keeps it alive until the reply is
     /// sent); the header and frame rows are assembled.
-    func read(store: ObjectStore, offset: Int, size: Int) -> ReadReply {
+    func read(store: ObjectStore, offset: Int, size: Int) -> FileBytes {
         let end = min(self.size, offset + size)
         guard offset < end else { return .empty }
         switch layout {
@@ -98,12 +95,12 @@ struct ObjectFileView {
                 let start = offset - header.count
                 let stop = end - header.count
                 if stop <= handle.size {
-                    return .buffer(UnsafeRawBufferPointer(rebasing: handle.bytes[start..<stop]), keepAlive: handle)
+                    return .mapped([UnsafeRawBufferPointer(rebasing: handle.bytes[start..<stop])], keepAlive: handle)
                 }
             }
-            return .bytes(assemble(store: store, offset: offset, end: end))
+            return .copied(assemble(store: store, offset: offset, end: end))
         case .frame:
-            return .bytes(assemble(store: store, offset: offset, end: end))
+            return .copied(assemble(store: store, offset: offset, end: end))
         }
     }
 

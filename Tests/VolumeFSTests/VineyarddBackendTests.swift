@@ -1,5 +1,5 @@
 // vineyard-csi: VolumeFSTests
-// VineyarddFileSystemTests.swift: a volume's file system on a real vineyardd, called directly, and
+// VineyarddBackendTests.swift: a volume's file system over a real vineyardd, called directly, and
 // purge through the backend seam on both backends.
 
 import FUSEKit
@@ -12,7 +12,7 @@ import VineyarddTestSupport
 import VolumeFS
 
 @Suite("vineyardd file system and purge", .serialized)
-struct VineyarddFileSystemTests {
+struct VineyarddBackendTests {
     let context = RequestContext(uid: 0, gid: 0, pid: 4242)
 
     @Test(
@@ -23,7 +23,8 @@ struct VineyarddFileSystemTests {
         defer { server.stop() }
         let connection = VineyarddConnection(socketPath: server.socket)
         defer { connection.close() }
-        let fs = try VineyarddFileSystem(connection: connection, volumeID: "forget", readOnly: false)
+        let fs = try VolumeFileSystem(
+            backend: VineyarddBackend(connection: connection), volumeID: "forget", quotaBytes: 0, readOnly: false)
         let created = try fs.create(
             parent: .root, name: "a", mode: 0o644, flags: OpenFlags(rawValue: O_WRONLY | O_CREAT), context: context)
         let inode = created.entry.attributes.inode
@@ -36,7 +37,7 @@ struct VineyarddFileSystemTests {
         #expect(looked.attributes.inode == inode)
         fs.forget(inode: inode, lookups: 2)  // create's and lookup's
         #expect(fs.inodeCount == 2)
-        #expect(throws: Errno.stale) { try fs.getAttributes(inode: inode, handle: nil, context: context) }
+        #expect(throws: Errno.noEntry) { try fs.getAttributes(inode: inode, handle: nil, context: context) }
         let again = try fs.lookup(parent: .root, name: "a", context: context)
         #expect(again.attributes.inode != inode)
 
