@@ -179,6 +179,7 @@ let package = Package(
                 "CSIDriver",
                 "FUSEKit",
                 "GRPCTransport",
+                "POSIXCore",
                 "SharedMemoryStore",
                 "VineyardIPC",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
