@@ -88,8 +88,13 @@ extension EmbeddedBackend {
     }
 
     public func adoptVersion(at extent: VersionExtent, size: Int) throws(BackendError) -> any FileVersion {
-        do {
-            let blob = try store.adoptUnsealedBlob(offset: extent.offset, capacity: extent.capacity, size: size)
+        do throws(StoreError) {
+            let blob: BlobWriter
+            if let id = extent.ownFile {
+                blob = try store.adoptUnsealedBlob(id: id, size: size)
+            } else {
+                blob = try store.adoptUnsealedBlob(offset: extent.offset, capacity: extent.capacity, size: size)
+            }
             return EmbeddedVersion(store: store, blob: blob)
         } catch {
             throw Self.failure(error)
@@ -155,6 +160,15 @@ final class EmbeddedFile: SealedFile {
     var meta: ObjectMeta { handle.meta }
     var size: Int { view?.size ?? handle.size }
 
+    func openOwnFile() throws(BackendError) -> Int32? {
+        guard view == nil, handle.isOwnFile, handle.size > 0 else { return nil }
+        do {
+            return try handle.openFile()
+        } catch {
+            throw EmbeddedBackend.failure(error)
+        }
+    }
+
     func read(at offset: Int, count: Int) throws(BackendError) -> FileBytes {
         if let view { return view.read(store: store, offset: offset, size: count) }
         let bytes = handle.bytes
@@ -206,7 +220,9 @@ final class EmbeddedVersion: FileVersion {
     }
 
     var extent: VersionExtent? {
-        VersionExtent(offset: blob.location.offset, capacity: blob.capacity)
+        let location = blob.location
+        return location.isOwnFile
+            ? VersionExtent(ownFile: blob.id) : VersionExtent(offset: location.offset, capacity: blob.capacity)
     }
 
     func discard() {

@@ -93,6 +93,8 @@ public final class VolumeFileSystem: FileSystem {
     /// The inode serving each hard-linked file this mount has looked up, by link identity
     /// (see ``PosixAttributes/linkIdentity``), so that every name of it is one inode.
     let linkedInodes = Mutex<[UInt64: InodeNumber]>([:])
+    /// Files the kernel serves from the objects' own files (FUSE passthrough).
+    let passthrough: PassthroughFiles
 
     /// Seconds the kernel may cache attributes (sizes, modes): how stale a change made through
     /// another mount may look.
@@ -136,7 +138,10 @@ public final class VolumeFileSystem: FileSystem {
     }
 
     /// The designated initializer; with `slots`, the generation is the one recorded there.
-    init(backend: any ObjectBackend, volumeID: String, quotaBytes: Int, readOnly: Bool, slots: InodeSlots?) throws(VolumeFSError) {
+    init(
+        backend: any ObjectBackend, volumeID: String, quotaBytes: Int, readOnly: Bool, slots: InodeSlots?,
+        backingSlots: BackingSlots? = nil
+    ) throws(VolumeFSError) {
         try Self.validate(volumeID: volumeID)
         guard quotaBytes >= 0 else {
             throw VolumeFSError(code: .invalidQuota, message: "quota \(quotaBytes) is negative")
@@ -165,6 +170,7 @@ public final class VolumeFileSystem: FileSystem {
         self.table = Mutex(InodeTable(root: Node(inode: .root, kind: .directory, parent: nil, name: FileName(""))))
         let now = Timespec.now
         self.slots = slots
+        self.passthrough = PassthroughFiles(slots: backingSlots)
         if let slots, slots.generation != 0 {
             self.generation = slots.generation
         } else {
@@ -225,9 +231,12 @@ public final class VolumeFileSystem: FileSystem {
     ///     in the page cache.
     ///   - backend: the backend's capabilities: without ``BackendCapabilities/localMemory``
     ///     (vineyardd) no readdirplus, as attributes come from the backend one name at a time.
+    ///   - passthrough: let the kernel serve sealed files from the objects' own files where
+    ///     it can (``fileServing``; backends with ``BackendCapabilities/ownFiles`` only).
     /// - Returns: the options.
     public static func recommendedMountOptions(
-        volumeID: String, readOnly: Bool, directReads: Bool = false, backend: BackendCapabilities = .embedded
+        volumeID: String, readOnly: Bool, directReads: Bool = false, backend: BackendCapabilities = .embedded,
+        passthrough: Bool = false
     ) -> MountOptions {
         var capabilities = FUSECapabilities.defaults
         capabilities.formUnion([.atomicOpenTruncate])
@@ -241,7 +250,8 @@ public final class VolumeFileSystem: FileSystem {
             maxWrite: 1 << 20,
             readAheadKilobytes: 1024,
             capabilities: capabilities,
-            directIOMappable: directReads
+            directIOMappable: directReads,
+            passthrough: passthrough && backend.contains(.ownFiles)
         )
     }
 
@@ -262,6 +272,7 @@ public final class VolumeFileSystem: FileSystem {
 
     public func initialize(connection: ConnectionInfo) {
         directReadsAgreed.store(connection.directIOMappable, ordering: .relaxed)
+        connectPassthrough(connection)
     }
 
     /// Publishes what is still being written: the kernel drops pending RELEASE requests at
