@@ -8,7 +8,8 @@
 #        scripts/bench-fuse.sh fio [bench_fio.py options, e.g. --size 1G --repeats 3]
 #        (the data path with fio: sequential, random and mapped I/O and 4 KiB creates, against
 #        tmpfs in the same run, and the memory a mapping of a sealed file adds; needs fio)
-# READ_MODE=direct runs the driver with --read-mode direct (default page-cache).
+# READ_MODE=direct runs the driver with --read-mode direct (default page-cache); DRIVER_ARGS adds
+# driver flags (e.g. DRIVER_ARGS=--no-passthrough for files served by the driver only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --quiet --product vineyard-csi
@@ -29,7 +30,7 @@ trap cleanup EXIT
 
 "$BIN/vineyard-csi" --mode all --endpoint "unix://$WORK/csi.sock" --nodeid bench --state-dir "$WORK/state" \
     --store-dir "$STORE" --store-size "${STORE_SIZE:-6Gi}" --default-volume-size "${STORE_SIZE:-6Gi}" \
-    --read-mode "${READ_MODE:-page-cache}" --local-volume "$WORK/vineyard" >"$WORK/driver.log" 2>&1 &
+    --read-mode "${READ_MODE:-page-cache}" ${DRIVER_ARGS:-} --local-volume "$WORK/vineyard" >"$WORK/driver.log" 2>&1 &
 DRIVER_PID=$!
 for _ in $(seq 400); do grep -qs " $WORK/vineyard " /proc/self/mounts && break; sleep 0.05; done
 grep -qs " $WORK/vineyard " /proc/self/mounts || { cat "$WORK/driver.log"; exit 1; }

@@ -10,7 +10,7 @@ import Synchronization
 /// for their answer.
 public enum FileOperation: String, CaseIterable, Sendable {
     case lookup, getattr, setattr, readlink, mknod, mkdir, unlink, rmdir, symlink, rename, link
-    case create, open, read, write, flush, fsync
+    case create, open, read, write, flush, fsync, fallocate
     case opendir, readdir, readdirplus, fsyncdir, statfs, access
 }
 

@@ -123,6 +123,12 @@ public protocol FileSystem: Sendable {
     /// `fsync`/`fdatasync`.
     func synchronize(inode: InodeNumber, handle: UInt64, dataOnly: Bool, context: RequestContext) throws(Errno)
 
+    /// `fallocate(2)` on an open file: `mode` holds its flags (`FALLOC_FL_KEEP_SIZE`,
+    /// `FALLOC_FL_PUNCH_HOLE`, ...). Unimplemented, the kernel answers `EOPNOTSUPP` from then on.
+    func allocate(
+        inode: InodeNumber, handle: UInt64, offset: Int64, length: Int64, mode: Int32, context: RequestContext
+    ) throws(Errno)
+
     /// The last reference to the open file went away; at most once per successful open/create.
     /// The kernel sends it asynchronously after the last close and drops it if the file system
     /// is unmounted first, so release whatever is left in ``destroy()``.
@@ -225,6 +231,12 @@ extension FileSystem {
     public func flush(inode: InodeNumber, handle: UInt64, lockOwner: UInt64, context: RequestContext) throws(Errno) {}
 
     public func synchronize(inode: InodeNumber, handle: UInt64, dataOnly: Bool, context: RequestContext) throws(Errno) {}
+
+    public func allocate(
+        inode: InodeNumber, handle: UInt64, offset: Int64, length: Int64, mode: Int32, context: RequestContext
+    ) throws(Errno) {
+        throw .notImplemented
+    }
 
     public func release(inode: InodeNumber, handle: UInt64, flags: OpenFlags) {}
 

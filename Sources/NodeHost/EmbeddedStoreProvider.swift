@@ -12,6 +12,8 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
     let registry: StoreRegistry
     /// Read-only opens bypass the page cache (see ``VolumeFileSystem/directReads``).
     let directReads: Bool
+    /// Mounts ask the kernel for FUSE passthrough (see ``VolumeFileSystem/fileServing``).
+    let passthrough: Bool
 
     var survivesRestarts: Bool { BackendCapabilities.embedded.contains(.restartAdoption) }
 
@@ -45,7 +47,9 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
         } catch {
             throw VolumeHostError(.failed, "cannot open the file system of volume \(volume.volumeID): \(error)")
         }
-        var opened = Self.backendFileSystem(fileSystem, volume: volume, directReads: directReads)
+        fileSystem.allowPassthrough(passthrough)
+        var opened = Self.backendFileSystem(
+            fileSystem, volume: volume, directReads: directReads, passthrough: passthrough)
         if let resumption {
             opened.resumed = [
                 "inodes": "\(resumption.inodes)", "writers": "\(resumption.writers)",
@@ -55,14 +59,15 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
         return opened
     }
 
-    private static func backendFileSystem(_ fileSystem: VolumeFileSystem, volume: VolumeDescriptor, directReads: Bool)
-        -> BackendFileSystem
-    {
+    private static func backendFileSystem(
+        _ fileSystem: VolumeFileSystem, volume: VolumeDescriptor, directReads: Bool, passthrough: Bool
+    ) -> BackendFileSystem {
         let volumeID = volume.volumeID
-        return BackendFileSystem(
+        var opened = BackendFileSystem(
             fileSystem: fileSystem,
             mountOptions: VolumeFileSystem.recommendedMountOptions(
-                volumeID: volumeID, readOnly: false, directReads: directReads, backend: .embedded),
+                volumeID: volumeID, readOnly: false, directReads: directReads,
+                backend: fileSystem.backendCapabilities, passthrough: passthrough),
             capacityBytes: { volume.capacityBytes },
             resize: { (capacityBytes: Int) throws(VolumeHostError) in
                 do { try fileSystem.resize(quotaBytes: capacityBytes) } catch {
@@ -70,6 +75,8 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
                 }
             },
             removeStateFile: { fileSystem.removeStateFile() })
+        opened.fileServing = { fileSystem.fileServing.description }
+        return opened
     }
 
     func socketServer(for volume: VolumeDescriptor, scope: VolumeScope, socketPath: String, advertisedPath: String)
@@ -106,6 +113,13 @@ struct EmbeddedStoreProvider: VolumeBackendProvider {
     }
 
     func close() {}
+
+    /// Removes the files of unsealed blobs that no resumed mount took back.
+    func removeOrphanedBlobFiles() {
+        for key in registry.openKeys {
+            registry.openStore(namespace: key.namespace, name: key.name)?.removeOrphanedBlobFiles()
+        }
+    }
 
     func store(of volume: VolumeDescriptor) throws(VolumeHostError) -> ObjectStore {
         do {

@@ -1,5 +1,6 @@
 public import CSIDriver
 import FUSEKit
+import Glibc
 public import Logging
 public import SharedMemoryStore
 import Synchronization
@@ -35,15 +36,17 @@ public final class NodeVolumeHost: VolumeHost {
     ///   - registry: opens the embedded store of each vineyard cluster on first use.
     ///   - selection: where each cluster's vineyardd socket is (cluster mode).
     ///   - directReads: serve read-only opens with `direct_io` (``VolumeFileSystem/directReads``).
+    ///   - passthrough: let the kernel serve sealed files from the objects' own files where it
+    ///     can (``VolumeFileSystem/fileServing``).
     ///   - socketDirectory: where the host side of each volume's `vineyard.sock` is bound
     ///     (see ``VolumeSockets``); `nil` serves none.
     ///   - handover: keep embedded mounts alive across restarts of this process (and take
     ///     back, now, those an earlier process left); `nil` mounts end with the process.
     public init(
-        registry: StoreRegistry, selection: BackendSelection, directReads: Bool, socketDirectory: String?,
-        handover: HandoverConfiguration?, logger: Logger
+        registry: StoreRegistry, selection: BackendSelection, directReads: Bool, passthrough: Bool = false,
+        socketDirectory: String?, handover: HandoverConfiguration?, logger: Logger
     ) {
-        let embedded = EmbeddedStoreProvider(registry: registry, directReads: directReads)
+        let embedded = EmbeddedStoreProvider(registry: registry, directReads: directReads, passthrough: passthrough)
         self.embedded = embedded
         vineyardd = VineyarddProvider(selection: selection)
         self.handover = handover.map { HandoverMounting(configuration: $0, provider: embedded, logger: logger) }
@@ -94,9 +97,25 @@ public final class NodeVolumeHost: VolumeHost {
             try? unmount(path: path)
             throw error
         }
-        logger.info(
-            "serving volume",
-            metadata: ["volume": "\(volume.volumeID)", "backend": "\(volume.effectiveBackend)", "path": "\(path)"])
+        var metadata: Logger.Metadata = [
+            "volume": "\(volume.volumeID)", "backend": "\(volume.effectiveBackend)", "path": "\(path)",
+        ]
+        if let files = Self.settledFileServing(fileSystem) { metadata["files"] = "\(files)" }
+        logger.info("serving volume", metadata: metadata)
+    }
+
+    /// Who serves the mount's files, once the kernel's INIT (which follows the mount) settled it.
+    private static func settledFileServing(_ fileSystem: BackendFileSystem) -> String? {
+        for _ in 0..<100 {
+            guard let serving = fileSystem.fileServing() else { return nil }
+            if serving != FileServing.starting.description { return serving }
+            usleep(10_000)
+        }
+        return fileSystem.fileServing()
+    }
+
+    public func fileServing(path: String) -> String? {
+        sessions.withLock { $0[path] }?.fileSystem.fileServing()
     }
 
     /// Serves a mount an earlier plugin left, if it was handed over (embedded volumes only).
@@ -174,5 +193,8 @@ public final class NodeVolumeHost: VolumeHost {
     /// Held mounts no record claimed during recovery: released from the holder and detached.
     public func discardUnclaimed() {
         handover?.discardUnclaimed()
+        // Every held mount has taken its writers back by now: blob files of unsealed blobs
+        // nobody adopted are what a crash left behind.
+        embedded.removeOrphanedBlobFiles()
     }
 }

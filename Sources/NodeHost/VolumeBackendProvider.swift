@@ -55,6 +55,9 @@ struct BackendFileSystem: Sendable {
     let removeStateFile: @Sendable () -> Void
     /// What a file system reopened from its inode table took back, for the log.
     var resumed: Logger.Metadata = [:]
+    /// Who serves the bytes of its files (``VolumeFileSystem/fileServing``); `nil` when the
+    /// backend has no choice.
+    var fileServing: @Sendable () -> String? = { nil }
 }
 
 extension VolumeStatistics {

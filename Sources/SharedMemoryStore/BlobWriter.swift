@@ -141,10 +141,17 @@ public final class BlobWriter: Sendable {
         try state.withLock { (state) throws(StoreError) in
             try state.checkOpen()
             guard bytes.count > 0 else { return }  // like pwrite(2): writing nothing extends nothing
-            if end > state.capacity { try grow(&state, to: end) }
+            // A file of its own grows unpopulated and is written with pwrite(2): one pass over
+            // fresh pages instead of zeroing them through the mapping and copying over them.
+            let direct = bytes.count >= Self.pwriteMinimum && state.file != nil
+            if end > state.capacity { try grow(&state, to: end, populate: !direct) }
             guard let base = base(state) else { return }
             if offset > state.size { memset(base + state.size, 0, offset - state.size) }
-            (base + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            if direct, let file = state.file {
+                try file.write(bytes, at: offset)
+            } else {
+                (base + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            }
             state.size = max(state.size, end)
         }
     }
@@ -258,16 +265,20 @@ public final class BlobWriter: Sendable {
 
     /// Makes room for `needed` bytes: in place if possible, else by moving (within the arena,
     /// or once into a file of its own when the reservation reaches the threshold).
-    private func grow(_ state: inout State, to needed: Int, exact: Bool = false) throws(StoreError) {
+    /// Writes at least this long go to a blob's own file with `pwrite(2)` (shorter ones are
+    /// cheaper as a copy into the mapping than as three system calls).
+    static let pwriteMinimum = 64 << 10
+
+    private func grow(_ state: inout State, to needed: Int, exact: Bool = false, populate: Bool = true) throws(StoreError) {
         let currentLength = state.capacity
         let doubled = currentLength == 0 ? 4096 : currentLength + min(currentLength, 1 << 30)
         let target = exact ? needed : max(needed, doubled)
         if state.file != nil {
             do throws(StoreError) {
-                try store.growFile(&state.file!, to: target)
+                try store.growFile(&state.file!, to: target, populate: populate)
             } catch {
                 guard case .outOfMemory = error, target > needed else { throw error }
-                try store.growFile(&state.file!, to: needed)
+                try store.growFile(&state.file!, to: needed, populate: populate)
             }
             return
         }

@@ -199,7 +199,7 @@ extension ObjectStore {
 
     /// Grows a writer's file to `length` bytes (counted against the capacity); on failure the
     /// file is as it was.
-    func growFile(_ file: inout BlobFile, to length: Int) throws(StoreError) {
+    func growFile(_ file: inout BlobFile, to length: Int, populate: Bool = true) throws(StoreError) {
         let added = BlobFile.pageRounded(length) - file.accountedBytes
         guard added > 0 else { return }
         try state.withLock { (state) throws(StoreError) in
@@ -208,7 +208,7 @@ extension ObjectStore {
             state.fileBytes += added
         }
         do throws(StoreError) {
-            try file.grow(to: length, populate: true, hugePages: configuration.hugePages)
+            try file.grow(to: length, populate: populate, hugePages: configuration.hugePages)
         } catch {
             let available = state.withLock { (state) -> Int in
                 state.fileBytes -= added

@@ -38,6 +38,38 @@ extension ObjectStore {
         }
     }
 
+    /// Binds `name` to `id` together with every other name under `prefix` that is bound to
+    /// the same object as `name`, in one log record: readers and a restart see all of them
+    /// move or none. A file system publishes a new version of a hard-linked file this way.
+    ///
+    /// - Parameters:
+    ///   - name: the name; its current object decides which other names move.
+    ///   - id: a sealed object.
+    ///   - prefix: only names starting with it move with `name` (a volume's, not a snapshot's).
+    /// - Returns: the object the names were bound to before, if any (it is not deleted).
+    /// - Throws: ``StoreError/invalidName(_:)``, ``StoreError/notFound(_:)``,
+    ///   ``StoreError/storeClosed``, or a log failure.
+    @discardableResult
+    public func putName(_ name: String, _ id: ObjectID, withNamesSharingItsObjectUnder prefix: String) throws(StoreError)
+        -> ObjectID?
+    {
+        let key = try ObjectStore.validatedName(name)
+        let prefixKey = NameKey(prefix)
+        return try state.withLock { (state) throws(StoreError) -> ObjectID? in
+            guard state.objects[id] != nil else { throw StoreError.notFound(id) }
+            let previous = state.names[key]
+            if previous == id { return previous }
+            var keys = [key]
+            if let previous, let shared = state.objects[previous]?.names {
+                keys += shared.filter { $0 != key && $0.hasPrefix(prefixKey) }
+            }
+            try appendLocked(&state, keys.map { .putName($0.string, id) })
+            for bound in keys { state.bind(bound, to: id) }
+            compactIfNeededLocked(&state)
+            return previous
+        }
+    }
+
     /// The object a name is bound to.
     ///
     /// - Parameter name: the name.

@@ -98,6 +98,8 @@ extension StoreError: CustomStringConvertible {
 
 /// Limits the store enforces on its inputs.
 public enum StoreLimits {
-    /// Names are at most this many UTF-8 bytes (PATH_MAX).
-    public static let maximumNameLength = 4096
+    /// Names are at most this many UTF-8 bytes. A volume's names are its paths below a
+    /// prefix of up to 1 KiB, and a path reached through relative opens may exceed PATH_MAX
+    /// (4,096), so names leave room for eight times that. The log stores lengths as 32 bits.
+    public static let maximumNameLength = 32 << 10
 }

@@ -5,9 +5,7 @@
 /// a copy of their code per backend.
 ///
 /// What a backend gains later is one more flag and the operation behind it, not another file
-/// system: objects whose bytes are a file of their own (byte 0 of the file is byte 0 of the
-/// object), which the kernel can serve directly through FUSE passthrough, would be announced
-/// here and exposed by the backend as a descriptor per sealed object.
+/// system.
 public struct BackendCapabilities: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
 
@@ -28,9 +26,20 @@ public struct BackendCapabilities: OptionSet, Hashable, Sendable {
     /// pointers into that mapping). Without it they live in the backend's arena, mapped
     /// through the backend's socket per connection, and are gone when the backend restarts.
     public static let localMemory = BackendCapabilities(rawValue: 1 << 3)
+    /// Editing an object's metadata is one cheap in-place record. Without it (vineyardd,
+    /// whose objects are immutable) an edit is a new object and a round trip to etcd, so the
+    /// file system edits only on request (chmod, chown, utimens), not to keep a directory's
+    /// times or a renamed file's change time.
+    public static let inPlaceMetadata = BackendCapabilities(rawValue: 1 << 4)
+    /// Large objects' bytes are a file of their own (byte 0 of the file is byte 0 of the
+    /// object), which the kernel can serve directly through FUSE passthrough:
+    /// ``SealedFile/openOwnFile()`` gives a descriptor of it.
+    public static let ownFiles = BackendCapabilities(rawValue: 1 << 5)
 
     /// The embedded shared-memory store's.
-    public static let embedded: BackendCapabilities = [.concurrentWriters, .sharedNames, .restartAdoption, .localMemory]
+    public static let embedded: BackendCapabilities = [
+        .concurrentWriters, .sharedNames, .restartAdoption, .localMemory, .inPlaceMetadata,
+    ]
     /// A vineyardd's.
     public static let vineyardd: BackendCapabilities = []
 }

@@ -88,8 +88,13 @@ extension EmbeddedBackend {
     }
 
     public func adoptVersion(at extent: VersionExtent, size: Int) throws(BackendError) -> any FileVersion {
-        do {
-            let blob = try store.adoptUnsealedBlob(offset: extent.offset, capacity: extent.capacity, size: size)
+        do throws(StoreError) {
+            let blob: BlobWriter
+            if let id = extent.ownFile {
+                blob = try store.adoptUnsealedBlob(id: id, size: size)
+            } else {
+                blob = try store.adoptUnsealedBlob(offset: extent.offset, capacity: extent.capacity, size: size)
+            }
             return EmbeddedVersion(store: store, blob: blob)
         } catch {
             throw Self.failure(error)
@@ -99,6 +104,14 @@ extension EmbeddedBackend {
     /// A new name is sealed and bound in one log record; a replaced one is swapped after the
     /// seal, which tells exactly what was replaced.
     public func publish(_ version: any FileVersion, meta: ObjectMeta, name: String) throws(BackendError) -> PublishedVersion {
+        try publish(version, meta: meta, name: name, sharingNamesUnder: nil)
+    }
+
+    /// ``publish(_:meta:name:)``, binding also every name under `prefix` that shares the
+    /// replaced version (a hard-linked file's other names) in the same log record.
+    func publish(_ version: any FileVersion, meta: ObjectMeta, name: String, sharingNamesUnder prefix: String?)
+        throws(BackendError) -> PublishedVersion
+    {
         guard let blob = (version as? EmbeddedVersion)?.blob else {
             throw BackendError(errno: .invalid, underlying: StoreError.invalidArgument("a version of another backend"))
         }
@@ -110,7 +123,11 @@ extension EmbeddedBackend {
             } else {
                 id = try store.seal(blob, meta: meta)
                 do throws(StoreError) {
-                    replaced = try store.putName(name, id)
+                    if let prefix {
+                        replaced = try store.putName(name, id, withNamesSharingItsObjectUnder: prefix)
+                    } else {
+                        replaced = try store.putName(name, id)
+                    }
                 } catch {
                     try? store.delete(id)  // the old version stays
                     throw error
@@ -142,6 +159,15 @@ final class EmbeddedFile: SealedFile {
     var id: ObjectID { handle.id }
     var meta: ObjectMeta { handle.meta }
     var size: Int { view?.size ?? handle.size }
+
+    func openOwnFile() throws(BackendError) -> Int32? {
+        guard view == nil, handle.isOwnFile, handle.size > 0 else { return nil }
+        do {
+            return try handle.openFile()
+        } catch {
+            throw EmbeddedBackend.failure(error)
+        }
+    }
 
     func read(at offset: Int, count: Int) throws(BackendError) -> FileBytes {
         if let view { return view.read(store: store, offset: offset, size: count) }
@@ -194,7 +220,9 @@ final class EmbeddedVersion: FileVersion {
     }
 
     var extent: VersionExtent? {
-        VersionExtent(offset: blob.location.offset, capacity: blob.capacity)
+        let location = blob.location
+        return location.isOwnFile
+            ? VersionExtent(ownFile: blob.id) : VersionExtent(offset: location.offset, capacity: blob.capacity)
     }
 
     func discard() {

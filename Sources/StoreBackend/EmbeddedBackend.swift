@@ -15,7 +15,9 @@ public final class EmbeddedBackend: ObjectBackend {
         self.store = store
     }
 
-    public var capabilities: BackendCapabilities { .embedded }
+    public var capabilities: BackendCapabilities {
+        store.configuration.blobFileThreshold == nil ? .embedded : BackendCapabilities.embedded.union(.ownFiles)
+    }
 
     /// The error of a store failure (`EIO` once the store is closed).
     static func failure(_ error: StoreError) -> BackendError {

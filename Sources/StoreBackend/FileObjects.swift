@@ -24,6 +24,15 @@ public protocol SealedFile: AnyObject, Sendable {
     ///
     /// - Throws: `EIO` when the memory behind it is gone (a vineyardd that restarted).
     func read(at offset: Int, count: Int) throws(BackendError) -> FileBytes
+
+    /// A read-only descriptor of the file holding exactly this object's bytes (the caller
+    /// closes it); `nil` when its bytes are not a file of their own
+    /// (``BackendCapabilities/ownFiles``).
+    func openOwnFile() throws(BackendError) -> Int32?
+}
+
+extension SealedFile {
+    public func openOwnFile() throws(BackendError) -> Int32? { nil }
 }
 
 /// Where an unsealed version lies in the backend's memory, so that the next process can take
@@ -31,10 +40,19 @@ public protocol SealedFile: AnyObject, Sendable {
 public struct VersionExtent: Sendable, Hashable {
     public var offset: Int
     public var capacity: Int
+    /// The blob whose file of its own holds the version (``BackendCapabilities/ownFiles``);
+    /// `offset` and `capacity` then mean nothing.
+    public var ownFile: ObjectID?
 
     public init(offset: Int, capacity: Int) {
         self.offset = offset
         self.capacity = capacity
+    }
+
+    /// A version in the file of its own of blob `id`.
+    public init(ownFile id: ObjectID) {
+        self.init(offset: 0, capacity: 0)
+        self.ownFile = id
     }
 }
 

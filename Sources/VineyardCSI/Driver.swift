@@ -85,10 +85,10 @@ final class Driver: Sendable {
 
     private static func storeRegistry(options: DriverOptions, logger: Logger) -> StoreRegistry {
         if options.storeHugePages { prepareHugePageStoreDirectory(options.storeDir, logger: logger) }
-        return StoreRegistry(
-            rootDirectory: options.storeDir,
-            defaults: StoreConfiguration(
-                directory: options.storeDir, capacity: options.storeSize.bytes, prefault: options.storePrefault.bytes))
+        var defaults = StoreConfiguration(
+            directory: options.storeDir, capacity: options.storeSize.bytes, prefault: options.storePrefault.bytes)
+        defaults.blobFileThreshold = options.blobFileThreshold.bytes > 0 ? options.blobFileThreshold.bytes : nil
+        return StoreRegistry(rootDirectory: options.storeDir, defaults: defaults)
     }
 
     private static func controller(options: DriverOptions, registry: StoreRegistry?, logger: Logger) throws -> ControllerService {
@@ -140,6 +140,17 @@ final class Driver: Sendable {
                 "default-cluster": "\(options.defaultCluster)",
                 "default-cluster-backend": "\(selection.choose(for: options.defaultCluster))",
             ])
+        guard options.mode != .controller else { return }
+        let threshold = options.blobFileThreshold.bytes > 0 ? "\(options.blobFileThreshold)" : "off"
+        if options.noPassthrough {
+            logger.info("file passthrough off: the driver serves every read (--no-passthrough)", metadata: ["blob-file-threshold": "\(threshold)"])
+        } else if let obstacle = PassthroughSupport.obstacle {
+            logger.warning("file passthrough unavailable, the driver serves every read: \(obstacle)", metadata: ["blob-file-threshold": "\(threshold)"])
+        } else {
+            logger.info(
+                "file passthrough: the kernel serves reads and mappings of sealed files that have a blob file of their own",
+                metadata: ["blob-file-threshold": "\(threshold)"])
+        }
     }
 
     // MARK: - Serving

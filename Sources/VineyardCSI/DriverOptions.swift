@@ -104,6 +104,18 @@ struct DriverOptions: ParsableArguments {
     @Flag(help: "Start vineyard-csi-fdholder (installed next to this executable) when none listens in --handover-dir (without Kubernetes; in a cluster it is a DaemonSet of its own).")
     var spawnFdHolder = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Blobs of at least this size get a shared-memory file of their own in the store directory, e.g. 1Mi; 0 keeps every blob in the arena. (default: 1Mi)",
+            discussion: "A file of its own is what the kernel serves reads and mappings of a volume's file from by itself (FUSE passthrough), and what vineyard clients map zero-copy. Smaller blobs share the arena: a file each would cost more in creates and mappings than passthrough repays."),
+        transform: SizeArgument.parser("--blob-file-threshold", example: "1Mi or 0"))
+    var blobFileThreshold = SizeArgument(bytes: 1 << 20)
+
+    @Flag(help: ArgumentHelp(
+        "Serve every read of a volume's files through the driver, never through FUSE passthrough.",
+        discussion: "Without this flag, files whose bytes have a file of their own (see --blob-file-threshold) are served by the kernel from that file where it allows it (Linux 6.9+, CAP_SYS_ADMIN); elsewhere the driver serves them either way and says so once in its log."))
+    var noPassthrough = false
+
     @Flag(help: ArgumentHelp(
         "Run as one of the per-node controllers of a node-local deployment (needs --mode all).",
         discussion: "csi-provisioner and csi-snapshotter run beside every node plugin with --node-deployment: volumes are created on this node only, snapshots and clones are served from this node's store, and expansion happens at NodeExpandVolume (ControllerExpandVolume is not advertised)."))

@@ -58,6 +58,7 @@ struct NodePlugin: Sendable {
                 holderExecutable: options.spawnFdHolder ? siblingExecutable("vineyard-csi-fdholder") : nil)
         return NodeVolumeHost(
             registry: registry, selection: options.backendSelection, directReads: options.readMode == .direct,
+            passthrough: !options.noPassthrough,
             socketDirectory: "\(options.stateDir)/node/ipc", handover: handover, logger: logger)
     }
 

@@ -28,6 +28,13 @@ final class StoreConnection: ConnectionBackend {
     private let info: IPCServerInfo
     private let connectionCount: @Sendable () -> Int
     private var sentDescriptors: Set<Int32> = []
+    /// The `store_fd` each blob in a file of its own goes by on this connection. The client
+    /// keeps a mapping per `store_fd` for as long as it is connected, so a key is never given to
+    /// another file; the numbers lie far above any descriptor number.
+    private var ownFileKeys: [ObjectID: Int32] = [:]
+    private var nextOwnFileKey: Int32 = 0x4000_0000
+    /// Blobs in files of their own, by their key (what to open when the key is first sent).
+    private var ownFileBlobs: [Int32: ObjectID] = [:]
     private var unsealed: [ObjectID: BlobWriter] = [:]
     private var pins: [ObjectID: Pin] = [:]
     /// Objects shared with a snapshot or another volume that this connection reached through
@@ -50,6 +57,7 @@ final class StoreConnection: ConnectionBackend {
         unsealed.removeAll()
         for pin in pins.values { pin.handle.release() }
         pins.removeAll()
+        ownFileBlobs.removeAll()
     }
 
     func register(version: String, storeType: Int) throws(IPCError) -> IPCReply {
@@ -86,7 +94,38 @@ final class StoreConnection: ConnectionBackend {
 
     func buffers(_ ids: [ObjectID], unsafe: Bool) throws(IPCError) -> IPCReply {
         let payloads = try buffers(ids, allowUnsealed: unsafe)
-        return .getBuffers(payloads, fds: descriptorsToSend(for: payloads))
+        let keys = descriptorsToSend(for: payloads)
+        let reply = IPCReply.getBuffers(payloads, fds: keys)
+        guard keys.contains(where: { ownFileBlobs[$0] != nil }) else { return reply }
+        // Some keys stand for blob files: the reply carries descriptors of its own, opened
+        // here and closed once sent.
+        var descriptors: [Int32] = []
+        do throws(IPCError) {
+            for key in keys {
+                if let id = ownFileBlobs[key] {
+                    do throws(StoreError) {
+                        // The pin taken for this reply keeps a deleted blob's file reachable.
+                        if let pinned = pins[id] {
+                            descriptors.append(try pinned.handle.openFile())
+                        } else {
+                            descriptors.append(try store.openBlobFile(id))
+                        }
+                    } catch {
+                        throw IPCError(error)
+                    }
+                } else {
+                    let copy = dup(key)
+                    guard copy >= 0 else { throw IPCError(.ioError, "cannot duplicate the store descriptor: \(String(cString: strerror(errno)))") }
+                    descriptors.append(copy)
+                }
+            }
+        } catch {
+            for descriptor in descriptors { close(descriptor) }
+            for key in keys { sentDescriptors.remove(key) }
+            throw error
+        }
+        for key in keys { ownFileBlobs[key] = nil }
+        return .forwarded(reply.json, descriptors: descriptors)
     }
 
     func dropBuffer(_ id: ObjectID) throws(IPCError) -> IPCReply {
@@ -240,6 +279,22 @@ final class StoreConnection: ConnectionBackend {
             mapSize: mapSize, isSealed: sealed)
     }
 
+    /// A sealed blob in a file of its own: the client maps the whole file (`map_size - 8`
+    /// bytes from offset 0) under the blob's key.
+    private func ownFilePayload(_ id: ObjectID, handle: ObjectHandle) -> IPCPayload {
+        let key: Int32
+        if let known = ownFileKeys[id] {
+            key = known
+        } else {
+            key = nextOwnFileKey
+            nextOwnFileKey += 1
+            ownFileKeys[id] = key
+            ownFileBlobs[key] = id
+        }
+        return IPCPayload(
+            objectID: id, storeFD: key, dataOffset: 0, dataSize: handle.size, mapSize: handle.size + 8, isSealed: true)
+    }
+
     /// The store descriptors among `payloads` this connection has not been sent yet, in order
     /// of first appearance; marks them sent.
     private func descriptorsToSend(for payloads: [IPCPayload]) -> [Int32] {
@@ -263,7 +318,9 @@ final class StoreConnection: ConnectionBackend {
             // The client writes the bytes itself, through its own mapping: the store only reserves
             // fresh memory (its own page tables would be filled for nothing), and the size counts
             // them as written.
-            writer = try store.createBlob(expectedSize: size, writtenElsewhere: true)
+            // In the arena: the reply names the arena's descriptor and an offset, which a buffer
+            // that moved into a file of its own while growing would no longer match.
+            writer = try store.createBlob(expectedSize: size, writtenElsewhere: true, placement: .arena)
             try writer.truncate(to: size, zeroFill: false)
         } catch {
             if case .outOfMemory = error { throw outOfMemory(size, usage: store.usage) }
@@ -323,7 +380,11 @@ final class StoreConnection: ConnectionBackend {
                 handle = opened
                 pins[id] = Pin(handle: opened, count: 1)
             }
-            payloads.append(payload(id, offset: handle.fileOffset, size: handle.size, sealed: true))
+            if handle.isOwnFile && handle.size > 0 {
+                payloads.append(ownFilePayload(id, handle: handle))
+            } else {
+                payloads.append(payload(id, offset: handle.fileOffset, size: handle.size, sealed: true))
+            }
         }
         return payloads
     }

@@ -61,7 +61,10 @@ extension VolumeFileSystem {
             throw .noEntry
         }
         let node: Node
-        if let known, known.kind == resolved.kind {
+        if let linked = linkedInode(for: resolved) {
+            if let known { table.withLock { $0.forget(known, 1) } }
+            return entry(attributes(of: linked, resolved: resolved))
+        } else if let known, known.kind == resolved.kind {
             node = known
         } else {
             node = table.withLock { table in
@@ -69,6 +72,7 @@ extension VolumeFileSystem {
                 return table.pinChild(of: parent, named: name, kind: resolved.kind)
             }
         }
+        recordLinked(node, resolved: resolved)
         return entry(attributes(of: node, resolved: resolved))
     }
 
@@ -98,7 +102,7 @@ extension VolumeFileSystem {
             return try node.lock.withLock { _ throws(Errno) -> FileAttributes in
                 try fileAttributesLocked(node)
             }
-        case .directory, .symbolicLink:
+        case .directory, .symbolicLink, .special:
             let path = try path(of: node)
             guard let resolved = try resolve(path), resolved.kind == node.kind else { throw staleLocked(node) }
             return attributes(of: node, resolved: resolved)
@@ -153,7 +157,7 @@ extension VolumeFileSystem {
                 return try node.lock.withLock { _ throws(Errno) -> FileAttributes in
                     try setFileAttributesLocked(node, changes, handle: handle, context: context)
                 }
-            case .directory, .symbolicLink:
+            case .directory, .symbolicLink, .special:
                 if changes.size != nil { throw node.kind == .directory ? .isDirectory : .invalid }
                 return try setMetadataAttributes(node, changes)
             }
@@ -161,9 +165,10 @@ extension VolumeFileSystem {
         return AttributeReply(attributes: attributes, timeout: Self.cacheTimeout)
     }
 
-    /// Whether `changes` touches anything but the size.
+    /// Whether `changes` touches anything but the size. A request that changes nothing is
+    /// `chown(path, -1, -1)`, which still marks the change time.
     private static func changesMetadata(_ changes: SetAttributes) -> Bool {
-        changes.mode != nil || changes.uid != nil || changes.gid != nil || changes.accessTime != nil
+        changes.size == nil || changes.mode != nil || changes.uid != nil || changes.gid != nil || changes.accessTime != nil
             || changes.modificationTime != nil || changes.changeTime != nil
     }
 
@@ -221,6 +226,10 @@ extension VolumeFileSystem {
         switch resolved {
         case .symbolicLink(let id, _):
             try updateAttributes(of: id, named: naming.objectName(path), changes, now: now, defaultPermissions: 0o777)
+        case .special(let id, _):
+            try updateAttributes(
+                of: id, named: naming.objectName(path), changes, now: now,
+                defaultPermissions: NodeMetadata.defaultFilePermissions)
         case .directory(let id?, _):
             try updateAttributes(
                 of: id, named: naming.directoryName(path), changes, now: now,

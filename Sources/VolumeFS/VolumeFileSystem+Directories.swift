@@ -139,7 +139,7 @@ extension VolumeFileSystem {
                 if id.isBlob {
                     kind = .file
                 } else {
-                    guard let meta = try? backend.meta(id), let found = NodeMetadata.kind(of: id, typename: meta.typename)
+                    guard let meta = try? backend.meta(id), let found = NodeMetadata.kind(of: id, meta: meta)
                     else { continue }
                     kind = found
                 }

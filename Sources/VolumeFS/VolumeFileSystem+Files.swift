@@ -41,6 +41,7 @@ extension VolumeFileSystem {
 
             let blob = try call { () throws(BackendError) in try backend.startVersion(from: nil, keeping: 0) }
             let handle = files.makeHandle()
+            touchParent(of: path)
             let node = table.withLock { table in
                 let node = table.pinChild(of: parentNode, named: name, kind: .file, pending: true)
                 table.opened(node)
@@ -68,6 +69,7 @@ extension VolumeFileSystem {
         case .file: break
         case .directory: throw .isDirectory
         case .symbolicLink: throw .loop
+        case .special: throw .invalid  // the kernel opens these itself
         }
         return try namespace.withReadLock { () throws(Errno) -> OpenReply in
             try openLocked(node, flags: flags, context: context)
@@ -84,7 +86,7 @@ extension VolumeFileSystem {
         let handle = files.makeHandle()
         table.withLock { $0.opened(node) }
         do throws(Errno) {
-            let keepCache = try node.lock.withLock { _ throws(Errno) -> Bool in
+            let (keepCache, passthroughOpen) = try node.lock.withLock { _ throws(Errno) -> (Bool, PassthroughOpen?) in
                 if writable && !backend.capabilities.contains(.concurrentWriters) && node.file.writableCount > 0 {
                     throw .busy  // one writer per file where a version is the writer's alone
                 }
@@ -104,23 +106,34 @@ extension VolumeFileSystem {
                 if writable && flags.contains(.truncate) {
                     try resizeLocked(node, to: 0, now: .now)
                 }
+                let passthroughOpen = passthroughOpenLocked(node, writable: writable)
                 node.file.openCount += 1
                 if writable { node.file.writableCount += 1 }
+                if passthroughOpen != nil {
+                    // Reads of this open do not fill the page cache.
+                    if node.file.writer == nil { node.file.cachedObjectID = nil }
+                    return (false, passthroughOpen)
+                }
                 if var writer = node.file.writer {
                     let keep = writer.cacheCoherent
                     writer.cacheCoherent = true  // a non-keeping open drops the cache
                     node.file.writer = writer
-                    return keep
+                    return (keep, nil)
                 }
                 let currentID = node.file.current?.id
                 let keep = currentID != nil && node.file.cachedObjectID == currentID
                 node.file.cachedObjectID = currentID
-                return keep
+                return (keep, nil)
             }
-            let file = OpenFile(node: node, flags: flags)
+            let file = OpenFile(
+                node: node, flags: flags, passthrough: passthroughOpen != nil,
+                directPassthrough: passthroughOpen?.direct ?? false)
             files.insert(file, as: handle)
-            let directIO = file.directIO || (!writable && directReads)
-            return OpenReply(handle: handle, keepCache: keepCache, directIO: directIO, noFlush: !writable)
+            // A passthrough open without direct I/O is served by the kernel, page cache or not.
+            let directIO = file.directIO || (!writable && directReads && passthroughOpen == nil)
+            return OpenReply(
+                handle: handle, keepCache: keepCache, directIO: directIO, noFlush: !writable,
+                passthrough: passthroughOpen?.id)
         } catch {
             table.withLock { $0.closed(node) }
             throw error
@@ -202,6 +215,7 @@ extension VolumeFileSystem {
                 writer.size += growth
                 writer.attributes.modificationTime = now
                 writer.attributes.changeTime = now
+                writer.attributes.permissions = Self.permissions(writer.attributes.permissions, afterWriteBy: context)
                 // Bytes written past the page cache leave any cached pages of the inode stale.
                 if file.directIO { writer.cacheCoherent = false }
                 node.file.writer = writer
@@ -246,6 +260,7 @@ extension VolumeFileSystem {
         namespace.withReadLock {
             node.lock.withLock { _ in
                 node.file.dirtyHandles[handle] = nil
+                passthroughReleaseLocked(node, file)
                 node.file.openCount -= 1
                 if file.writable { node.file.writableCount -= 1 }
                 if node.file.writer != nil && node.file.dirtyHandles.isEmpty {
@@ -327,7 +342,10 @@ extension VolumeFileSystem {
             size: writer.size, attributes: writer.attributes, volumeID: volumeID, instanceID: instanceID)
         let published: PublishedVersion
         do throws(BackendError) {
-            published = try backend.publish(writer.blob, meta: meta, name: name)
+            published =
+                writer.attributes.linkIdentity == nil
+                ? try backend.publish(writer.blob, meta: meta, name: name)
+                : try backend.publish(writer.blob, meta: meta, name: name, withNamesSharingItsObjectUnder: naming.rootPrefix)
         } catch {
             // The previous version stays; this one is gone.
             discardLocked(node)
@@ -335,7 +353,7 @@ extension VolumeFileSystem {
         }
         var replacedSize = 0
         if let replaced = published.replaced, let old = published.replacedMeta,
-            NodeMetadata.kind(of: replaced, typename: old.typename) == .file
+            NodeMetadata.kind(of: replaced, meta: old) == .file
         {
             replacedSize = backend.fileSize(of: replaced, meta: old)
         }

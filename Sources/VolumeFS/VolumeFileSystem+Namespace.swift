@@ -1,7 +1,7 @@
 //
 // vineyard-csi: VolumeFS
 //
-// VolumeFileSystem+Namespace.swift: mkdir, rmdir, unlink, rename and links.
+// VolumeFileSystem+Namespace.swift: mkdir, rmdir, unlink, rename and symbolic links.
 
 import FUSEKit
 import SharedMemoryStore
@@ -18,17 +18,12 @@ extension VolumeFileSystem {
         let name = try Self.validatedName(name)
         let parentNode = try directoryNode(parent)
         return try namespace.withReadLock { () throws(Errno) -> EntryReply in
-            let parentPath = try path(of: parentNode)
-            let path = VolumeNaming.join(parentPath, name)
-            let markerName = naming.directoryName(path)
-            try Self.checkLength(markerName)
-            if try existingEntry(parentNode, name, path: path) { throw .exists }
-            let parentAttributes = try existingDirectory(parentPath)
-            let attributes = newAttributes(
-                parent: parentAttributes, mode: mode, kind: .directory, context: context, now: .now)
+            let (path, markerName, attributes) = try newEntryLocked(
+                parentNode, name, kind: .directory, mode: mode, context: context)
             let meta = NodeMetadata.directory(attributes: attributes, volumeID: volumeID, instanceID: instanceID)
             let id = try call { () throws(BackendError) in try backend.createObject(meta, name: markerName) }
             accounting.adjust(directories: 1)
+            touchParent(of: path)
             let node = table.withLock { $0.pinChild(of: parentNode, named: name, kind: .directory) }
             return entry(self.attributes(of: node, resolved: .directory(id, meta)))
         }
@@ -49,6 +44,7 @@ extension VolumeFileSystem {
                 try unbind(naming.directoryName(path), from: markerID)
                 accounting.adjust(directories: -1)
             }
+            touchParent(of: path)
             if let node { table.withLock { $0.detach(node) } }
         }
     }
@@ -63,8 +59,25 @@ extension VolumeFileSystem {
         if let node, !table.withLock({ $0.pendingNames(in: node).isEmpty }) { throw .notEmpty }
     }
 
+    /// The path, store name and attributes of a new entry `name` of `parentNode`. Call it
+    /// with the namespace lock held.
+    ///
+    /// - Throws: `ENAMETOOLONG`, `EEXIST`, or `ENOENT` when the parent was removed.
+    func newEntryLocked(
+        _ parentNode: Node, _ name: FileName, kind: NodeKind, mode: UInt32, context: RequestContext
+    ) throws(Errno) -> (path: String, storeName: String, attributes: PosixAttributes) {
+        let parentPath = try path(of: parentNode)
+        let path = VolumeNaming.join(parentPath, name)
+        let storeName = kind == .directory ? naming.directoryName(path) : naming.objectName(path)
+        try Self.checkLength(storeName)
+        if try existingEntry(parentNode, name, path: path) { throw .exists }
+        let parentAttributes = try existingDirectory(parentPath)
+        let attributes = newAttributes(parent: parentAttributes, mode: mode, kind: kind, context: context, now: .now)
+        return (path, storeName, attributes)
+    }
+
     /// Whether `parent/name` exists, in the store or as a file being written here.
-    private func existingEntry(_ parent: Node, _ name: FileName, path: String) throws(Errno) -> Bool {
+    func existingEntry(_ parent: Node, _ name: FileName, path: String) throws(Errno) -> Bool {
         if let node = table.withLock({ $0.child(of: parent, named: name) }), node.kind == .file,
             node.lock.withLock({ _ in node.file.writer != nil })
         {
@@ -97,17 +110,21 @@ extension VolumeFileSystem {
     /// written is discarded when its last handle closes.
     private func unlinkLocked(path: String, node: Node?) throws(Errno) {
         let pending = table.withLock { _ in node?.isPending ?? false }
+        var removed: (id: ObjectID, meta: ObjectMeta)?
         if !pending {
             guard let resolved = try resolve(path) else { throw .noEntry }
-            switch resolved {
-            case .directory: throw .isDirectory
-            case .file(let id, let meta), .symbolicLink(let id, let meta):
-                try unbind(naming.objectName(path), from: id)
-                let size = resolved.kind == .file ? backend.fileSize(of: id, meta: meta) : 0
+            guard let object = resolved.object else { throw .isDirectory }
+            try unbind(naming.objectName(path), from: object.id)
+            if lostLastName(object.id, meta: object.meta) {
+                let size = resolved.kind == .file ? backend.fileSize(of: object.id, meta: object.meta) : 0
                 accounting.adjust(bytes: -size, files: -1)
+            } else if let remaining = volumeNames(of: object.id).first {
+                touchChangeTime(of: object.id, named: remaining)
             }
+            removed = object
+            touchParent(of: path)
         }
-        if let node { table.withLock { $0.detach(node) } }
+        if let node { detachOrMove(node, remainingNamesOf: removed?.id, meta: removed?.meta) }
     }
 
     // MARK: - Rename
@@ -187,7 +204,7 @@ extension VolumeFileSystem {
         var sourceID: ObjectID?
         if !sourcePending {
             switch try resolve(sourcePath) {
-            case .file(let id, _)?, .symbolicLink(let id, _)?: sourceID = id
+            case .file(let id, _)?, .symbolicLink(let id, _)?, .special(let id, _)?: sourceID = id
             case .directory?: throw .isDirectory  // became a directory meanwhile
             case nil: throw .noEntry
             }
@@ -196,11 +213,13 @@ extension VolumeFileSystem {
         var targetObject: (ObjectID, ObjectMeta)?
         switch try resolve(targetPath) {
         case .file(let id, let meta)?: targetObject = (id, meta)
-        case .symbolicLink(let id, let meta)?: targetObject = (id, meta)
+        case .symbolicLink(let id, let meta)?, .special(let id, let meta)?: targetObject = (id, meta)
         case .directory?: throw .isDirectory
         case nil: break
         }
         if noReplace && (targetPending || targetObject != nil) { throw .exists }
+        // Two names of one file: POSIX renames nothing.
+        if let sourceID, targetObject?.0 == sourceID { return }
         _ = try existingDirectory(try path(of: targetParent))
 
         var replaced: ObjectID?
@@ -209,16 +228,23 @@ extension VolumeFileSystem {
         } else if let (id, _) = targetObject {
             replaced = id  // the pending source takes the name when it is published
         }
+        var replacedMeta: ObjectMeta?
         if let replaced, replaced != sourceID {
-            var size = 0
-            if let meta = try? backend.meta(replaced), NodeMetadata.kind(of: replaced, typename: meta.typename) == .file {
-                size = backend.fileSize(of: replaced, meta: meta)
+            replacedMeta = try? backend.meta(replaced)
+            if lostLastName(replaced, meta: replacedMeta) {
+                var size = 0
+                if let meta = replacedMeta, NodeMetadata.kind(of: replaced, meta: meta) == .file {
+                    size = backend.fileSize(of: replaced, meta: meta)
+                }
+                try? backend.retire(replaced)  // a snapshot or clone may still name it
+                accounting.adjust(bytes: -size, files: -1)
             }
-            try? backend.retire(replaced)  // a snapshot or clone may still name it
-            accounting.adjust(bytes: -size, files: -1)
         }
+        if let sourceID { touchChangeTime(of: sourceID, named: targetName) }
+        touchParent(of: sourcePath)
+        if targetParent !== sourceParent { touchParent(of: targetPath) }
+        if let target, target !== source { detachOrMove(target, remainingNamesOf: replaced, meta: replacedMeta) }
         table.withLock { table in
-            if let target, target !== source { table.detach(target) }
             if let source { table.move(source, to: targetParent, name: newName) }
         }
     }
@@ -244,7 +270,7 @@ extension VolumeFileSystem {
             throw .notDirectory
         }
         switch try resolve(targetPath) {
-        case .file?, .symbolicLink?:
+        case .file?, .symbolicLink?, .special?:
             throw .notDirectory
         case .directory(let markerID, _)?:
             if noReplace { throw .exists }
@@ -277,6 +303,9 @@ extension VolumeFileSystem {
                 throw error.errno
             }
         }
+        if let markerID = try? backend.lookUp(targetPrefix) { touchChangeTime(of: markerID, named: targetPrefix) }
+        touchParent(of: sourcePath)
+        if targetParent !== sourceParent { touchParent(of: targetPath) }
         table.withLock { table in
             if let target, target !== source { table.detach(target) }
             if let source { table.move(source, to: targetParent, name: newName) }
@@ -308,6 +337,7 @@ extension VolumeFileSystem {
                 target: target, attributes: attributes, volumeID: volumeID, instanceID: instanceID)
             let id = try call { () throws(BackendError) in try backend.createObject(meta, name: objectName) }
             accounting.adjust(files: 1)
+            touchParent(of: path)
             let node = table.withLock { $0.pinChild(of: parentNode, named: name, kind: .symbolicLink) }
             return entry(self.attributes(of: node, resolved: .symbolicLink(id, meta)))
         }
@@ -322,20 +352,6 @@ extension VolumeFileSystem {
             else { throw .noEntry }
             return target
         }
-    }
-
-    /// Hard links are not supported: a file is one object under one name.
-    public func link(
-        inode: InodeNumber, newParent: InodeNumber, newName: String, context: RequestContext
-    ) throws(Errno) -> EntryReply {
-        throw readOnly ? .readOnlyFileSystem : .notPermitted
-    }
-
-    /// Device nodes, FIFOs and sockets are not supported (regular files come through create).
-    public func makeNode(
-        parent: InodeNumber, name: String, mode: UInt32, device: UInt64, context: RequestContext
-    ) throws(Errno) -> EntryReply {
-        throw readOnly ? .readOnlyFileSystem : .notPermitted
     }
 }
 

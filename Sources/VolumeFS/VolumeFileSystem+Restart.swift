@@ -49,9 +49,11 @@ extension VolumeFileSystem {
         inodeCapacity: Int = 1 << 20
     ) throws(VolumeFSError) -> (VolumeFileSystem, Resumption?) {
         let (slots, existed) = try InodeSlots.open(path: stateFile, capacity: inodeCapacity, resume: resume)
+        let backingSlots = try BackingSlots.open(besides: stateFile, capacity: slots.capacity, resume: existed)
         let backend = EmbeddedBackend(store: store)
         let fileSystem = try VolumeFileSystem(
-            backend: backend, volumeID: volumeID, quotaBytes: quotaBytes, readOnly: readOnly, slots: slots)
+            backend: backend, volumeID: volumeID, quotaBytes: quotaBytes, readOnly: readOnly, slots: slots,
+            backingSlots: backingSlots)
         let epoch = (existed ? slots.handleEpoch : 0) + 1
         slots.handleEpoch = epoch
         let firstHandle = epoch << handleEpochShift | 1
@@ -62,6 +64,7 @@ extension VolumeFileSystem {
             return (fileSystem, nil)
         }
         let writers = fileSystem.table.withLock { $0.restore(from: slots) }
+        fileSystem.restoreBackingFiles()
         var resumption = Resumption(inodes: fileSystem.inodeCount - 1, writers: 0, lostWriters: 0)
         for (node, record) in writers {
             node.lock.withLock { _ in
@@ -69,8 +72,7 @@ extension VolumeFileSystem {
                 var size = record.size
                 let blob: any FileVersion
                 do throws(BackendError) {
-                    blob = try backend.adoptVersion(
-                        at: VersionExtent(offset: record.extentOffset, capacity: record.extentLength), size: record.size)
+                    blob = try backend.adoptVersion(at: record.extent, size: record.size)
                     resumption.writers += 1
                 } catch {
                     guard let empty = try? backend.startVersion(from: nil, keeping: 0) else { return }
@@ -92,6 +94,7 @@ extension VolumeFileSystem {
     /// Deletes the state file of a mount that is gone for good (after unmounting).
     public func removeStateFile() {
         slots?.remove()
+        passthrough.slots?.remove()
     }
 
     // MARK: - Mirroring
@@ -107,7 +110,7 @@ extension VolumeFileSystem {
         slots.setWriter(
             node.inode.rawValue,
             InodeSlots.Writer(
-                extentOffset: extent.offset, extentLength: extent.capacity, size: writer.size,
+                extent: extent, size: writer.size,
                 baseline: writer.baseline, attributes: writer.attributes))
     }
 
@@ -126,24 +129,31 @@ extension VolumeFileSystem {
         return adoption.withLock { _ -> OpenFile? in
             if let existing = files.get(handle) {
                 guard writable && !existing.writable else { return existing }
-                let upgraded = OpenFile(node: existing.node, flags: .readWrite)
+                let upgraded = OpenFile(
+                    node: existing.node, flags: .readWrite, passthrough: existing.passthrough,
+                    directPassthrough: existing.passthrough)
                 existing.node.lock.withLock { _ in existing.node.file.writableCount += 1 }
                 files.insert(upgraded, as: handle)
                 return upgraded
             }
             guard let node = try? self.node(inode), node.kind == .file else { return nil }
             table.withLock { $0.opened(node) }
-            namespace.withReadLock {
-                node.lock.withLock { _ in
+            let passthrough = namespace.withReadLock {
+                node.lock.withLock { _ -> Bool in
                     if node.file.writer == nil && node.file.current == nil {
                         let path = table.withLock { $0.path(of: node) }
                         if let path { node.file.current = (try? namedFileLocked(node, path: path)) ?? nil }
                     }
                     node.file.openCount += 1
                     if writable { node.file.writableCount += 1 }
+                    // While the inode has a backing file every open of it is a passthrough
+                    // open (the kernel allows no other): this one is counted in its opens.
+                    return node.file.backing != nil
                 }
             }
-            let file = OpenFile(node: node, flags: writable ? .readWrite : OpenFlags(rawValue: 0))
+            let file = OpenFile(
+                node: node, flags: writable ? .readWrite : OpenFlags(rawValue: 0), passthrough: passthrough,
+                directPassthrough: passthrough && writable)
             files.insert(file, as: handle)
             return file
         }

@@ -27,7 +27,8 @@ import Synchronization
 /// metadata object (`vineyard-csi::Directory`) named `"<volumeID>/a/c/"`, and the root is
 /// `"<volumeID>/"`. Names with further names below them are directories even without a marker,
 /// so trees written by vineyard clients show up too. Owner, permissions and times are fields
-/// of each object's metadata (``NodeMetadata``).
+/// of each object's metadata (``NodeMetadata``). Hard links are more names of one object
+/// (VolumeFileSystem+Links.swift); FIFOs, sockets and device nodes are metadata objects.
 ///
 /// ## Versions
 /// Opening a file for writing does not change it: the first write (or truncation) starts a
@@ -89,6 +90,11 @@ public final class VolumeFileSystem: FileSystem {
     let slots: InodeSlots?
     /// Serialises taking over handles of an earlier process.
     let adoption = Mutex<Void>(())
+    /// The inode serving each hard-linked file this mount has looked up, by link identity
+    /// (see ``PosixAttributes/linkIdentity``), so that every name of it is one inode.
+    let linkedInodes = Mutex<[UInt64: InodeNumber]>([:])
+    /// Files the kernel serves from the objects' own files (FUSE passthrough).
+    let passthrough: PassthroughFiles
 
     /// Seconds the kernel may cache attributes (sizes, modes): how stale a change made through
     /// another mount may look.
@@ -132,7 +138,10 @@ public final class VolumeFileSystem: FileSystem {
     }
 
     /// The designated initializer; with `slots`, the generation is the one recorded there.
-    init(backend: any ObjectBackend, volumeID: String, quotaBytes: Int, readOnly: Bool, slots: InodeSlots?) throws(VolumeFSError) {
+    init(
+        backend: any ObjectBackend, volumeID: String, quotaBytes: Int, readOnly: Bool, slots: InodeSlots?,
+        backingSlots: BackingSlots? = nil
+    ) throws(VolumeFSError) {
         try Self.validate(volumeID: volumeID)
         guard quotaBytes >= 0 else {
             throw VolumeFSError(code: .invalidQuota, message: "quota \(quotaBytes) is negative")
@@ -161,6 +170,7 @@ public final class VolumeFileSystem: FileSystem {
         self.table = Mutex(InodeTable(root: Node(inode: .root, kind: .directory, parent: nil, name: FileName(""))))
         let now = Timespec.now
         self.slots = slots
+        self.passthrough = PassthroughFiles(slots: backingSlots)
         if let slots, slots.generation != 0 {
             self.generation = slots.generation
         } else {
@@ -221,9 +231,12 @@ public final class VolumeFileSystem: FileSystem {
     ///     in the page cache.
     ///   - backend: the backend's capabilities: without ``BackendCapabilities/localMemory``
     ///     (vineyardd) no readdirplus, as attributes come from the backend one name at a time.
+    ///   - passthrough: let the kernel serve sealed files from the objects' own files where
+    ///     it can (``fileServing``; backends with ``BackendCapabilities/ownFiles`` only).
     /// - Returns: the options.
     public static func recommendedMountOptions(
-        volumeID: String, readOnly: Bool, directReads: Bool = false, backend: BackendCapabilities = .embedded
+        volumeID: String, readOnly: Bool, directReads: Bool = false, backend: BackendCapabilities = .embedded,
+        passthrough: Bool = false
     ) -> MountOptions {
         var capabilities = FUSECapabilities.defaults
         capabilities.formUnion([.atomicOpenTruncate])
@@ -237,7 +250,8 @@ public final class VolumeFileSystem: FileSystem {
             maxWrite: 1 << 20,
             readAheadKilobytes: 1024,
             capabilities: capabilities,
-            directIOMappable: directReads
+            directIOMappable: directReads,
+            passthrough: passthrough && backend.contains(.ownFiles)
         )
     }
 
@@ -258,6 +272,7 @@ public final class VolumeFileSystem: FileSystem {
 
     public func initialize(connection: ConnectionInfo) {
         directReadsAgreed.store(connection.directIOMappable, ordering: .relaxed)
+        connectPassthrough(connection)
     }
 
     /// Publishes what is still being written: the kernel drops pending RELEASE requests at
@@ -277,6 +292,8 @@ public final class VolumeFileSystem: FileSystem {
     enum Resolved {
         case file(ObjectID, ObjectMeta)
         case symbolicLink(ObjectID, ObjectMeta)
+        /// A FIFO, socket or device node.
+        case special(ObjectID, ObjectMeta)
         /// A directory; the marker object is absent for a directory that exists only because
         /// names below it do.
         case directory(ObjectID?, ObjectMeta?)
@@ -285,7 +302,18 @@ public final class VolumeFileSystem: FileSystem {
             switch self {
             case .file: return .file
             case .symbolicLink: return .symbolicLink
+            case .special(_, let meta): return .special(NodeMetadata.specialType(meta))
             case .directory: return .directory
+            }
+        }
+
+        /// The object of a file, link or special file (not of a directory).
+        var object: (id: ObjectID, meta: ObjectMeta)? {
+            switch self {
+            case .file(let id, let meta), .symbolicLink(let id, let meta), .special(let id, let meta):
+                return (id, meta)
+            case .directory:
+                return nil
             }
         }
     }
@@ -295,9 +323,10 @@ public final class VolumeFileSystem: FileSystem {
     func resolve(_ path: String) throws(Errno) -> Resolved? {
         do throws(BackendError) {
             if !path.isEmpty, let id = try backend.lookUp(naming.objectName(path)), let meta = try backend.meta(id) {
-                switch NodeMetadata.kind(of: id, typename: meta.typename) {
+                switch NodeMetadata.kind(of: id, meta: meta) {
                 case .file: return .file(id, meta)
                 case .symbolicLink: return .symbolicLink(id, meta)
+                case .special: return .special(id, meta)
                 case .directory, nil: break
                 }
             }
@@ -361,7 +390,7 @@ public final class VolumeFileSystem: FileSystem {
 
     /// Attributes in FUSE's form.
     func attributes(
-        of node: Node, posix: PosixAttributes, size: Int, linkCount: UInt32
+        of node: Node, posix: PosixAttributes, size: Int, linkCount: UInt32, device: UInt64 = 0
     ) -> FileAttributes {
         FileAttributes(
             inode: node.inode,
@@ -369,6 +398,7 @@ public final class VolumeFileSystem: FileSystem {
             linkCount: linkCount,
             uid: posix.uid,
             gid: posix.gid,
+            rdev: device,
             size: UInt64(max(0, size)),
             blockSize: Self.preferredIOSize,
             accessTime: posix.accessTime,
@@ -382,11 +412,17 @@ public final class VolumeFileSystem: FileSystem {
         switch resolved {
         case .file(let id, let meta):
             let posix = PosixAttributes(meta: meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
-            return attributes(of: node, posix: posix, size: backend.fileSize(of: id, meta: meta), linkCount: 1)
-        case .symbolicLink(_, let meta):
+            return attributes(
+                of: node, posix: posix, size: backend.fileSize(of: id, meta: meta), linkCount: linkCount(of: id, meta: meta))
+        case .symbolicLink(let id, let meta):
             let posix = PosixAttributes(meta: meta, defaultPermissions: 0o777)
             let target = meta.fields[NodeMetadata.targetKey]?.stringValue ?? ""
-            return attributes(of: node, posix: posix, size: target.utf8.count, linkCount: 1)
+            return attributes(of: node, posix: posix, size: target.utf8.count, linkCount: linkCount(of: id, meta: meta))
+        case .special(let id, let meta):
+            let posix = PosixAttributes(meta: meta, defaultPermissions: NodeMetadata.defaultFilePermissions)
+            return attributes(
+                of: node, posix: posix, size: 0, linkCount: linkCount(of: id, meta: meta),
+                device: NodeMetadata.device(meta))
         case .directory(_, let meta):
             let posix =
                 meta.map {
@@ -398,7 +434,13 @@ public final class VolumeFileSystem: FileSystem {
 
     /// Attributes of a file with a version being written.
     func attributes(of node: Node, writer: PendingVersion, attached: Bool) -> FileAttributes {
-        attributes(of: node, posix: writer.attributes, size: writer.size, linkCount: attached ? 1 : 0)
+        var linkCount: UInt32 = attached ? 1 : 0
+        if attached, writer.attributes.linkIdentity != nil, let path = table.withLock({ $0.path(of: node) }),
+            let object = (try? resolve(path))??.object
+        {
+            linkCount = self.linkCount(of: object.id, meta: object.meta)
+        }
+        return attributes(of: node, posix: writer.attributes, size: writer.size, linkCount: linkCount)
     }
 
     func entry(_ attributes: FileAttributes) -> EntryReply {

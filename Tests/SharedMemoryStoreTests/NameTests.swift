@@ -21,7 +21,7 @@ import Testing
             #expect(throws: StoreError.nameNotFound("n")) { try store.deleteName("n") }
             #expect(throws: StoreError.notFound(ObjectID(12345))) { try store.putName("n", ObjectID(12345)) }
             #expect(throws: StoreError.invalidName("")) { try store.putName("", a) }
-            #expect(throws: StoreError.self) { try store.putName(String(repeating: "x", count: 4097), a) }
+            #expect(throws: StoreError.self) { try store.putName(String(repeating: "x", count: StoreLimits.maximumNameLength + 1), a) }
         }
     }
 

@@ -140,4 +140,28 @@ import Testing
             #expect(reopened.usage.bytesUsed == 0)
         }
     }
+
+    @Test func putNameMovesTheNamesSharingTheObjectUnderThePrefixInOneRecord() throws {
+        try withTemporaryDirectory { directory in
+            let configuration = testConfiguration(directory, capacity: 16 << 20, prefault: 0)
+            let (old, new): (ObjectID, ObjectID)
+            do {
+                let store = try ObjectStore.open(configuration)
+                old = try put(store, [1], name: "vol/a")
+                try store.putName("vol/dir/b", old)
+                try store.putName("snap/a", old)  // another volume's name: stays
+                let other = try put(store, [3], name: "vol/other")
+                new = try put(store, [2])
+                #expect(try store.putName("vol/a", new, withNamesSharingItsObjectUnder: "vol/") == old)
+                #expect(store.name("vol/a") == new && store.name("vol/dir/b") == new)
+                #expect(store.name("snap/a") == old && store.name("vol/other") == other)
+                #expect(store.names(of: old) == ["snap/a"])
+                // A name bound to nothing yet moves alone.
+                #expect(try store.putName("vol/c", new, withNamesSharingItsObjectUnder: "vol/") == nil)
+            }
+            let reopened = try ObjectStore.open(configuration)
+            #expect(reopened.name("vol/a") == new && reopened.name("vol/dir/b") == new && reopened.name("vol/c") == new)
+            #expect(reopened.name("snap/a") == old)
+        }
+    }
 }

@@ -80,6 +80,32 @@ struct ObjectBackendContractTests {
         #expect(try backend.lookUp("w/a") == other)
     }
 
+    @Test("a new version takes every name of the old one under a prefix where the backend lists an object's names", arguments: BackendUnderTest.available)
+    func namesMoveTogether(_ kind: BackendUnderTest.Kind) throws {
+        let subject = try BackendUnderTest.make(kind)
+        let backend = subject.backend
+        func publish(_ bytes: [UInt8], _ name: String, linked: Bool) throws -> PublishedVersion {
+            let version = try backend.startVersion(from: nil, keeping: 0)
+            try version.write(at: 0, bytes)
+            let meta = ObjectMeta.blob(size: bytes.count, instanceID: 0)
+            return linked
+                ? try backend.publish(version, meta: meta, name: name, withNamesSharingItsObjectUnder: "v/")
+                : try backend.publish(version, meta: meta, name: name)
+        }
+        let old = try publish([1], "v/a", linked: false).id
+        try backend.bind("v/b", to: old)
+        try backend.bind("w/a", to: old)
+        let new = try publish([2, 2], "v/a", linked: true)
+        #expect(new.replaced == old)
+        #expect(try backend.lookUp("v/a") == new.id)
+        #expect(try backend.lookUp("w/a") == old)
+        // Hard links exist only where the backend can tell an object's names.
+        let expected = backend.capabilities.contains(.sharedNames) ? new.id : old
+        #expect(try backend.lookUp("v/b") == expected)
+        try backend.unbind(namesWithPrefix: "v/")
+        try backend.unbind(namesWithPrefix: "w/")
+    }
+
     @Test("objects: metadata comes back with its fields; deleted objects are gone; unknown ones are ignored", arguments: BackendUnderTest.available)
     func objects(_ kind: BackendUnderTest.Kind) throws {
         let subject = try BackendUnderTest.make(kind)

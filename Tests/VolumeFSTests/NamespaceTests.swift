@@ -50,9 +50,19 @@ struct NamespaceTests {
             #expect(Sys.rmdir(mount.url("a")) == 0)
             #expect(try Sys.listDirectory(mount.path) == [])
 
-            // No hard links; fsync succeeds.
+            // A hard link is a second name of the same object; a new version moves both names.
             try Sys.writeFile(mount.url("linked"), [1])
-            #expect(Glibc.link(mount.url("linked"), mount.url("hard")) == -1 && errno == EPERM)
+            #expect(Glibc.link(mount.url("linked"), mount.url("hard")) == 0)
+            #expect(store.store.name("vol-1/linked") == store.store.name("vol-1/hard"))
+            #expect(try Sys.status(mount.url("linked")).st_nlink == 2)
+            try Sys.writeFile(mount.url("hard"), [2, 3])
+            #expect(store.store.name("vol-1/linked") == store.store.name("vol-1/hard"))
+            #expect(try Sys.readFile(mount.url("linked")) == [2, 3])
+            #expect(try Sys.status(mount.url("linked")).st_ino == Sys.status(mount.url("hard")).st_ino)
+            #expect(Sys.unlink(mount.url("hard")) == 0)
+            #expect(try Sys.status(mount.url("linked")).st_nlink == 1)
+            #expect(try Sys.readFile(mount.url("linked")) == [2, 3])
+            // fsync succeeds.
             let synced = Sys.open(mount.url("linked"), O_WRONLY)
             try #require(synced >= 0)
             #expect(fsync(synced) == 0 && fdatasync(synced) == 0)
@@ -263,7 +273,7 @@ struct NamespaceTests {
         }
     }
 
-    @Test("names longer than 255 bytes, and paths longer than the store's name limit, fail with ENAMETOOLONG")
+    @Test("names up to 255 bytes and paths up to PATH_MAX work below the longest volume ID; longer ones fail with ENAMETOOLONG")
     func longNames() throws {
         let volumeID = String(repeating: "v", count: 1000)
         try withVolumes([volumeID]) { _, mounts in
@@ -276,19 +286,22 @@ struct NamespaceTests {
             try Sys.writeFile(mount.url(longest), [1])
             #expect(try Sys.readFile(mount.url(longest)) == [1])
 
-            // "<volumeID>/" is 1001 bytes; each level adds 251. The 13th level's marker needs
-            // 1001 + 13 * 251 = 4264 bytes > 4096.
+            // Nested 255-byte directories until the kernel's PATH_MAX (4,096 with the NUL)
+            // refuses the absolute path: the store's names ("<volumeID>/" is 1001 bytes more)
+            // never limit it first.
+            let mountPrefix = mount.url("").utf8.count
             var path = ""
-            var depth = 0
             var failure: Int32 = 0
-            while depth < 20 {
-                path += (path.isEmpty ? "" : "/") + String(repeating: "d", count: 250)
+            let component = String(repeating: "d", count: 255)
+            while failure == 0 {
+                path += (path.isEmpty ? "" : "/") + component
                 failure = Sys.mkdir(mount.url(path))
-                if failure != 0 { break }
-                depth += 1
             }
             #expect(failure == ENAMETOOLONG)
-            #expect(depth == 12)
+            #expect(mountPrefix + path.utf8.count >= 4096)
+            let deepest = String(path.utf8.dropLast(256))!
+            #expect(mountPrefix + deepest.utf8.count < 4096)
+            #expect(Sys.statErrno(mount.url(deepest)) == 0)
         }
     }
 

@@ -29,7 +29,8 @@ def cached_bytes():
 
 @pytest.fixture(params=["page-cache", "direct"])
 def volume(request, workdir):
-    driver = Driver(workdir, extra_args=["--mode", "all", "--read-mode", request.param]).start()
+    # Without passthrough: these are the modes of files the driver serves.
+    driver = Driver(workdir, extra_args=["--mode", "all", "--read-mode", request.param, "--no-passthrough"]).start()
     channel = driver.channel()
     clients = Clients(channel)
     create = csi_pb2.CreateVolumeRequest(

@@ -102,7 +102,8 @@ def test_requests_a_killed_plugin_read_but_never_answered_are_resent(rig):
     then FUSE_NOTIFY_RESEND gives the READs to the new plugin and the reader gets its bytes."""
     r = rig()
     target = r.publish_volume()
-    payload = os.urandom(4 * MiB)
+    # Below --blob-file-threshold: served by the plugin (larger files are served by the kernel).
+    payload = os.urandom(MiB // 2)
     (target / "data.bin").write_bytes(payload)
     r.driver.stop(signal.SIGTERM)
     r.driver.extra_args.append("--verbose")

@@ -341,7 +341,7 @@ public final class NodeService: CSINodeService {
         let alive = host.isServing(path: servingPath) && Self.answers(path)
         response.volumeCondition.abnormal = !alive
         response.volumeCondition.message = alive
-            ? "volume is served at \(servingPath)"
+            ? "volume is served at \(servingPath)" + (host.fileServing(path: servingPath).map { "; files: \($0)" } ?? "")
             : "the file-system session of \(servingPath) is gone; restart the node plugin or re-stage the volume"
         if let stats = host.statistics(of: volume) {
             var bytes = Csi_V1_VolumeUsage()

@@ -90,8 +90,14 @@ public protocol VolumeHost: Sendable {
     /// plugin left behind (its pods keep their open files). `false`: nothing to resume; the
     /// caller mounts afresh.
     func resume(_ volume: VolumeDescriptor, at path: String) -> Bool
+
+    /// Who serves the bytes of the files of the mount at `path` (the kernel from the objects'
+    /// own files, or the driver and why), for NodeGetVolumeStats' condition message; `nil`
+    /// when the backend has no choice.
+    func fileServing(path: String) -> String?
 }
 
 extension VolumeHost {
     public func resume(_ volume: VolumeDescriptor, at path: String) -> Bool { false }
+    public func fileServing(path: String) -> String? { nil }
 }

@@ -43,6 +43,7 @@ enum LowLevelOperations {
         ops.flush = { req, ino, fi in Handlers.flush(req, ino, fi) }
         ops.release = { req, ino, fi in Handlers.release(req, ino, fi) }
         ops.fsync = { req, ino, datasync, fi in Handlers.fsync(req, ino, datasync, fi) }
+        ops.fallocate = { req, ino, mode, offset, length, fi in Handlers.fallocate(req, ino, mode, offset, length, fi) }
         ops.opendir = { req, ino, fi in Handlers.opendir(req, ino, fi) }
         ops.readdir = { req, ino, size, off, fi in Handlers.readdir(req, ino, size, off, fi) }
         ops.readdirplus = { req, ino, size, off, fi in Handlers.readdirplus(req, ino, size, off, fi) }
@@ -455,6 +456,17 @@ private enum Handlers {
         handle(req, .fsync) { req, session, context throws(Errno) in
             try session.fileSystem.synchronize(
                 inode: inode(ino), handle: fi?.pointee.fh ?? 0, dataOnly: datasync != 0, context: context)
+            fuse_reply_err(req, 0)
+        }
+    }
+
+    static func fallocate(
+        _ req: OpaquePointer?, _ ino: fuse_ino_t, _ mode: Int32, _ offset: off_t, _ length: off_t, _ fi: FileInfo?
+    ) {
+        handle(req, .fallocate) { req, session, context throws(Errno) in
+            try session.fileSystem.allocate(
+                inode: inode(ino), handle: fi?.pointee.fh ?? 0, offset: Int64(offset), length: Int64(length), mode: mode,
+                context: context)
             fuse_reply_err(req, 0)
         }
     }

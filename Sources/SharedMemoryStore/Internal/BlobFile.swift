@@ -161,6 +161,14 @@ struct BlobFile: Sendable {
         if let slash = path.lastIndex(of: "/") { try Sys.syncDirectory(String(path[..<slash])) }
     }
 
+    /// Writes `bytes` at `offset` with `pwrite(2)`, which fills tmpfs pages without faulting
+    /// them into the mapping one by one (the range must lie within the file).
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(StoreError) {
+        let fd = try Sys.open(path, O_RDWR)
+        defer { Sys.close(fd) }
+        try Sys.pwriteAll(fd, bytes, at: offset, path: path)
+    }
+
     /// Opens a new descriptor of the file (the caller closes it).
     func open(writable: Bool) throws(StoreError) -> Int32 {
         try Sys.open(path, writable ? O_RDWR : O_RDONLY)

@@ -54,6 +54,17 @@ enum Sys {
         }
     }
 
+    /// Writes all of `bytes` at `offset`.
+    static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StoreError) {
+        var done = 0
+        while done < bytes.count {
+            let count = try check("pwrite", path) {
+                pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            }
+            done += count
+        }
+    }
+
     /// Reads the whole file.
     static func readAll(_ fd: Int32, path: String) throws(StoreError) -> [UInt8] {
         let size = try fileSize(fd, path: path)

@@ -64,11 +64,17 @@ final class OpenFile: Sendable {
     /// Opened write-only, so served with `direct_io`: writes skip the page cache (one copy
     /// fewer). Such a descriptor can neither read nor be mapped, so nothing is lost.
     let directIO: Bool
+    /// Answered with the inode's backing file (FUSE passthrough); counted in its opens.
+    let passthrough: Bool
 
-    init(node: Node, flags: OpenFlags) {
+    /// - Parameters:
+    ///   - passthrough: answered with the inode's backing file.
+    ///   - directPassthrough: reads and writes of that passthrough open still come here.
+    init(node: Node, flags: OpenFlags, passthrough: Bool = false, directPassthrough: Bool = false) {
         self.node = node
         self.writable = flags.isWritable
-        self.directIO = flags.accessMode == .writeOnly
+        self.directIO = flags.accessMode == .writeOnly || directPassthrough
+        self.passthrough = passthrough
     }
 }
 

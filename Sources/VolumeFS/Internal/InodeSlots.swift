@@ -6,6 +6,8 @@
 
 import FUSEKit
 import Glibc
+import SharedMemoryStore
+import StoreBackend
 import Synchronization
 
 /// A file-backed (`MAP_SHARED`) array of fixed-size slots, one per inode the kernel may still
@@ -21,14 +23,14 @@ import Synchronization
 /// | --- | --- |
 /// | 0-3 | sequence of the place fields: odd while being changed |
 /// | 4 | state: 0 free, 1 attached, 2 detached |
-/// | 5 | kind: 0 file, 1 directory, 2 symbolic link |
+/// | 5 | kind: 0 file, 1 directory, 2 symbolic link, 3 FIFO, 4 socket, 5 char device, 6 block device |
 /// | 6 | pending (created here, first version not published) |
 /// | 7 | name length |
 /// | 8-15 | parent inode |
 /// | 16-23 | lookup count |
 /// | 24-27 | sequence of the writer fields |
 /// | 28-31 | a version is being written |
-/// | 32-63 | writer's extent offset, extent length, size, baseline |
+/// | 32-63 | writer's extent offset, extent length, size, baseline (length -1: the bytes are the blob's own file, the offset field its id) |
 /// | 64-75 | permissions, uid, gid |
 /// | 80-127 | access, modification and change time (seconds, nanoseconds) |
 /// | 128-383 | name (UTF-8) |
@@ -54,6 +56,39 @@ final class InodeSlots: @unchecked Sendable {
         var size: Int
         var baseline: Int
         var attributes: PosixAttributes
+
+        /// An extent length no arena extent has: the bytes are in a file of their own, and the
+        /// offset field holds the blob's identifier (which names the file).
+        static let ownFileLength = -1
+
+        init(extent: VersionExtent, size: Int, baseline: Int, attributes: PosixAttributes) {
+            if let id = extent.ownFile {
+                extentOffset = Int(bitPattern: UInt(id.rawValue))
+                extentLength = Self.ownFileLength
+            } else {
+                extentOffset = extent.offset
+                extentLength = extent.capacity
+            }
+            self.size = size
+            self.baseline = baseline
+            self.attributes = attributes
+        }
+
+        init(extentOffset: Int, extentLength: Int, size: Int, baseline: Int, attributes: PosixAttributes) {
+            self.extentOffset = extentOffset
+            self.extentLength = extentLength
+            self.size = size
+            self.baseline = baseline
+            self.attributes = attributes
+        }
+
+        /// Where the version lies, for the backend to adopt it.
+        var extent: VersionExtent {
+            guard extentLength == Self.ownFileLength else {
+                return VersionExtent(offset: extentOffset, capacity: extentLength)
+            }
+            return VersionExtent(ownFile: ObjectID(rawValue: UInt64(UInt(bitPattern: extentOffset))))
+        }
     }
 
     /// One slot as found when reopening.
@@ -85,12 +120,7 @@ final class InodeSlots: @unchecked Sendable {
     /// - Returns: the slots, and whether `resume` found a file with a matching layout (its
     ///   slots are then in use until ``adoptUsedSlots(_:)``).
     static func open(path: String, capacity: Int, resume: Bool) throws(VolumeFSError) -> (InodeSlots, existed: Bool) {
-        let fd: Int32
-        do {
-            fd = try syscall { Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
-        } catch {
-            throw VolumeFSError(code: .store, message: "cannot open \(path): \(error)")
-        }
+        let fd = try StateFileMapping.open(path)
         defer { close(fd) }
         var header = [UInt8](repeating: 0, count: 24)
         let headerRead = header.withUnsafeMutableBytes { raw in (try? syscall { pread(fd, raw.baseAddress, 24, 0) }) ?? -1 }
@@ -101,22 +131,9 @@ final class InodeSlots: @unchecked Sendable {
                     && $0.load(fromByteOffset: 12, as: UInt32.self) == UInt32(slotSize)
             }
         let recorded = matches ? Int(header.withUnsafeBytes { $0.load(fromByteOffset: 16, as: UInt64.self) }) : capacity
-        // A file of another layout is emptied (truncating to 0 zeroes it without touching pages).
-        if !matches {
-            do { try syscall { ftruncate(fd, 0) } } catch {
-                throw VolumeFSError(code: .store, message: "cannot reset \(path): \(error)")
-            }
-        }
+        // A file of another layout is emptied.
         let size = headerSize + recorded * slotSize
-        do { try syscall { ftruncate(fd, off_t(size)) } } catch {
-            throw VolumeFSError(code: .store, message: "cannot size \(path): \(error)")
-        }
-        let pointer: UnsafeMutableRawPointer
-        do {
-            pointer = try syscallMapping { mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) }
-        } catch {
-            throw VolumeFSError(code: .store, message: "cannot map \(path): \(error)")
-        }
+        let pointer = try StateFileMapping.map(fd, path: path, size: size, empty: !matches)
         let slots = InodeSlots(path: path, base: pointer, mappedSize: size, capacity: recorded)
         if !matches {
             slots.setHeader(0, magic)
@@ -170,6 +187,10 @@ final class InodeSlots: @unchecked Sendable {
         case .file: return 0
         case .directory: return 1
         case .symbolicLink: return 2
+        case .special(.fifo): return 3
+        case .special(.socket): return 4
+        case .special(.characterDevice): return 5
+        case .special(_): return 6
         }
     }
 
@@ -258,6 +279,10 @@ final class InodeSlots: @unchecked Sendable {
                 switch slot.load(fromByteOffset: 5, as: UInt8.self) {
                 case 0: kind = .file
                 case 1: kind = .directory
+                case 3: kind = .special(.fifo)
+                case 4: kind = .special(.socket)
+                case 5: kind = .special(.characterDevice)
+                case 6: kind = .special(.blockDevice)
                 default: kind = .symbolicLink
                 }
                 let length = Int(slot.load(fromByteOffset: 7, as: UInt8.self))

@@ -86,6 +86,8 @@ struct FileState: NodeContent {
     /// The object whose bytes the kernel's page cache holds for this inode, if known; an open
     /// keeps the cache (`keep_cache`) only when it still serves that object.
     var cachedObjectID: ObjectID?
+    /// The backing file the kernel serves this inode's passthrough opens from.
+    var backing: BackingFile?
 }
 
 /// A new version of a file, written in place in the backend, that becomes the file when it

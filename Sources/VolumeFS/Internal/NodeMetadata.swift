@@ -11,12 +11,16 @@ enum NodeKind: Sendable, Hashable {
     case file
     case directory
     case symbolicLink
+    /// A FIFO, unix socket or device node: an object without bytes; the kernel does the
+    /// node's I/O itself once the inode exists.
+    case special(FileType)
 
     var fileType: FileType {
         switch self {
         case .file: return .regular
         case .directory: return .directory
         case .symbolicLink: return .symbolicLink
+        case .special(let type): return type
         }
     }
 }
@@ -31,6 +35,9 @@ struct PosixAttributes: Sendable, Hashable {
     var accessTime: Timespec
     var modificationTime: Timespec
     var changeTime: Timespec
+    /// Set once a file has been hard-linked (`vcsi_link`): the same for every name and every
+    /// version of the file, so a mount finds the inode it already serves for another name.
+    var linkIdentity: UInt64?
 
     init(permissions: UInt32, uid: UInt32, gid: UInt32, time: Timespec) {
         self.permissions = permissions & 0o7777
@@ -53,6 +60,7 @@ struct PosixAttributes: Sendable, Hashable {
         self.accessTime = Self.time(fields[Keys.accessTime])
         self.modificationTime = Self.time(fields[Keys.modificationTime])
         self.changeTime = Self.time(fields[Keys.changeTime])
+        self.linkIdentity = fields[Keys.linkIdentity]?.uint64Value
         // Objects put through the vineyard socket carry vineyard's creation time instead.
         if fields[Keys.modificationTime] == nil, let milliseconds = fields["__timestamp"]?.int64Value, milliseconds > 0 {
             let created = Timespec(seconds: milliseconds / 1000, nanoseconds: milliseconds % 1000 * 1_000_000)
@@ -68,6 +76,7 @@ struct PosixAttributes: Sendable, Hashable {
         fields[Keys.accessTime] = Self.json(accessTime)
         fields[Keys.modificationTime] = Self.json(modificationTime)
         fields[Keys.changeTime] = Self.json(changeTime)
+        if let linkIdentity { fields[Keys.linkIdentity] = JSONValue(integer: linkIdentity) }
     }
 
     /// Applies chmod/chown/utimens changes (not the size); the change time becomes `now`
@@ -96,6 +105,7 @@ struct PosixAttributes: Sendable, Hashable {
         static let accessTime = "posix_atime"
         static let modificationTime = "posix_mtime"
         static let changeTime = "posix_ctime"
+        static let linkIdentity = "vcsi_link"
     }
 
     private static func time(_ value: JSONValue?) -> Timespec {
@@ -156,14 +166,49 @@ enum NodeMetadata {
     }
 
     /// What an object found at a file name is: blobs are files, symbolic-link objects are
-    /// links, directory markers are not files (`nil`), any other vineyard object reads as an
-    /// empty file.
-    static func kind(of id: ObjectID, typename: String) -> NodeKind? {
+    /// links, special-file objects are FIFOs, sockets or devices, directory markers are not
+    /// files (`nil`), any other vineyard object reads as a file (``ObjectFileView``).
+    static func kind(of id: ObjectID, meta: ObjectMeta) -> NodeKind? {
         if id.isBlob { return .file }
-        switch typename {
+        switch meta.typename {
         case symbolicLinkTypename: return .symbolicLink
         case directoryTypename: return nil
+        case specialTypename: return .special(specialType(meta))
         default: return .file
         }
+    }
+}
+
+extension NodeMetadata {
+    /// FIFOs, unix sockets and device nodes: metadata objects without bytes, with the file
+    /// type (`S_IFMT` bits) in `posix_type` and the device number in `posix_rdev`.
+    static let specialTypename = "vineyard-csi::SpecialFile"
+    static let specialTypeKey = "posix_type"
+    static let deviceKey = "posix_rdev"
+
+    static func special(
+        type: FileType, device: UInt64, attributes: PosixAttributes, volumeID: String, instanceID: UInt64
+    ) -> ObjectMeta {
+        var meta = ObjectMeta(typename: specialTypename, instanceID: instanceID, isTransient: false)
+        attributes.encode(into: &meta.fields)
+        meta.fields[volumeKey] = .string(volumeID)
+        meta.fields[specialTypeKey] = JSONValue(integer: Int(type.modeBits))
+        meta.fields[deviceKey] = JSONValue(integer: device)
+        return meta
+    }
+
+    /// The type of a special-file object; a FIFO when the field is missing or not one of
+    /// the special types.
+    static func specialType(_ meta: ObjectMeta) -> FileType {
+        guard let bits = meta.fields[specialTypeKey]?.uint64Value,
+            let type = FileType(mode: UInt32(truncatingIfNeeded: bits)),
+            type != .regular, type != .directory, type != .symbolicLink
+        else { return .fifo }
+        return type
+    }
+
+    /// The device number of a special-file object.
+    static func device(_ meta: ObjectMeta) -> UInt64 {
+        meta.fields[deviceKey]?.uint64Value ?? 0
     }
 }

@@ -82,10 +82,11 @@ final class VolumeAccounting: Sendable {
             }
             files.append((name, id))
         }
-        let metas = try backend.metas(Array(Set(files.map(\.id))))
-        for (_, id) in files {
+        let ids = Set(files.map(\.id))  // a hard-linked file counts once
+        let metas = try backend.metas(Array(ids))
+        for id in ids {
             guard let meta = metas[id] else { continue }
-            guard NodeMetadata.kind(of: id, typename: meta.typename) != nil else { continue }
+            guard NodeMetadata.kind(of: id, meta: meta) != nil else { continue }
             usage.files += 1
             usage.bytes += backend.fileSize(of: id, meta: meta)
         }

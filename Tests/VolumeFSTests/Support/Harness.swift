@@ -107,18 +107,24 @@ final class TestStore: @unchecked Sendable {
 
     var store: ObjectStore { storage! }
 
+    let blobFileThreshold: Int?
+
     private var configuration: StoreConfiguration {
-        StoreConfiguration(directory: directory + "/store", capacity: capacity)
+        var configuration = StoreConfiguration(directory: directory + "/store", capacity: capacity)
+        configuration.blobFileThreshold = blobFileThreshold
+        return configuration
     }
 
-    init(capacity: Int = 256 << 20) throws {
+    /// - Parameter blobFileThreshold: blobs of at least this size get a file of their own.
+    init(capacity: Int = 256 << 20, blobFileThreshold: Int? = nil) throws {
         _ = TestEnvironment.staleStateCleaned
         var template = Array((TestEnvironment.storePrefix + "\(getpid())-XXXXXX").utf8CString)
         guard let created = mkdtemp(&template) else { throw Errno.current }
         directory = String(cString: created)
         self.capacity = capacity
+        self.blobFileThreshold = blobFileThreshold
         do {
-            storage = try ObjectStore.open(StoreConfiguration(directory: directory + "/store", capacity: capacity))
+            storage = try ObjectStore.open(configuration)
         } catch {
             _ = try? FileManager.default.removeItem(atPath: directory)
             throw error
