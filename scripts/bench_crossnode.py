@@ -3,7 +3,7 @@ object whose bytes node A's vineyardd holds, against vineyard's own `client.get(
 between the same two vineyardd, in one run; and how long local `fetch=True` gets take.
 
 Two vineyardd (from the vineyard wheel) on one etcd with RPC on, and a driver per vineyardd, as
-Tests/e2e/test_cluster.py starts them (its helpers are used as they are). Each repeat reads a new
+the cluster-mode tests start them (scripts/harness/cluster.py). Each repeat reads a new
 object, so every read migrates: B's vineyardd copies the blobs from A's over vineyard's RPC.
 
 - vineyard: A's vineyardd socket puts a 1 GiB uint8 array; B's vineyardd socket
@@ -27,14 +27,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "Tests" / "e2e"))
 sys.path.insert(0, str(REPO / "scripts"))
 
 import numpy as np  # noqa: E402
 import vineyard  # noqa: E402
 
 from bench_fs import drop_caches, parse_size  # noqa: E402
-from test_cluster import create_volume, two_node_cluster, wait_for  # noqa: E402
+from harness.cluster import create_volume, two_node_cluster, wait_for  # noqa: E402
 
 
 def consume(array):

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import vineyard
 
-from test_cluster import ETCD, create_volume, two_node_cluster, wait_for
+from harness.cluster import ETCD, create_volume, two_node_cluster, wait_for
 
 pytestmark = pytest.mark.skipif(ETCD is None, reason="etcd not installed (Debian package etcd-server; scripts/install-deps.sh)")
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from conftest import Clients, Driver, cluster_parameters, csi_pb2, mount_capability, stage_and_publish, unpublish_and_unstage
-from test_cluster import ETCD, Etcd, Vineyardd, lazy_unmount_all_under
+from harness.cluster import ETCD, Etcd, Vineyardd, lazy_unmount_all_under
 
 MiB = 1 << 20
 QUOTA = 64 * MiB

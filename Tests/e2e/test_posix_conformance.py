@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import csi_pb2
-from test_cluster import ETCD, lazy_unmount_all_under
+from harness.cluster import ETCD
 from test_file_semantics import PublishedVolume
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/fuse") or os.geteuid() != 0, reason="needs /dev/fuse and root")

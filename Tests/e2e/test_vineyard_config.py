@@ -39,7 +39,7 @@ def embedded_volume():
 @pytest.fixture(scope="module")
 def vineyardd_volume(tmp_path_factory):
     """A volume of cluster mode: a vineyardd (etcd metadata, RPC on) and a driver on it."""
-    from test_cluster import create_volume, two_node_cluster
+    from harness.cluster import create_volume, two_node_cluster
     with two_node_cluster(tmp_path_factory.mktemp("config-vineyardd")) as nodes:
         node = nodes["node_a"]
         volume = create_volume(node.clients, "pvc-config")
