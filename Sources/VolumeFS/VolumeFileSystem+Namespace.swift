@@ -24,6 +24,7 @@ extension VolumeFileSystem {
             let id = try call { () throws(BackendError) in try backend.createObject(meta, name: markerName) }
             accounting.adjust(directories: 1)
             touchParent(of: path)
+            subdirectoryMade(at: path)
             let node = table.withLock { $0.pinChild(of: parentNode, named: name, kind: .directory) }
             return entry(self.attributes(of: node, resolved: .directory(id, meta)))
         }
@@ -45,6 +46,7 @@ extension VolumeFileSystem {
                 accounting.adjust(directories: -1)
             }
             touchParent(of: path)
+            subdirectoryRemoved(at: path)
             if let node { table.withLock { $0.detach(node) } }
         }
     }
@@ -269,10 +271,12 @@ extension VolumeFileSystem {
         if let target, target.kind == .file, target.lock.withLock({ _ in target.file.writer != nil }) {
             throw .notDirectory
         }
+        let replacedDirectory: Bool
         switch try resolve(targetPath) {
         case .file?, .symbolicLink?, .special?:
             throw .notDirectory
         case .directory(let markerID, _)?:
+            replacedDirectory = true
             if noReplace { throw .exists }
             try checkEmpty(path: targetPath, node: target)
             if let markerID {
@@ -280,6 +284,7 @@ extension VolumeFileSystem {
                 accounting.adjust(directories: -1)
             }
         case nil:
+            replacedDirectory = false
             _ = try existingDirectory(try path(of: targetParent))
         }
 
@@ -306,6 +311,8 @@ extension VolumeFileSystem {
         if let markerID = try? backend.lookUp(targetPrefix) { touchChangeTime(of: markerID, named: targetPrefix) }
         touchParent(of: sourcePath)
         if targetParent !== sourceParent { touchParent(of: targetPath) }
+        subdirectoryRemoved(at: sourcePath)
+        subdirectoryMoved(to: targetPath, replacing: replacedDirectory)
         table.withLock { table in
             if let target, target !== source { table.detach(target) }
             if let source { table.move(source, to: targetParent, name: newName) }

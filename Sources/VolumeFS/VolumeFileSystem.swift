@@ -93,6 +93,9 @@ public final class VolumeFileSystem: FileSystem {
     /// The inode serving each hard-linked file this mount has looked up, by link identity
     /// (see ``PosixAttributes/linkIdentity``), so that every name of it is one inode.
     let linkedInodes = Mutex<[UInt64: InodeNumber]>([:])
+    /// Subdirectories counted per directory path, for directories' link counts (see
+    /// VolumeFileSystem+DirectoryLinks.swift).
+    let subdirectoryCounts = Mutex<[String: CountedSubdirectories]>([:])
     /// Files the kernel serves from the objects' own files (FUSE passthrough).
     let passthrough: PassthroughFiles
 
@@ -428,7 +431,8 @@ public final class VolumeFileSystem: FileSystem {
                 meta.map {
                     PosixAttributes(meta: $0, defaultPermissions: NodeMetadata.defaultDirectoryPermissions)
                 } ?? PosixAttributes(permissions: NodeMetadata.defaultDirectoryPermissions, uid: 0, gid: 0, time: .zero)
-            return attributes(of: node, posix: posix, size: 0, linkCount: 2)
+            let linkCount = table.withLock({ $0.path(of: node) }).map { directoryLinkCount(path: $0) } ?? 2
+            return attributes(of: node, posix: posix, size: 0, linkCount: linkCount)
         }
     }
 

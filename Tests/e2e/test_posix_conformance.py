@@ -637,11 +637,36 @@ def check_more_times_and_links(r, d):
         server.close()
 
 
+def check_directory_link_counts(r, d):
+    """A directory's st_nlink is 2 plus its subdirectories, through mkdir, rename and rmdir (as
+    pjdfstest's rename/24.t checks); files and symbolic links do not count."""
+    a, b = os.path.join(d, "a"), os.path.join(d, "b")
+    r.call("mkdir a", os.mkdir, a, 0o755)
+    r.call("mkdir b", os.mkdir, b, 0o755)
+    r.call("mkdir a/x", os.mkdir, os.path.join(a, "x"), 0o755)
+    r.call("file in a", lambda: open(os.path.join(a, "f"), "w").close())
+    r.call("symlink in a", os.symlink, "x", os.path.join(a, "l"))
+    r.stat("after mkdir: a", a, fields=("nlink",))
+    r.stat("after mkdir: b", b, fields=("nlink",))
+    r.call("rename a/x b/y", os.rename, os.path.join(a, "x"), os.path.join(b, "y"))
+    r.stat("after rename: a", a, fields=("nlink",))
+    r.stat("after rename: b", b, fields=("nlink",))
+    r.call("mkdir b/z", os.mkdir, os.path.join(b, "z"), 0o755)
+    r.call("rename b/z over b/y", os.rename, os.path.join(b, "z"), os.path.join(b, "y"))
+    r.stat("after rename over: b", b, fields=("nlink",))
+    for index in range(20):
+        os.mkdir(os.path.join(b, f"many{index}"))
+    r.stat("after 20 more: b", b, fields=("nlink",))
+    r.call("rmdir b/y", os.rmdir, os.path.join(b, "y"))
+    r.stat("after rmdir: b", b, fields=("nlink",))
+    r.stat("the check's directory", d, fields=("nlink",))
+
+
 CHECKS = [
     check_long_names, check_fifo, check_fifo_between_processes, check_devices, check_socket, check_hard_links,
     check_truncate_through_link, check_modes_and_owners, check_setid_clearing, check_sticky, check_times,
     check_ctime_updates, check_permissions, check_namespace_errors, check_fallocate,
-    check_more_times_and_links,
+    check_more_times_and_links, check_directory_link_counts,
 ]
 
 
@@ -857,7 +882,8 @@ def test_random_reads_and_writes_verify(embedded, engine):
 # What a vineyardd volume does differently (docs/posix.md): hard links answer link(2)'s EPERM,
 # as a vineyardd cannot list an object's names; and a directory's times and a renamed file's
 # change time stay as they were, as every metadata edit there is a new object and an etcd
-# commit. Every other check behaves as on tmpfs.
+# commit; a directory's link count is 2, as counting subdirectories would list every name
+# below it. Every other check behaves as on tmpfs.
 VINEYARDD_REFUSES = {
     ("check_hard_links", "link"): "EPERM",
     ("check_ctime_updates", "link"): "EPERM",
@@ -870,9 +896,13 @@ VINEYARDD_KEEPS_TIMES = {
     ("check_namespace_errors", "target directory mtime moved"): False,
     ("check_more_times_and_links", "mkdir in d: times moved"): [False, False],
 }
+VINEYARDD_DIRECTORY_LINKS = {
+    ("check_directory_link_counts", "after rename: b"): {"nlink": 2},
+    ("check_directory_link_counts", "after 20 more: b"): {"nlink": 2},
+}
 VINEYARDD_DIFFER = {
     "check_hard_links", "check_truncate_through_link", "check_ctime_updates", "check_more_times_and_links",
-    "check_namespace_errors",
+    "check_namespace_errors", "check_directory_link_counts",
 }
 
 
@@ -894,7 +924,7 @@ def test_vineyardd_differences_are_the_documented_ones(vineyardd_volume, tmpfs):
     print(f"\nvineyardd backend: {total} observations, {len(found)} differ from tmpfs")
     print("\n".join(found))
     observed = {(check, row[0]): row[1] for check, rows in actual.items() for row in rows}
-    for key, answer in {**VINEYARDD_REFUSES, **VINEYARDD_KEEPS_TIMES}.items():
+    for key, answer in {**VINEYARDD_REFUSES, **VINEYARDD_KEEPS_TIMES, **VINEYARDD_DIRECTORY_LINKS}.items():
         assert observed.get(key) == answer, (key, observed.get(key))
     for check in set(CHECKS_BY_NAME) - VINEYARDD_DIFFER:
         assert actual[check] == expected[check], check
