@@ -165,6 +165,15 @@ extension VolumeFileSystem {
         return AttributeReply(attributes: attributes, timeout: Self.cacheTimeout)
     }
 
+    /// Whether a file of `size` bytes could never fit in the backend. Files have no holes
+    /// here, so such a size is too large for this file system (`truncate(2)`'s `EFBIG`, as
+    /// beyond a file system's maximum file size) rather than a lack of room (`ENOSPC`, which
+    /// sizes within the backend's capacity but beyond the quota or free memory get).
+    private func beyondBackendCapacity(_ size: Int) -> Bool {
+        guard size > quotaBytes, let capacity = (try? backend.usage())?.capacity, capacity > 0 else { return false }
+        return size > capacity
+    }
+
     /// Whether `changes` touches anything but the size. A request that changes nothing is
     /// `chown(path, -1, -1)`, which still marks the change time.
     private static func changesMetadata(_ changes: SetAttributes) -> Bool {
@@ -184,7 +193,7 @@ extension VolumeFileSystem {
         let now = Timespec.now
         var metadataApplied = !Self.changesMetadata(changes)
         if let size = changes.size {
-            guard size <= UInt64(Int.max) else { throw .fileTooLarge }
+            guard size <= UInt64(Int.max), !beyondBackendCapacity(Int(size)) else { throw .fileTooLarge }
             try resizeLocked(node, to: Int(size), now: now)
             if let handle { node.file.dirtyHandles[handle] = context.pid }
         }

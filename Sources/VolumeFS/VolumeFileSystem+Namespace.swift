@@ -240,6 +240,8 @@ extension VolumeFileSystem {
                 }
                 try? backend.retire(replaced)  // a snapshot or clone may still name it
                 accounting.adjust(bytes: -size, files: -1)
+            } else if let remaining = volumeNames(of: replaced).first {
+                touchChangeTime(of: replaced, named: remaining)  // its link count dropped
             }
         }
         if let sourceID { touchChangeTime(of: sourceID, named: targetName) }

@@ -662,11 +662,35 @@ def check_directory_link_counts(r, d):
     r.stat("the check's directory", d, fields=("nlink",))
 
 
+def check_rename_over_a_link_and_huge_sizes(r, d):
+    """Renaming over one name of a multiply linked file drops its link count and moves its
+    change time (pjdfstest's rename/23.t); truncating to a size no memory could hold either
+    succeeds (a sparse file) or answers EFBIG, never ENOSPC (truncate/12.t accepts both)."""
+    src, dst, other = f"{d}/src", f"{d}/dst", f"{d}/dst-link"
+    for path in (src, dst):
+        with open(path, "w") as stream:
+            stream.write(path[-3:])
+    r.call("link dst", os.link, dst, other)
+    before = os.lstat(other).st_ctime_ns
+    tick()
+    r.call("rename src over dst", os.rename, src, dst)
+    r.stat("remaining link", other, fields=("nlink", "size"))
+    r.note("remaining link's ctime moved", os.lstat(other).st_ctime_ns > before)
+    big = f"{d}/big"
+    open(big, "w").close()
+    try:
+        os.truncate(big, 999999999999999)
+        outcome = "ok" if os.stat(big).st_size == 999999999999999 else "wrong size"
+    except OSError as error:
+        outcome = "ok" if error.errno in (errno.EFBIG, errno.EINVAL) else errno.errorcode[error.errno]
+    r.note("truncate to 999999999999999: done or EFBIG", outcome)
+
+
 CHECKS = [
     check_long_names, check_fifo, check_fifo_between_processes, check_devices, check_socket, check_hard_links,
     check_truncate_through_link, check_modes_and_owners, check_setid_clearing, check_sticky, check_times,
     check_ctime_updates, check_permissions, check_namespace_errors, check_fallocate,
-    check_more_times_and_links, check_directory_link_counts,
+    check_more_times_and_links, check_directory_link_counts, check_rename_over_a_link_and_huge_sizes,
 ]
 
 
@@ -902,7 +926,7 @@ VINEYARDD_DIRECTORY_LINKS = {
 }
 VINEYARDD_DIFFER = {
     "check_hard_links", "check_truncate_through_link", "check_ctime_updates", "check_more_times_and_links",
-    "check_namespace_errors", "check_directory_link_counts",
+    "check_namespace_errors", "check_directory_link_counts", "check_rename_over_a_link_and_huge_sizes",
 }
 
 
