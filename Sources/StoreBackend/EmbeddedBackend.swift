@@ -25,14 +25,6 @@ public final class EmbeddedBackend: ObjectBackend {
         return BackendError(errno: error.errno, underlying: error)
     }
 
-    public func createBlob(expectedSize: Int) throws(BackendError) -> any BlobBuilder {
-        do {
-            return EmbeddedBlob(store: store, writer: try store.createBlob(expectedSize: expectedSize))
-        } catch {
-            throw Self.failure(error)
-        }
-    }
-
     public func createObject(_ meta: ObjectMeta, name: String?) throws(BackendError) -> ObjectID {
         do {
             return try store.createObject(meta, name: name)
@@ -108,39 +100,5 @@ public final class EmbeddedBackend: ObjectBackend {
     public func usage() throws(BackendError) -> BackendUsage {
         let usage = store.usage
         return BackendUsage(capacity: usage.capacity, bytesUsed: usage.bytesUsed)
-    }
-}
-
-/// A blob being written in the embedded store's arena.
-final class EmbeddedBlob: BlobBuilder {
-    let store: ObjectStore
-    let writer: BlobWriter
-
-    init(store: ObjectStore, writer: BlobWriter) {
-        self.store = store
-        self.writer = writer
-    }
-
-    var id: ObjectID { writer.id }
-    var size: Int { writer.size }
-
-    func write(at offset: Int, _ bytes: UnsafeRawBufferPointer) throws(BackendError) {
-        do {
-            try writer.write(at: offset, bytes)
-        } catch {
-            throw EmbeddedBackend.failure(error)
-        }
-    }
-
-    func seal(meta: ObjectMeta?) throws(BackendError) -> ObjectID {
-        do {
-            return try store.seal(writer, meta: meta)
-        } catch {
-            throw EmbeddedBackend.failure(error)
-        }
-    }
-
-    func discard() {
-        _ = writer.discard()
     }
 }

@@ -24,11 +24,6 @@ public protocol ObjectBackend: AnyObject, Sendable {
     /// The instance id new objects carry (0: the backend fills it in).
     var instanceID: UInt64 { get }
 
-    // MARK: Blobs
-
-    /// Starts a blob of about `expectedSize` bytes.
-    func createBlob(expectedSize: Int) throws(BackendError) -> any BlobBuilder
-
     // MARK: Objects
 
     /// Creates a sealed, persistent metadata object, optionally bound to `name` in the same step.

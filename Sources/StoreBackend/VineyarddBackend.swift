@@ -25,12 +25,6 @@ public final class VineyarddBackend: ObjectBackend {
 
     public var capabilities: BackendCapabilities { .vineyardd }
 
-    public func createBlob(expectedSize: Int) throws(BackendError) -> any BlobBuilder {
-        try connection.with { (client) throws(VineyardClientError) in
-            VineyarddBlob(client: client, buffer: try client.createBuffer(size: expectedSize))
-        }
-    }
-
     public func createObject(_ meta: ObjectMeta, name: String?) throws(BackendError) -> ObjectID {
         try connection.with { (client) throws(VineyardClientError) in
             var tree = meta
@@ -107,51 +101,4 @@ public final class VineyarddBackend: ObjectBackend {
             capacity: Int(max(0, status["memory_limit"]?.int64Value ?? 0)),
             bytesUsed: Int(max(0, status["memory_usage"]?.int64Value ?? 0)))
     }
-}
-
-/// A blob being written in vineyardd's shared memory, through this process's mapping of it.
-/// Its size is fixed when it is created (vineyardd cannot grow a blob).
-final class VineyarddBlob: BlobBuilder, @unchecked Sendable {
-    let client: VineyardClient
-    let buffer: MappedBuffer
-    /// Guarded by the caller: a blob has one writer.
-    private var written = 0
-
-    init(client: VineyardClient, buffer: MappedBuffer) {
-        self.client = client
-        self.buffer = buffer
-    }
-
-    var id: ObjectID { buffer.id }
-    var size: Int { written }
-
-    func write(at offset: Int, _ bytes: UnsafeRawBufferPointer) throws(BackendError) {
-        guard offset >= 0, offset + bytes.count <= buffer.mutableBytes.count else {
-            throw BackendError(errno: .fileTooLarge, underlying: BlobFull(capacity: buffer.mutableBytes.count))
-        }
-        if let base = bytes.baseAddress, !bytes.isEmpty {
-            (buffer.mutableBytes.baseAddress! + offset).copyMemory(from: base, byteCount: bytes.count)
-        }
-        written = max(written, offset + bytes.count)
-    }
-
-    /// Seals the blob. vineyardd's blobs carry no fields of their own: `meta` is not stored.
-    func seal(meta: ObjectMeta?) throws(BackendError) -> ObjectID {
-        do {
-            try client.seal(buffer.id)
-        } catch {
-            throw BackendError(error)
-        }
-        return buffer.id
-    }
-
-    func discard() {
-        try? client.dropBuffer(buffer.id)
-    }
-}
-
-/// A write past the end of a fixed-size vineyardd blob.
-struct BlobFull: Error, CustomStringConvertible {
-    var capacity: Int
-    var description: String { "a vineyardd blob of \(capacity) bytes cannot grow" }
 }

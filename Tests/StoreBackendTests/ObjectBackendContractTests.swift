@@ -125,24 +125,6 @@ struct ObjectBackendContractTests {
         try backend.delete([id], deep: true)
     }
 
-    @Test("blobs: written in place, sealed, then deletable; a discarded blob never appears", arguments: BackendUnderTest.available)
-    func blobs(_ kind: BackendUnderTest.Kind) throws {
-        let subject = try BackendUnderTest.make(kind)
-        let backend = subject.backend
-        let blob = try backend.createBlob(expectedSize: 5)
-        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 5, alignment: 1)
-        defer { bytes.deallocate() }
-        bytes.copyBytes(from: Array("hello".utf8))
-        try blob.write(at: 0, UnsafeRawBufferPointer(bytes))
-        #expect(blob.size == 5)
-        let id = try blob.seal(meta: nil)
-        #expect(id == blob.id)
-        #expect(id.isBlob)
-        let discarded = try backend.createBlob(expectedSize: 5)
-        discarded.discard()
-        try backend.delete([id], deep: true)
-    }
-
     @Test("capabilities say what differs; usage reports the backend's memory", arguments: BackendUnderTest.available)
     func capabilities(_ kind: BackendUnderTest.Kind) throws {
         let subject = try BackendUnderTest.make(kind)
